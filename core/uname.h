@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uname.h - generated database usernames, Vault's default shape:
+ *
+ *     v-<who>-<role>-<20 random [A-Za-z0-9]>-<unix time>   cut to 63 bytes
+ *
+ * <who> is the opening process's command name cut to 8 bytes, <role> the
+ * role name cut to 8 bytes. Bytes outside [A-Za-z0-9_] in who/role become
+ * '_' (command names are attacker-chosen), and an empty who becomes
+ * "unknown". Randomness comes from libsodium (randombytes_uniform).
+ */
+#ifndef CREDFS_UNAME_H
+#define CREDFS_UNAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UNAME_MAX 63 /* PostgreSQL's NAMEDATALEN - 1 */
+
+/*
+ * uname_generate - write the name into out (at least UNAME_MAX + 1 bytes).
+ * Returns 0. who and role are borrowed; NULL who counts as empty.
+ */
+int uname_generate(const char *who, const char *role, int64_t unix_sec, char *out);
+
+/*
+ * uname_random - fill out[0..n-1] with uniformly random [A-Za-z0-9] and
+ * NUL-terminate it (out has n + 1 bytes).
+ */
+void uname_random(char *out, size_t n);
+
+#endif
