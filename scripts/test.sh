@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# test.sh - set up and run every credfs test, on a fresh machine too.
+#
+#   scripts/test.sh               everything
+#   scripts/test.sh -L unit       extra arguments go to ctest
+#
+# Installs what is missing (scripts/deps.sh), builds into build/, starts one
+# scratch PostgreSQL that every integration test shares (they run one at a
+# time: each cleans up the v-% roles it leaves), runs ctest and exits with
+# its status. PostgreSQL is stopped and its directory removed on exit.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+echo "test.sh: building into build/"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake --build build -j2
+
+pgdir=$(mktemp -d /tmp/credfs-test-pg.XXXXXX)
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	scripts/pg-scratch.sh stop "$pgdir" || true
+	rm -rf "$pgdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PG_SCRATCH_FAST=1 scripts/pg-scratch.sh start "$pgdir"
+eval "$(scripts/pg-scratch.sh env "$pgdir")"
+
+rc=0
+ctest --test-dir build --output-on-failure "$@" || rc=$?
+exit "$rc"
