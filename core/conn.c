@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "conn.h"
+#include "log.h"
+#include "timefmt.h"
+#include "tmpl.h"
+
+#define CONN_CHECKOUT_TIMEOUT_S 10
+#define CONN_STATEMENT_TIMEOUT "-c statement_timeout=30000"
+#define CONN_DEFAULT_RENEW "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"
+
+struct conn_idle {
+	PGconn *pg;
+	int64_t born; /* ms */
+};
+
+struct conn_pool {
+	int refs; /* atomic */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct dbconf *conf;     /* protected by mu; swapped by root rotation */
+	struct conn_idle *idle;  /* protected by mu; max_open slots */
+	int nidle;               /* protected by mu */
+	int open;                /* protected by mu: idle + checked out */
+};
+
+/* --- errors -------------------------------------------------------------- */
+
+/* Replace every occurrence of a secret in buf with "(hidden)". */
+static void conn_mask(char *buf, const char *secret)
+{
+	static const char mask[] = "(hidden)";
+	size_t sl, ml = sizeof(mask) - 1;
+	char *p;
+
+	if (!secret || !(sl = strlen(secret)))
+		return;
+	while ((p = strstr(buf, secret))) {
+		size_t rest = strlen(p + sl);
+
+		if (ml > sl && strlen(buf) + ml - sl >= CONN_ERRLEN)
+			break;
+		memmove(p + ml, p + sl, rest + 1);
+		memcpy(p, mask, ml);
+	}
+}
+
+/* Copy a libpq message into errbuf: first line only, no trailing newline. */
+static void conn_set_err(char *errbuf, const char *prefix, const char *msg)
+{
+	size_t n;
+
+	snprintf(errbuf, CONN_ERRLEN, "%s%s", prefix, msg ? msg : "unknown error");
+	n = strcspn(errbuf, "\n");
+	errbuf[n] = '\0';
+}
+
+static void conn_result_err(char *errbuf, const PGresult *res, PGconn *pg)
+{
+	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	conn_set_err(errbuf, "postgresql: ", m ? m : PQerrorMessage(pg));
+}
+
+/* --- connecting ---------------------------------------------------------- */
+
+static const char *conn_root_password(const struct dbconf *c)
+{
+	return c->password ? secret_str(c->password) : "";
+}
+
+static int conn_render_value(const struct dbconf *c, const char *v, char **out)
+{
+	struct tmpl_var vars[] = {
+		{ "username", c->username ? c->username : "", c->username ? strlen(c->username) : 0 },
+		{ "password", conn_root_password(c), strlen(conn_root_password(c)) },
+	};
+	size_t len;
+
+	return tmpl_render(v, vars, 2, out, &len, NULL);
+}
+
+/*
+ * libpq parses connection_url (a URI or key=value conninfo) with the
+ * placeholders still in it, then each value gets its substitution: no
+ * escaping can go wrong whatever bytes the password has.
+ */
+static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
+{
+	PQconninfoOption *opts = NULL, *o;
+	const char *kw[64];
+	char *val[64] = { NULL };
+	char *perr = NULL;
+	size_t n = 0;
+	int r = -EINVAL, has_timeout = 0, has_app = 0, has_options = 0;
+	PGconn *pg = NULL;
+
+	if (!(opts = PQconninfoParse(c->connection_url, &perr))) {
+		conn_set_err(errbuf, "connection_url: ", perr ? perr : "out of memory");
+		conn_mask(errbuf, conn_root_password(c));
+		PQfreemem(perr);
+		return perr ? -EINVAL : -ENOMEM;
+	}
+	for (o = opts; o->keyword && n < 60; o++) {
+		if (!o->val)
+			continue;
+		if (conn_render_value(c, o->val, &val[n]) != 0) {
+			r = -ENOMEM;
+			conn_set_err(errbuf, "", "out of memory");
+			goto out;
+		}
+		has_timeout |= !strcmp(o->keyword, "connect_timeout");
+		has_app |= !strcmp(o->keyword, "application_name");
+		if (!strcmp(o->keyword, "options")) {
+			char *both = NULL;
+			has_options = 1;
+			if (asprintf(&both, "%s %s", val[n], CONN_STATEMENT_TIMEOUT) < 0) {
+				r = -ENOMEM;
+				goto out;
+			}
+			secret_wipe_str(val[n]);
+			val[n] = both;
+		}
+		kw[n++] = o->keyword;
+	}
+	if (!has_timeout) {
+		kw[n] = "connect_timeout";
+		val[n++] = strdup(CONN_CONNECT_TIMEOUT);
+	}
+	if (!has_app) {
+		kw[n] = "application_name";
+		val[n++] = strdup("credfs");
+	}
+	if (!has_options) {
+		kw[n] = "options";
+		val[n++] = strdup(CONN_STATEMENT_TIMEOUT);
+	}
+	kw[n] = NULL;
+	val[n] = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!val[i]) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	pg = PQconnectdbParams(kw, (const char *const *)val, 0);
+	if (!pg || PQstatus(pg) != CONNECTION_OK) {
+		conn_set_err(errbuf, "cannot connect: ", pg ? PQerrorMessage(pg) : "out of memory");
+		conn_mask(errbuf, conn_root_password(c));
+		r = -EIO;
+		goto out;
+	}
+	*out = pg;
+	pg = NULL; /* transferred */
+	r = 0;
+out:
+	PQfinish(pg);
+	for (size_t i = 0; i < n; i++)
+		secret_wipe_str(val[i]);
+	for (o = opts; o->keyword; o++)
+		if (o->val)
+			secret_wipe(o->val, strlen(o->val));
+	PQconninfoFree(opts);
+	return r;
+}
+
+int conn_verify(const struct dbconf *c, char *errbuf)
+{
+	PGconn *pg = NULL;
+	PGresult *res;
+	int r;
+
+	if ((r = conn_connect(c, &pg, errbuf)) != 0)
+		return r;
+	res = PQexec(pg, "SELECT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = -EIO;
+	}
+	PQclear(res);
+	PQfinish(pg);
+	return r;
+}
+
+/* --- the pool ------------------------------------------------------------ */
+
+struct conn_pool *conn_pool_new(struct dbconf *c)
+{
+	struct conn_pool *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+
+	if (!p)
+		return NULL;
+	if (!(p->idle = calloc(c->max_open, sizeof(*p->idle)))) {
+		free(p);
+		return NULL;
+	}
+	p->refs = 1;
+	p->conf = dbconf_ref(c);
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return p;
+}
+
+struct conn_pool *conn_pool_ref(struct conn_pool *p)
+{
+	__atomic_add_fetch(&p->refs, 1, __ATOMIC_RELAXED);
+	return p;
+}
+
+void conn_pool_unref(struct conn_pool *p)
+{
+	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (int i = 0; i < p->nidle; i++)
+		PQfinish(p->idle[i].pg);
+	free(p->idle);
+	dbconf_unref(p->conf);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+struct dbconf *conn_pool_conf(struct conn_pool *p)
+{
+	struct dbconf *c;
+
+	pthread_mutex_lock(&p->mu);
+	c = dbconf_ref(p->conf);
+	pthread_mutex_unlock(&p->mu);
+	return c;
+}
+
+static int64_t conn_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take an idle connection or open a new one, waiting for a free slot. */
+static int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
+{
+	struct timespec deadline;
+	struct dbconf *c;
+	PGconn *pg = NULL;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += CONN_CHECKOUT_TIMEOUT_S;
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		if (p->nidle > 0) {
+			pg = p->idle[--p->nidle].pg;
+			if (PQstatus(pg) == CONNECTION_OK)
+				break;
+			p->open--;
+			pthread_mutex_unlock(&p->mu);
+			PQfinish(pg);
+			pg = NULL;
+			pthread_mutex_lock(&p->mu);
+			continue;
+		}
+		if (p->open < p->conf->max_open) {
+			p->open++;
+			c = dbconf_ref(p->conf);
+			pthread_mutex_unlock(&p->mu);
+			r = conn_connect(c, &pg, errbuf);
+			dbconf_unref(c);
+			if (r != 0) {
+				pthread_mutex_lock(&p->mu);
+				p->open--;
+				pthread_cond_signal(&p->cv);
+				pthread_mutex_unlock(&p->mu);
+				return r;
+			}
+			*out = pg;
+			return 0;
+		}
+		if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT) {
+			pthread_mutex_unlock(&p->mu);
+			conn_set_err(errbuf, "", "timed out waiting for a free connection");
+			return -EIO;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	*out = pg;
+	return 0;
+}
+
+static void conn_checkin(struct conn_pool *p, PGconn *pg)
+{
+	bool keep = PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
+
+	pthread_mutex_lock(&p->mu);
+	if (keep && p->nidle < p->conf->max_idle && p->nidle < p->conf->max_open) {
+		p->idle[p->nidle].pg = pg;
+		p->idle[p->nidle++].born = conn_mono_ms();
+		pg = NULL;
+	} else {
+		p->open--;
+	}
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	PQfinish(pg);
+}
+
+/* --- statements ---------------------------------------------------------- */
+
+/*
+ * Render every statement and send them as one simple-query message: one
+ * round trip, and PostgreSQL runs a multi-statement message as a single
+ * implicit transaction, so a failure rolls all of it back.
+ */
+static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
+			   size_t nvars, char *errbuf)
+{
+	char **parts = calloc(n ? n : 1, sizeof(*parts));
+	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
+	size_t total = 1, off = 0;
+	char *sql = NULL;
+	PGresult *res = NULL;
+	int r = -ENOMEM;
+
+	if (!parts || !lens)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if ((r = tmpl_render(stmts[i], vars, nvars, &parts[i], &lens[i], NULL)) != 0) {
+			conn_set_err(errbuf, "", "cannot render statement");
+			goto out;
+		}
+		total += lens[i] + 2;
+	}
+	r = -ENOMEM;
+	if (!(sql = malloc(total)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(sql + off, parts[i], lens[i]);
+		off += lens[i];
+		memcpy(sql + off, ";\n", 2);
+		off += 2;
+	}
+	sql[off] = '\0';
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = -EIO;
+		goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	if (sql) {
+		secret_wipe(sql, off);
+		free(sql);
+	}
+	for (size_t i = 0; parts && i < n; i++)
+		tmpl_free(parts[i]);
+	free(parts);
+	free(lens);
+	return r;
+}
+
+/* The {{password}} value: the password itself or its SCRAM verifier. */
+static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char *user,
+				 const struct secret *pw)
+{
+	char *v, *copy;
+
+	if (c->pwauth != DBCONF_PW_SCRAM)
+		return strdup(secret_str(pw));
+	if (!(v = PQencryptPasswordConn(pg, secret_str(pw), user, "scram-sha-256")))
+		return NULL;
+	copy = strdup(v);
+	secret_wipe(v, strlen(v));
+	PQfreemem(v);
+	return copy;
+}
+
+int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
+		     const struct secret *pw, int64_t expires_ms, char *errbuf)
+{
+	char expiration[TIMEFMT_LEN];
+	struct dbconf *c = conn_pool_conf(p);
+	char *pwv = NULL;
+	PGconn *pg = NULL;
+	int r;
+
+	if (role->n_creation == 0) {
+		conn_set_err(errbuf, "", "role has no creation_statements");
+		r = -EIO;
+		goto out;
+	}
+	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
+		goto out;
+	if (!(pwv = conn_password_value(pg, c, username, pw))) {
+		conn_set_err(errbuf, "", "cannot encrypt password");
+		r = -EIO;
+		goto out;
+	}
+	timefmt_pg(expires_ms + 5000, expiration);
+	{
+		struct tmpl_var vars[] = {
+			{ "name", username, strlen(username) },
+			{ "username", username, strlen(username) },
+			{ "password", pwv, strlen(pwv) },
+			{ "expiration", expiration, strlen(expiration) },
+		};
+		r = conn_exec_stmts(pg, role->creation, role->n_creation, vars, 4, errbuf);
+	}
+	conn_mask(errbuf, secret_str(pw));
+	conn_mask(errbuf, pwv);
+out:
+	if (pg)
+		conn_checkin(p, pg);
+	secret_wipe_str(pwv);
+	dbconf_unref(c);
+	return r;
+}
+
+int conn_renew_user(struct conn_pool *p, const struct role *role, const char *username,
+		    int64_t expires_ms, char *errbuf)
+{
+	static char *const def[] = { (char *)CONN_DEFAULT_RENEW, NULL };
+	char expiration[TIMEFMT_LEN];
+	PGconn *pg = NULL;
+	int r;
+
+	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
+		return r;
+	timefmt_pg(expires_ms + 5000, expiration);
+	{
+		struct tmpl_var vars[] = {
+			{ "name", username, strlen(username) },
+			{ "username", username, strlen(username) },
+			{ "expiration", expiration, strlen(expiration) },
+		};
+		if (role->n_renew)
+			r = conn_exec_stmts(pg, role->renew, role->n_renew, vars, 3, errbuf);
+		else
+			r = conn_exec_stmts(pg, def, 1, vars, 3, errbuf);
+	}
+	conn_checkin(p, pg);
+	return r;
+}
+
+/* The login's oid, 0 if it does not exist; -EIO on error. */
+static int64_t conn_role_oid(PGconn *pg, const char *username, char *errbuf)
+{
+	const char *params[1] = { username };
+	PGresult *res = PQexecParams(pg, "SELECT oid FROM pg_roles WHERE rolname = $1", 1, NULL,
+				     params, NULL, NULL, 0);
+	int64_t oid = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		oid = -EIO;
+	} else if (PQntuples(res) == 1) {
+		oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	}
+	PQclear(res);
+	return oid;
+}
+
+static int conn_terminate(PGconn *pg, int64_t oid, char *errbuf)
+{
+	char oidtext[24];
+	const char *params[1] = { oidtext };
+	PGresult *res;
+	int r = 0;
+
+	snprintf(oidtext, sizeof(oidtext), "%lld", (long long)oid);
+	res = PQexecParams(pg,
+			   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+			   "WHERE usesysid = $1::oid AND pid <> pg_backend_pid()",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
+}
+
+/* Append printf output to a growing string; -ENOMEM on failure (*s freed). */
+static int conn_appendf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int conn_appendf(char **s, const char *fmt, ...)
+{
+	char *add = NULL, *both = NULL;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&add, fmt, ap);
+	va_end(ap);
+	if (n < 0 || asprintf(&both, "%s%s", *s ? *s : "", add) < 0) {
+		free(add);
+		free(*s);
+		*s = NULL;
+		return -ENOMEM;
+	}
+	free(add);
+	free(*s);
+	*s = both;
+	return 0;
+}
+
+/*
+ * Vault's default revocation (privileges in every schema the login has
+ * grants in, public, CONNECT, DROP ROLE), made robust the way its users
+ * asked for: objects the login owns are reassigned to the connection's
+ * user and the rest of its privileges dropped, so DROP ROLE never wedges.
+ */
+static int conn_default_revoke(PGconn *pg, const char *username, char *errbuf)
+{
+	const char *params[1] = { username };
+	PGresult *res = NULL;
+	char *u = NULL, *db = NULL, *sql = NULL;
+	int r = -EIO;
+
+	res = PQexecParams(pg,
+			   "SELECT DISTINCT table_schema FROM information_schema.role_table_grants "
+			   "WHERE grantee = $1 AND table_schema <> 'public'",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		goto out;
+	}
+	if (!(u = PQescapeIdentifier(pg, username, strlen(username))) ||
+	    !(db = PQescapeIdentifier(pg, PQdb(pg), strlen(PQdb(pg))))) {
+		conn_result_err(errbuf, NULL, pg);
+		goto out;
+	}
+	r = conn_appendf(&sql, "ALTER ROLE %s NOLOGIN;\n", u);
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		const char *schema = PQgetvalue(res, i, 0);
+		char *s = PQescapeIdentifier(pg, schema, strlen(schema));
+
+		if (!s) {
+			r = -ENOMEM;
+			break;
+		}
+		r = conn_appendf(&sql,
+				 "REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA %s FROM %s;\n"
+				 "REVOKE USAGE ON SCHEMA %s FROM %s;\n",
+				 s, u, s, u);
+		PQfreemem(s);
+	}
+	if (r == 0)
+		r = conn_appendf(&sql,
+				 "REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM %s;\n"
+				 "REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM %s;\n"
+				 "REVOKE USAGE ON SCHEMA public FROM %s;\n"
+				 "REVOKE CONNECT ON DATABASE %s FROM %s;\n"
+				 "REASSIGN OWNED BY %s TO CURRENT_USER;\n"
+				 "DROP OWNED BY %s;\n"
+				 "DROP ROLE IF EXISTS %s;\n",
+				 u, u, u, db, u, u, u, u);
+	if (r != 0) {
+		conn_set_err(errbuf, "", "out of memory");
+		goto out;
+	}
+	PQclear(res);
+	res = PQexec(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = -EIO;
+	}
+out:
+	PQclear(res);
+	PQfreemem(u);
+	PQfreemem(db);
+	free(sql);
+	return r;
+}
+
+int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
+		     char *errbuf)
+{
+	PGconn *pg = NULL;
+	int64_t oid;
+	int r;
+
+	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
+		return r;
+	/* A login that is already gone counts as revoked: revocation is idempotent. */
+	if ((oid = conn_role_oid(pg, username, errbuf)) <= 0) {
+		r = oid < 0 ? (int)oid : 0;
+		goto out;
+	}
+	if (role->n_revocation) {
+		struct tmpl_var vars[] = {
+			{ "name", username, strlen(username) },
+			{ "username", username, strlen(username) },
+		};
+		r = conn_exec_stmts(pg, role->revocation, role->n_revocation, vars, 2, errbuf);
+	} else {
+		r = conn_default_revoke(pg, username, errbuf);
+	}
+	/* After the login is refused or gone, end the sessions it still has. */
+	if (r == 0 && role->terminate_sessions)
+		r = conn_terminate(pg, oid, errbuf);
+out:
+	conn_checkin(p, pg);
+	return r;
+}
+
+int conn_rotate_root(struct conn_pool *p, struct dbconf **newconf, char *errbuf)
+{
+	static char *const def[] = { (char *)DBCONF_DEFAULT_ROTATE, NULL };
+	struct dbconf *c = conn_pool_conf(p), *nc = NULL;
+	struct secret *pw = NULL;
+	char *pwv = NULL;
+	PGconn *pg = NULL;
+	int r = -EINVAL;
+
+	if (!c->username || !c->password) {
+		conn_set_err(errbuf, "", "no username/password in configuration");
+		goto out;
+	}
+	r = -ENOMEM;
+	if (!(pw = secret_password(c->password_length)))
+		goto out;
+	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
+		goto out;
+	if (!(pwv = conn_password_value(pg, c, c->username, pw))) {
+		conn_set_err(errbuf, "", "cannot encrypt password");
+		r = -EIO;
+		goto out;
+	}
+	{
+		struct tmpl_var vars[] = {
+			{ "name", c->username, strlen(c->username) },
+			{ "username", c->username, strlen(c->username) },
+			{ "password", pwv, strlen(pwv) },
+		};
+		if (c->n_root_rotation)
+			r = conn_exec_stmts(pg, c->root_rotation, c->n_root_rotation, vars, 3,
+					    errbuf);
+		else
+			r = conn_exec_stmts(pg, def, 1, vars, 3, errbuf);
+	}
+	conn_mask(errbuf, secret_str(pw));
+	conn_mask(errbuf, pwv);
+	if (r != 0)
+		goto out;
+	if (!(nc = dbconf_with_password(c, pw))) {
+		pw = NULL; /* taken, even on failure */
+		r = -ENOMEM;
+		log_err("connection %s: root password changed but not kept: out of memory",
+			c->name);
+		goto out;
+	}
+	pw = NULL; /* transferred */
+	pthread_mutex_lock(&p->mu);
+	dbconf_unref(p->conf);
+	p->conf = dbconf_ref(nc);
+	pthread_mutex_unlock(&p->mu);
+	*newconf = nc;
+	nc = NULL; /* transferred */
+out:
+	if (pg)
+		conn_checkin(p, pg);
+	secret_wipe_str(pwv);
+	secret_free(pw);
+	dbconf_unref(c);
+	return r;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn.h - PostgreSQL: a pool of libpq connections per connection
+ * definition, and the SQL of every credential operation. The only file
+ * that includes <libpq-fe.h>.
+ *
+ * Every operation takes an errbuf of CONN_ERRLEN bytes that receives a
+ * readable reason on failure: PostgreSQL's primary message, with any
+ * secret the operation used masked as "(hidden)" and no SQL text. All
+ * return 0 or a negative errno: -EIO when PostgreSQL refused or could not
+ * be reached (connect_timeout bounds the wait), -EINVAL for a definition
+ * PostgreSQL cannot use (a connection_url libpq cannot parse), -ENOMEM.
+ *
+ * Thread-safety: a pool may be used from any number of threads; each
+ * PGconn is used by one thread at a time (libpq's rule), at most
+ * max_open_connections at once.
+ */
+#ifndef CREDFS_CONN_H
+#define CREDFS_CONN_H
+
+#include <stdint.h>
+
+#include "dbconf.h"
+#include "role.h"
+#include "secret.h"
+
+#define CONN_ERRLEN 256
+#define CONN_CONNECT_TIMEOUT "3" /* seconds, unless connection_url sets one */
+
+struct conn_pool;
+
+/* conn_pool_new - a pool for c (a new reference is taken); NULL on ENOMEM. */
+struct conn_pool *conn_pool_new(struct dbconf *c);
+struct conn_pool *conn_pool_ref(struct conn_pool *p);
+/* conn_pool_unref - the last reference closes every connection (NULL-safe). */
+void conn_pool_unref(struct conn_pool *p);
+
+/* conn_pool_conf - a new reference to the pool's current definition. */
+struct dbconf *conn_pool_conf(struct conn_pool *p);
+
+/* conn_verify - connect once with c and check the server answers. */
+int conn_verify(const struct dbconf *c, char *errbuf);
+
+/*
+ * conn_create_user - run role's creation statements in one transaction
+ * with {{name}}/{{username}} = username, {{password}} = pw (or its SCRAM
+ * verifier), {{expiration}} = expires_ms + 5 s. On failure nothing stays.
+ */
+int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
+		     const struct secret *pw, int64_t expires_ms, char *errbuf);
+
+/* conn_renew_user - run the renew statements (default ALTER ROLE ... VALID UNTIL). */
+int conn_renew_user(struct conn_pool *p, const struct role *role, const char *username,
+		    int64_t expires_ms, char *errbuf);
+
+/*
+ * conn_revoke_user - end the login: the role's revocation statements, or
+ * the default (NOLOGIN, revoke privileges as Vault does, reassign and drop
+ * owned objects, DROP ROLE); then, if the role says so, terminate the
+ * login's sessions. A login that no longer exists counts as revoked.
+ */
+int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
+		     char *errbuf);
+
+/*
+ * conn_rotate_root - set a new random root password with the rotation
+ * statements; on success the pool's definition carries it (*newconf, a
+ * new reference, for the caller to store).
+ */
+int conn_rotate_root(struct conn_pool *p, struct dbconf **newconf, char *errbuf);
+
+#endif

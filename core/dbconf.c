@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbconf.h"
+#include "dur.h"
+#include "params.h"
+#include "tmpl.h"
+
+static const char *const dbconf_keys[] = {
+	"plugin_name", "plugin_version", "connection_url", "username", "password",
+	"allowed_roles", "verify_connection", "max_open_connections", "max_idle_connections",
+	"max_connection_lifetime", "password_authentication", "root_rotation_statements",
+	"password_length", NULL,
+};
+
+static const char *const dbconf_url_vars[] = { "username", "password", NULL };
+static const char *const dbconf_rot_vars[] = { "name", "username", "password", NULL };
+
+static int dbconf_strings(struct dbconf *c, json_t *p, bool final, struct parse_error *err)
+{
+	const char *s = NULL;
+	int r;
+
+	if ((r = params_get_str(p, "plugin_name", &s, err)) < 0)
+		return r;
+	if (r == 0 && strcmp(s, DBCONF_PLUGIN) != 0) {
+		perr_set(err, 0, 0, "plugin_name: only \"%s\" is supported", DBCONF_PLUGIN);
+		return -EINVAL;
+	}
+	if (r == 1 && final) {
+		perr_set(err, 0, 0, "plugin_name is required");
+		return -EINVAL;
+	}
+	if ((r = params_get_str(p, "plugin_version", &s, err)) < 0)
+		return r;
+	s = NULL;
+	if ((r = params_get_str(p, "connection_url", &s, err)) < 0)
+		return r;
+	if (r == 1 && final) {
+		perr_set(err, 0, 0, "connection_url is required");
+		return -EINVAL;
+	}
+	if (s) {
+		if ((r = tmpl_check(s, dbconf_url_vars, err)) != 0) {
+			perr_prefix(err, "connection_url");
+			return r;
+		}
+		if (!(c->connection_url = strdup(s)))
+			return -ENOMEM;
+	}
+	s = NULL;
+	if ((r = params_get_str(p, "username", &s, err)) < 0)
+		return r;
+	if (s && !(c->username = strdup(s)))
+		return -ENOMEM;
+	s = NULL;
+	if ((r = params_get_str(p, "password", &s, err)) < 0)
+		return r;
+	if (s && !(c->password = secret_new(s, strlen(s))))
+		return -ENOMEM;
+	if ((c->username && (strstr(c->username, "{{username}}") || strstr(c->username, "{{password}}"))) ||
+	    (s && (strstr(s, "{{username}}") || strstr(s, "{{password}}")))) {
+		perr_set(err, 0, 0, "username and password must not contain {{username}} or {{password}}");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int dbconf_numbers(struct dbconf *c, json_t *p, struct parse_error *err)
+{
+	int64_t v;
+	int r;
+
+	if ((r = params_get_bool(p, "verify_connection", &c->verify_connection, err)) < 0)
+		return r;
+	if ((r = params_get_int(p, "max_open_connections", 1, 1000, &v, err)) < 0)
+		return r;
+	c->max_open = r == 0 ? (int)v : DBCONF_DEFAULT_MAX_OPEN;
+	/* Vault: 0 means "as many as max_open", negative disables idle connections. */
+	if ((r = params_get_int(p, "max_idle_connections", -1000, 1000, &v, err)) < 0)
+		return r;
+	c->max_idle = r == 1 || v == 0 ? c->max_open : v < 0 ? 0 : (int)v;
+	if (c->max_idle > c->max_open)
+		c->max_idle = c->max_open;
+	if ((r = params_get_dur(p, "max_connection_lifetime", &c->max_lifetime, err)) < 0)
+		return r;
+	if ((r = params_get_int(p, "password_length", 8, 100, &v, err)) < 0)
+		return r;
+	c->password_length = r == 0 ? (int)v : SECRET_PASSWORD_LEN;
+	return 0;
+}
+
+static int dbconf_lists(struct dbconf *c, json_t *p, struct parse_error *err)
+{
+	const char *s;
+	int r;
+
+	if ((r = params_get_str(p, "password_authentication", &s, err)) < 0)
+		return r;
+	if (r == 0) {
+		if (!strcmp(s, "password")) {
+			c->pwauth = DBCONF_PW_PASSWORD;
+		} else if (!strcmp(s, "scram-sha-256")) {
+			c->pwauth = DBCONF_PW_SCRAM;
+		} else {
+			perr_set(err, 0, 0, "password_authentication: expected \"password\" or \"scram-sha-256\"");
+			return -EINVAL;
+		}
+	}
+	if ((r = params_get_list(p, "allowed_roles", &c->allowed_roles, &c->n_allowed_roles, err)) < 0)
+		return r;
+	if ((r = params_get_stmts(p, "root_rotation_statements", &c->root_rotation,
+				  &c->n_root_rotation, err)) < 0)
+		return r;
+	for (size_t i = 0; i < c->n_root_rotation; i++) {
+		if ((r = tmpl_check(c->root_rotation[i], dbconf_rot_vars, err)) != 0) {
+			perr_prefix(err, "root_rotation_statements");
+			return r;
+		}
+	}
+	return 0;
+}
+
+static struct dbconf *dbconf_alloc(const char *name)
+{
+	struct dbconf *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->refs = 1;
+	c->verify_connection = true;
+	c->pwauth = DBCONF_PW_PASSWORD;
+	if (!(c->name = strdup(name)) || !(c->allowed_roles = calloc(1, sizeof(char *))) ||
+	    !(c->root_rotation = calloc(1, sizeof(char *)))) {
+		dbconf_unref(c);
+		return NULL;
+	}
+	return c;
+}
+
+int dbconf_from_params(const char *name, json_t *params, bool final, struct dbconf **out,
+		       struct parse_error *err)
+{
+	struct dbconf *c = NULL;
+	int r;
+
+	if ((r = params_name_valid(name, err)) != 0)
+		return r;
+	if ((r = params_check_keys(params, dbconf_keys, err)) != 0)
+		return r;
+	if (!(c = dbconf_alloc(name)))
+		return -ENOMEM;
+	if ((r = dbconf_strings(c, params, final, err)) != 0 ||
+	    (r = dbconf_numbers(c, params, err)) != 0 || (r = dbconf_lists(c, params, err)) != 0) {
+		if (r == -ENOMEM)
+			perr_set(err, 0, 0, "out of memory");
+		dbconf_unref(c);
+		return r;
+	}
+	*out = c;
+	return 0;
+}
+
+static char **dbconf_strv_dup(char *const *v, size_t n)
+{
+	char **d = calloc(n + 1, sizeof(*d));
+
+	for (size_t i = 0; d && i < n; i++) {
+		if (!(d[i] = strdup(v[i]))) {
+			params_strv_free(d);
+			return NULL;
+		}
+	}
+	return d;
+}
+
+struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw)
+{
+	struct dbconf *d = calloc(1, sizeof(*d));
+
+	if (!d) {
+		secret_free(pw);
+		return NULL;
+	}
+	*d = *c;
+	d->refs = 1;
+	d->password = pw; /* transferred */
+	d->name = strdup(c->name);
+	d->connection_url = c->connection_url ? strdup(c->connection_url) : NULL;
+	d->username = c->username ? strdup(c->username) : NULL;
+	d->allowed_roles = dbconf_strv_dup(c->allowed_roles, c->n_allowed_roles);
+	d->root_rotation = dbconf_strv_dup(c->root_rotation, c->n_root_rotation);
+	if (!d->name || (c->connection_url && !d->connection_url) ||
+	    (c->username && !d->username) || !d->allowed_roles || !d->root_rotation) {
+		dbconf_unref(d);
+		return NULL;
+	}
+	return d;
+}
+
+json_t *dbconf_to_json(const struct dbconf *c)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:s, s:o, s:i}",
+			 "plugin_name", DBCONF_PLUGIN, "connection_url", c->connection_url,
+			 "username", c->username, "allowed_roles",
+			 params_strv_json(c->allowed_roles, c->n_allowed_roles),
+			 "verify_connection", c->verify_connection, "max_open_connections",
+			 c->max_open, "max_idle_connections", c->max_idle,
+			 "max_connection_lifetime", (json_int_t)c->max_lifetime,
+			 "password_authentication",
+			 c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
+			 "root_rotation_statements",
+			 params_strv_json(c->root_rotation, c->n_root_rotation),
+			 "password_length", c->password_length);
+}
+
+bool dbconf_role_allowed(const struct dbconf *c, const char *role)
+{
+	for (size_t i = 0; i < c->n_allowed_roles; i++)
+		if (fnmatch(c->allowed_roles[i], role, 0) == 0)
+			return true;
+	return false;
+}
+
+struct dbconf *dbconf_ref(struct dbconf *c)
+{
+	__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void dbconf_unref(struct dbconf *c)
+{
+	if (!c || __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free(c->name);
+	free(c->connection_url);
+	free(c->username);
+	secret_free(c->password);
+	params_strv_free(c->allowed_roles);
+	params_strv_free(c->root_rotation);
+	free(c);
+}

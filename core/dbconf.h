@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbconf.h - a connection definition (config/NAME), with Vault's parameters.
+ *
+ * A dbconf is immutable once built and shared by reference count: a write
+ * to config/NAME builds a new one and swaps it in, so a reader sees the old
+ * definition or the new one. The root password is a struct secret and never
+ * appears in dbconf_to_json().
+ */
+#ifndef CREDFS_DBCONF_H
+#define CREDFS_DBCONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "perr.h"
+#include "secret.h"
+
+#define DBCONF_PLUGIN "postgresql-database-plugin"
+#define DBCONF_DEFAULT_MAX_OPEN 4
+#define DBCONF_DEFAULT_ROTATE "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
+
+enum dbconf_pwauth {
+	DBCONF_PW_PASSWORD,
+	DBCONF_PW_SCRAM,
+};
+
+struct dbconf {
+	int refs;                    /* atomic */
+	char *name;
+	char *connection_url;        /* may contain {{username}} and {{password}} */
+	char *username;              /* NULL when absent */
+	struct secret *password;     /* NULL when absent */
+	char **allowed_roles;        /* globs; NULL-terminated */
+	size_t n_allowed_roles;
+	bool verify_connection;
+	int max_open;                /* >= 1 */
+	int max_idle;                /* 0 .. max_open */
+	int64_t max_lifetime;        /* seconds, 0 = forever */
+	enum dbconf_pwauth pwauth;
+	char **root_rotation;        /* statements, NULL-terminated */
+	size_t n_root_rotation;
+	int password_length;         /* generated passwords */
+};
+
+/*
+ * dbconf_from_params - validate params (borrowed) and build a new dbconf
+ * named name. final=false skips checks for missing required keys (the
+ * writer may still be writing). Returns 0 and *out (new, refs 1), or
+ * -EINVAL with err set, or -ENOMEM.
+ */
+int dbconf_from_params(const char *name, json_t *params, bool final, struct dbconf **out,
+		       struct parse_error *err) __attribute__((warn_unused_result));
+
+/* dbconf_with_password - a new copy of c whose root password is pw (taken). NULL on ENOMEM. */
+struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw);
+
+/* dbconf_to_json - a new JSON object of the definition, without the password. */
+json_t *dbconf_to_json(const struct dbconf *c);
+
+/* dbconf_role_allowed - whether role matches allowed_roles (globs, "*" = all). */
+bool dbconf_role_allowed(const struct dbconf *c, const char *role);
+
+struct dbconf *dbconf_ref(struct dbconf *c);
+/* dbconf_unref - drop a reference; the last one wipes and frees (NULL-safe). */
+void dbconf_unref(struct dbconf *c);
+
+#endif

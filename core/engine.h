@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - credfs's core as one object: the definitions (connections and
+ * roles), their PostgreSQL pools, the lease table, the timer thread that
+ * renews and revokes, and the watch on every lease's opener. fs/ calls
+ * these functions and only translates paths and replies.
+ *
+ * Every function returns 0 or a negative errno meant for the FUSE reply
+ * (-ENOENT unknown name, -EINVAL bad input, -EACCES refused by policy,
+ * -EBUSY still needed, -EIO PostgreSQL refused or is unreachable) and, on
+ * failure, a readable reason in errbuf (ENGINE_ERRLEN bytes, no secret),
+ * which the engine also records in the error log (MOUNT/errors) with the
+ * path and the caller's uid.
+ *
+ * Thread-safety: all functions may be called from any FUSE worker.
+ */
+#ifndef CREDFS_ENGINE_H
+#define CREDFS_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "lease.h"
+#include "role.h"
+#include "secret.h"
+
+#define ENGINE_ERRLEN 256
+
+enum engine_kind {
+	ENGINE_CONFIG,
+	ENGINE_ROLE,
+};
+
+struct engine;
+
+/* engine_new - an engine with no definitions; NULL on ENOMEM. */
+struct engine *engine_new(void);
+
+/* engine_start - start the timer thread and the job workers. */
+int engine_start(struct engine *e) __attribute__((warn_unused_result));
+
+/* engine_free - stop threads, drop every lease from memory (not from PostgreSQL). NULL-safe. */
+void engine_free(struct engine *e);
+
+/*
+ * engine_def_write - a document for config/NAME or roles/NAME, written by
+ * uid. apply=false only validates what is there so far (the writer may
+ * still be writing): 0 means nothing wrong yet, 1 "incomplete".
+ * apply=true validates the complete document and replaces the definition
+ * atomically; a connection with verify_connection is connected to first.
+ */
+int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, const char *buf,
+		     size_t len, bool apply, uid_t uid, char *errbuf)
+	__attribute__((warn_unused_result));
+
+/* engine_def_read - the definition as new JSON text (*out, malloc'd, *len bytes). */
+int engine_def_read(struct engine *e, enum engine_kind kind, const char *name, char **out,
+		    size_t *len);
+
+/* engine_def_exists - whether the definition exists. */
+bool engine_def_exists(struct engine *e, enum engine_kind kind, const char *name);
+
+/* engine_def_delete - remove it; -EBUSY for a connection that live leases still need. */
+int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name, uid_t uid,
+		      char *errbuf);
+
+/* engine_def_names - the names, as a new JSON array of strings. */
+json_t *engine_def_names(struct engine *e, enum engine_kind kind);
+
+/* engine_role_get - a new reference to role name, or NULL. */
+struct role *engine_role_get(struct engine *e, const char *name);
+
+/* engine_rotate_root - rotate the root password of connection name. */
+int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errbuf);
+
+/*
+ * engine_issue - a fresh credential of role for holder: creates the login,
+ * registers the lease and watches the opener. On success *lease is a new
+ * reference and *body a new secret: the Vault-shaped JSON creds/ returns.
+ */
+int engine_issue(struct engine *e, const char *role, const struct lease_holder *holder,
+		 struct lease **lease, struct secret **body, char *errbuf)
+	__attribute__((warn_unused_result));
+
+/* engine_closed - the open file of lease saw its last release. */
+void engine_closed(struct engine *e, struct lease *lease);
+
+/* engine_lease_json - a live lease as new JSON text, or -ENOENT. */
+int engine_lease_read(struct engine *e, const char *role, const char *id, char **out,
+		      size_t *len);
+
+/* engine_lease_revoke - revoke a live lease now (rm leases/ROLE/ID). */
+int engine_lease_revoke(struct engine *e, const char *role, const char *id);
+
+/* engine_lease_ids - ids of role's live leases (new JSON array); role NULL: role names. */
+json_t *engine_lease_ids(struct engine *e, const char *role);
+
+/* engine_errors - the error log lines visible to uid (new malloc'd text). */
+int engine_errors(struct engine *e, uid_t uid, char **out, size_t *len);
+
+/* engine_note_error - record an error the fs layer found itself. */
+void engine_note_error(struct engine *e, uid_t uid, const char *path, const char *reason);
+
+#endif

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "holder.h"
+
+/* Read a small /proc file into buf (NUL-terminated); bytes read or -errno. */
+static ssize_t holder_read(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got;
+
+	if (fd < 0)
+		return -errno;
+	got = read(fd, buf, n - 1);
+	if (got < 0)
+		got = -errno;
+	else
+		buf[got] = '\0';
+	close(fd);
+	return got;
+}
+
+static pid_t holder_tgid(const char *proc, pid_t tid)
+{
+	char path[64], buf[2048], *p;
+
+	snprintf(path, sizeof(path), "%s/%d/status", proc, (int)tid);
+	if (holder_read(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nTgid:")))
+		return 0;
+	return (pid_t)strtol(p + 6, NULL, 10);
+}
+
+unsigned long long holder_start_time(const char *proc, pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	int field = 2;
+
+	snprintf(path, sizeof(path), "%s/%d/stat", proc, (int)pid);
+	if (holder_read(path, buf, sizeof(buf)) < 0)
+		return 0;
+	/* The command may contain spaces and ')': fields count from the last ')'. */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	for (p++; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	return field == 22 ? strtoull(p, NULL, 10) : 0;
+}
+
+static void holder_clean(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct lease_holder *h)
+{
+	char path[64], buf[512];
+	pid_t pid;
+	ssize_t n;
+
+	memset(h, 0, sizeof(*h));
+	h->uid = uid;
+	h->gid = gid;
+	if (tid <= 0 || (pid = holder_tgid(proc, tid)) <= 0)
+		return -ESRCH;
+	h->pid = pid;
+	h->start_time = holder_start_time(proc, pid);
+	snprintf(path, sizeof(path), "%s/%d/comm", proc, (int)pid);
+	if (holder_read(path, buf, sizeof(h->comm)) > 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		buf[sizeof(h->comm) - 1] = '\0';
+		memcpy(h->comm, buf, strlen(buf) + 1);
+	}
+	snprintf(path, sizeof(path), "%s/%d/exe", proc, (int)pid);
+	if ((n = readlink(path, h->exe, sizeof(h->exe) - 1)) > 0)
+		h->exe[n] = '\0';
+	snprintf(path, sizeof(path), "%s/%d/cgroup", proc, (int)pid);
+	if (holder_read(path, buf, sizeof(buf)) > 0) {
+		/* cgroup v2: "0::/path"; keep the last line's path. */
+		char *line = buf, *nl;
+
+		while ((nl = strchr(line, '\n')) && nl[1])
+			line = nl + 1;
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) == 0)
+			line += 3;
+		if (strlen(line) >= sizeof(h->cgroup))
+			line[sizeof(h->cgroup) - 1] = '\0';
+		memcpy(h->cgroup, line, strlen(line) + 1);
+	}
+	holder_clean(h->comm);
+	holder_clean(h->exe);
+	holder_clean(h->cgroup);
+	return 0;
+}

@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lease.h"
+#include "timefmt.h"
+#include "uname.h"
+
+struct lease_table {
+	pthread_mutex_t mu;
+	struct lease **buckets; /* protected by mu */
+	size_t nbuckets;        /* protected by mu; a power of two */
+	size_t count;           /* protected by mu */
+	struct lease **heap;    /* protected by mu; min-heap on lease_key() */
+	size_t heap_cap;        /* protected by mu */
+};
+
+const char *lease_state_name(enum lease_state s)
+{
+	switch (s) {
+	case LEASE_HELD:
+		return "held";
+	case LEASE_LET_GO:
+		return "let go";
+	case LEASE_REVOKING:
+		return "revoking";
+	case LEASE_FAILED:
+		return "failed";
+	case LEASE_REVOKED:
+		return "revoked";
+	}
+	return "unknown";
+}
+
+struct lease *lease_new(struct role *role, const char *username,
+			const struct lease_holder *holder, int64_t now)
+{
+	struct lease *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	uname_random(l->id, LEASE_ID_LEN);
+	l->role = role_ref(role);
+	snprintf(l->username, sizeof(l->username), "%s", username);
+	if (holder)
+		l->holder = *holder;
+	l->refs = 1;
+	l->state = LEASE_HELD;
+	l->issued = now;
+	l->ttl_ms = role_ttl(role) * 1000;
+	l->max_expires = now + role_max_ttl(role) * 1000;
+	l->expires = now + l->ttl_ms;
+	l->valid_until = l->expires;
+	l->last_renew = now;
+	l->heap_idx = (size_t)-1;
+	return l;
+}
+
+struct lease *lease_ref(struct lease *l)
+{
+	__atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
+	return l;
+}
+
+void lease_unref(struct lease *l)
+{
+	if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	role_unref(l->role);
+	free(l);
+}
+
+/* --- deadlines --------------------------------------------------------- */
+
+static int64_t lease_backoff(int attempts)
+{
+	int64_t d = LEASE_BACKOFF_MIN_MS;
+
+	while (--attempts > 0 && d < LEASE_BACKOFF_MAX_MS)
+		d *= 2;
+	return d < LEASE_BACKOFF_MAX_MS ? d : LEASE_BACKOFF_MAX_MS;
+}
+
+static bool lease_renewable_locked(const struct lease *l)
+{
+	return l->state == LEASE_HELD && l->valid_until < l->max_expires;
+}
+
+/* When this lease next needs a job; INT64_MAX for none. */
+static int64_t lease_key(const struct lease *l)
+{
+	int64_t k;
+
+	if (l->busy)
+		return INT64_MAX;
+	switch (l->state) {
+	case LEASE_HELD:
+		if (!lease_renewable_locked(l))
+			return l->expires;
+		k = l->retry_at ? l->retry_at : l->last_renew + l->ttl_ms * 2 / 3;
+		return k < l->expires ? k : l->expires;
+	case LEASE_LET_GO:
+		return l->want_renew ? l->let_go_at : l->expires;
+	case LEASE_FAILED:
+		return l->retry_at;
+	default:
+		return INT64_MAX;
+	}
+}
+
+static void heap_swap(struct lease **h, size_t a, size_t b)
+{
+	struct lease *x = h[a];
+
+	h[a] = h[b];
+	h[b] = x;
+	h[a]->heap_idx = a;
+	h[b]->heap_idx = b;
+}
+
+static void heap_fix(struct lease_table *t, size_t i)
+{
+	struct lease **h = t->heap;
+
+	while (i > 0 && lease_key(h[i]) < lease_key(h[(i - 1) / 2])) {
+		heap_swap(h, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	for (;;) {
+		size_t c = 2 * i + 1, m = i;
+
+		if (c < t->count && lease_key(h[c]) < lease_key(h[m]))
+			m = c;
+		if (c + 1 < t->count && lease_key(h[c + 1]) < lease_key(h[m]))
+			m = c + 1;
+		if (m == i)
+			return;
+		heap_swap(h, i, m);
+		i = m;
+	}
+}
+
+/* --- the table ----------------------------------------------------------- */
+
+static size_t lease_hash(const char *id, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+	return h & (n - 1);
+}
+
+struct lease_table *lease_table_new(void)
+{
+	struct lease_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->nbuckets = 1024;
+	if (!(t->buckets = calloc(t->nbuckets, sizeof(*t->buckets)))) {
+		free(t);
+		return NULL;
+	}
+	pthread_mutex_init(&t->mu, NULL);
+	return t;
+}
+
+void lease_table_free(struct lease_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->count; i++)
+		lease_unref(t->heap[i]);
+	free(t->heap);
+	free(t->buckets);
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
+static int lease_table_grow_locked(struct lease_table *t)
+{
+	struct lease **nb, *l, *next;
+	size_t n;
+
+	if (t->count + 1 > t->heap_cap) {
+		size_t cap = t->heap_cap ? t->heap_cap * 2 : 256;
+		struct lease **h = realloc(t->heap, cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		t->heap = h;
+		t->heap_cap = cap;
+	}
+	if (t->count < t->nbuckets)
+		return 0;
+	n = t->nbuckets * 2;
+	if (!(nb = calloc(n, sizeof(*nb))))
+		return 0; /* longer chains, still correct */
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (l = t->buckets[i]; l; l = next) {
+			size_t b = lease_hash(l->id, n);
+
+			next = l->hnext;
+			l->hnext = nb[b];
+			nb[b] = l;
+		}
+	}
+	free(t->buckets);
+	t->buckets = nb;
+	t->nbuckets = n;
+	return 0;
+}
+
+int lease_table_add(struct lease_table *t, struct lease *l)
+{
+	size_t b;
+	int r;
+
+	pthread_mutex_lock(&t->mu);
+	if ((r = lease_table_grow_locked(t)) == 0) {
+		b = lease_hash(l->id, t->nbuckets);
+		l->hnext = t->buckets[b];
+		t->buckets[b] = lease_ref(l);
+		l->heap_idx = t->count;
+		t->heap[t->count++] = l;
+		heap_fix(t, l->heap_idx);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return r;
+}
+
+static void lease_table_remove_locked(struct lease_table *t, struct lease *l)
+{
+	struct lease **pp = &t->buckets[lease_hash(l->id, t->nbuckets)];
+	size_t i = l->heap_idx;
+
+	while (*pp && *pp != l)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = l->hnext;
+	if (i < t->count) {
+		heap_swap(t->heap, i, t->count - 1);
+		t->count--;
+		if (i < t->count)
+			heap_fix(t, i);
+	}
+	l->heap_idx = (size_t)-1;
+	lease_unref(l); /* the table's reference */
+}
+
+static struct lease *lease_table_find_locked(struct lease_table *t, const char *id)
+{
+	struct lease *l = t->buckets[lease_hash(id, t->nbuckets)];
+
+	while (l && strcmp(l->id, id) != 0)
+		l = l->hnext;
+	return l;
+}
+
+struct lease *lease_table_get(struct lease_table *t, const char *id)
+{
+	struct lease *l;
+
+	pthread_mutex_lock(&t->mu);
+	l = lease_table_find_locked(t, id);
+	if (l)
+		lease_ref(l);
+	pthread_mutex_unlock(&t->mu);
+	return l;
+}
+
+static void lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t now)
+{
+	int64_t e;
+
+	if (l->state != LEASE_HELD)
+		return;
+	l->state = LEASE_LET_GO;
+	l->let_go_at = now;
+	l->retry_at = 0;
+	e = now + l->ttl_ms;
+	l->expires = e < l->max_expires ? e : l->max_expires;
+	/* PostgreSQL must not refuse the login before the lease ends (beyond a second). */
+	l->want_renew = l->expires > l->valid_until + 1000;
+	if (l->heap_idx < t->count)
+		heap_fix(t, l->heap_idx);
+}
+
+void lease_table_closed(struct lease_table *t, struct lease *l, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	l->closed = true;
+	/* Without a known opener a process binding has nothing to watch. */
+	if (l->role->binding == ROLE_BIND_HANDLE || l->holder.pid <= 0 || l->exited)
+		lease_let_go_locked(t, l, now);
+	pthread_mutex_unlock(&t->mu);
+}
+
+void lease_table_exited(struct lease_table *t, struct lease *l, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	l->exited = true;
+	lease_let_go_locked(t, l, now);
+	pthread_mutex_unlock(&t->mu);
+}
+
+void lease_table_revoke_now(struct lease_table *t, struct lease *l, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	if (l->state == LEASE_HELD || l->state == LEASE_LET_GO || l->state == LEASE_FAILED) {
+		l->state = LEASE_LET_GO;
+		if (!l->let_go_at)
+			l->let_go_at = now;
+		l->expires = now;
+		l->want_renew = false;
+		l->retry_at = 0;
+		if (l->heap_idx < t->count)
+			heap_fix(t, l->heap_idx);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+int64_t lease_table_next_deadline(struct lease_table *t)
+{
+	int64_t k;
+
+	pthread_mutex_lock(&t->mu);
+	k = t->count ? lease_key(t->heap[0]) : INT64_MAX;
+	pthread_mutex_unlock(&t->mu);
+	return k;
+}
+
+/* The job due for l at now (l is at the top of the heap and due). */
+static void lease_job_for_locked(struct lease *l, int64_t now, struct lease_job *job)
+{
+	int64_t e;
+
+	job->lease = lease_ref(l);
+	job->expires = 0;
+	if (l->state == LEASE_HELD && now < l->expires) {
+		e = now + l->ttl_ms;
+		job->action = LEASE_JOB_RENEW;
+		job->expires = e < l->max_expires ? e : l->max_expires;
+	} else if (l->state == LEASE_LET_GO && l->want_renew && now < l->expires) {
+		job->action = LEASE_JOB_RENEW;
+		job->expires = l->expires;
+	} else {
+		job->action = LEASE_JOB_REVOKE;
+		l->state = LEASE_REVOKING;
+	}
+	l->busy = true;
+}
+
+size_t lease_table_due(struct lease_table *t, int64_t now, struct lease_job *jobs, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	while (n < max && t->count && lease_key(t->heap[0]) <= now) {
+		lease_job_for_locked(t->heap[0], now, &jobs[n++]);
+		heap_fix(t, 0);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+static void lease_renew_done_locked(struct lease *l, struct lease_job *job, int r, int64_t now)
+{
+	if (r == 0) {
+		l->valid_until = job->expires;
+		l->last_renew = now;
+		l->attempts = 0;
+		l->retry_at = 0;
+		if (l->state == LEASE_HELD)
+			l->expires = job->expires;
+		else
+			l->want_renew = false;
+		return;
+	}
+	l->attempts++;
+	if (l->state == LEASE_HELD)
+		l->retry_at = now + lease_backoff(l->attempts);
+	else
+		l->want_renew = false; /* revocation still comes at expires */
+}
+
+void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
+			  const char *errmsg, int64_t now)
+{
+	struct lease *l = job->lease;
+
+	pthread_mutex_lock(&t->mu);
+	l->busy = false;
+	if (r != 0)
+		snprintf(l->last_error, sizeof(l->last_error), "%s",
+			 errmsg ? errmsg : strerror(-r));
+	if (job->action == LEASE_JOB_RENEW) {
+		lease_renew_done_locked(l, job, r, now);
+	} else if (r == 0) {
+		l->state = LEASE_REVOKED;
+		if (l->heap_idx < t->count)
+			lease_table_remove_locked(t, l);
+	} else {
+		l->state = LEASE_FAILED;
+		l->attempts++;
+		l->retry_at = now + lease_backoff(l->attempts);
+	}
+	if (l->heap_idx < t->count)
+		heap_fix(t, l->heap_idx);
+	pthread_mutex_unlock(&t->mu);
+	lease_unref(l);
+	job->lease = NULL;
+}
+
+size_t lease_table_count(struct lease_table *t)
+{
+	size_t n;
+
+	pthread_mutex_lock(&t->mu);
+	n = t->count;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+size_t lease_table_count_db(struct lease_table *t, const char *db)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->count; i++)
+		if (t->heap[i]->role->db_name && !strcmp(t->heap[i]->role->db_name, db))
+			n++;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+json_t *lease_table_ids(struct lease_table *t, const char *role)
+{
+	json_t *a = json_array();
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; a && i < t->count; i++)
+		if (!role || !strcmp(t->heap[i]->role->name, role))
+			json_array_append_new(a, json_string(t->heap[i]->id));
+	pthread_mutex_unlock(&t->mu);
+	return a;
+}
+
+json_t *lease_table_roles(struct lease_table *t)
+{
+	json_t *o = json_object(), *a = json_array();
+	const char *k;
+	json_t *v;
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; o && i < t->count; i++)
+		json_object_set_new(o, t->heap[i]->role->name, json_true());
+	pthread_mutex_unlock(&t->mu);
+	json_object_foreach(o, k, v)
+		json_array_append_new(a, json_string(k));
+	json_decref(o);
+	return a;
+}
+
+static json_t *lease_holder_json(const struct lease_holder *h)
+{
+	return json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)h->pid, "uid",
+			 (int)h->uid, "gid", (int)h->gid, "command", h->comm, "executable",
+			 h->exe, "cgroup", h->cgroup);
+}
+
+json_t *lease_table_to_json(struct lease_table *t, struct lease *l)
+{
+	char issued[TIMEFMT_LEN], expires[TIMEFMT_LEN], maxe[TIMEFMT_LEN], lid[160];
+	json_t *j;
+
+	snprintf(lid, sizeof(lid), "database/creds/%s/%s", l->role->name, l->id);
+	pthread_mutex_lock(&t->mu);
+	timefmt_rfc3339(l->issued, issued);
+	timefmt_rfc3339(l->expires, expires);
+	timefmt_rfc3339(l->max_expires, maxe);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:i, s:s}",
+		      "lease_id", lid, "id", l->id, "role", l->role->name, "username",
+		      l->username, "issued", issued, "expires", expires, "max_expires", maxe,
+		      "ttl", (json_int_t)(l->ttl_ms / 1000), "renewable",
+		      lease_renewable_locked(l), "state", lease_state_name(l->state), "holder",
+		      lease_holder_json(&l->holder), "attempts", l->attempts, "last_error",
+		      l->last_error);
+	pthread_mutex_unlock(&t->mu);
+	return j;
+}

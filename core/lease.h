@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lease.h - the lease table: every issued credential, its lifecycle and
+ * its deadlines. Pure logic: time is always a parameter (`now`, wall-clock
+ * milliseconds since the epoch), PostgreSQL is reached by whoever runs the
+ * jobs this module hands out, so the whole state machine is unit-tested
+ * with a fake clock.
+ *
+ * Lifecycle of a lease (DESIGN.md "Leases"):
+ *
+ *   HELD --(last close [handle binding] / opener exit)--> LET_GO
+ *   HELD: renewed about two-thirds into each TTL, never past max_expires;
+ *         at max_expires it is revoked even while held.
+ *   LET_GO: revoked at min(let-go + ttl, max_expires).
+ *   REVOKING --ok--> removed;  --error--> FAILED, retried with backoff
+ *   (1 s doubling to 5 min), never dropped.
+ *
+ * Thread-safety: all lease_table_* functions lock the table; struct lease
+ * fields marked "protected" are read through lease_table_* or under
+ * lease_table_lock().
+ */
+#ifndef CREDFS_LEASE_H
+#define CREDFS_LEASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "role.h"
+
+#define LEASE_ID_LEN 24
+#define LEASE_VALID_SLACK_MS 5000 /* VALID UNTIL = expiry + 5 s, as Vault does */
+#define LEASE_BACKOFF_MIN_MS 1000
+#define LEASE_BACKOFF_MAX_MS (300 * 1000)
+
+enum lease_state {
+	LEASE_HELD,
+	LEASE_LET_GO,
+	LEASE_REVOKING,
+	LEASE_FAILED,
+	LEASE_REVOKED,
+};
+
+struct lease_holder {
+	pid_t pid; /* tgid as the daemon sees it; 0 if unknown */
+	uint64_t start_time; /* /proc/PID/stat field 22, against pid reuse */
+	uid_t uid;
+	gid_t gid;
+	char comm[17];
+	char exe[256];
+	char cgroup[256];
+};
+
+struct lease {
+	/* immutable after lease_new */
+	char id[LEASE_ID_LEN + 1];
+	struct role *role; /* reference; the role as it was at issue */
+	char username[64];
+	int64_t issued;      /* ms */
+	int64_t ttl_ms;      /* lease duration */
+	int64_t max_expires; /* ms: issued + max_ttl */
+	struct lease_holder holder;
+
+	/* protected by the table's lock */
+	int refs;
+	enum lease_state state;
+	bool closed;         /* the open file saw its last release */
+	bool exited;         /* the opener exited */
+	bool busy;           /* a job for it is running */
+	bool want_renew;     /* one more VALID UNTIL update wanted (let-go past it) */
+	int64_t expires;     /* ms: revocation due at (LET_GO) or lease end (HELD) */
+	int64_t valid_until; /* ms: VALID UNTIL in PostgreSQL, without the slack */
+	int64_t last_renew;  /* ms */
+	int64_t let_go_at;   /* ms, 0 while held */
+	int64_t retry_at;    /* ms, FAILED/renew retry */
+	int attempts;        /* failed revocation attempts */
+	char last_error[160];
+	size_t heap_idx;     /* position in the deadline heap */
+	void *watch;         /* the engine's watch on the opener; engine-owned */
+	struct lease *hnext; /* hash chain */
+};
+
+enum lease_action {
+	LEASE_JOB_RENEW,
+	LEASE_JOB_REVOKE,
+};
+
+struct lease_job {
+	struct lease *lease; /* a reference, released by lease_table_job_done */
+	enum lease_action action;
+	int64_t expires; /* RENEW: the new expiry (ms), VALID UNTIL adds the slack */
+};
+
+struct lease_table;
+
+/*
+ * lease_new - a new lease (refs 1, not in any table) for username under
+ * role (a new reference is taken), issued at now with the role's TTL.
+ * holder is copied (may be NULL). NULL on ENOMEM.
+ */
+struct lease *lease_new(struct role *role, const char *username,
+			const struct lease_holder *holder, int64_t now);
+
+struct lease *lease_ref(struct lease *l);
+/* lease_unref - the last reference frees the lease (NULL-safe). */
+void lease_unref(struct lease *l);
+
+/* lease_table_new - an empty table; NULL on ENOMEM. */
+struct lease_table *lease_table_new(void);
+/* lease_table_free - drop every lease (NULL-safe). */
+void lease_table_free(struct lease_table *t);
+
+/* lease_table_add - insert l (the table takes its own reference). */
+int lease_table_add(struct lease_table *t, struct lease *l) __attribute__((warn_unused_result));
+
+/* lease_table_get - a new reference to the live lease id, or NULL. */
+struct lease *lease_table_get(struct lease_table *t, const char *id);
+
+/* lease_table_closed - the lease's open file saw its last release. */
+void lease_table_closed(struct lease_table *t, struct lease *l, int64_t now);
+
+/* lease_table_exited - the lease's opener exited. */
+void lease_table_exited(struct lease_table *t, struct lease *l, int64_t now);
+
+/* lease_table_revoke_now - make l due for revocation now (rm leases/...). */
+void lease_table_revoke_now(struct lease_table *t, struct lease *l, int64_t now);
+
+/* lease_table_next_deadline - the earliest time a job is due (INT64_MAX if none). */
+int64_t lease_table_next_deadline(struct lease_table *t);
+
+/*
+ * lease_table_due - hand out up to max jobs due at now; each job's lease
+ * is marked busy until lease_table_job_done. Returns the number of jobs.
+ */
+size_t lease_table_due(struct lease_table *t, int64_t now, struct lease_job *jobs, size_t max);
+
+/*
+ * lease_table_job_done - record the outcome of a job (r = 0 or -errno,
+ * errmsg borrowed, may be NULL, never secret) and release job->lease.
+ * A revoked lease leaves the table.
+ */
+void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
+			  const char *errmsg, int64_t now);
+
+/* lease_table_count - live leases in total. */
+size_t lease_table_count(struct lease_table *t);
+
+/* lease_table_count_db - live leases whose role uses connection db. */
+size_t lease_table_count_db(struct lease_table *t, const char *db);
+
+/*
+ * lease_table_ids - the ids of the live leases of role (all roles when
+ * NULL), as a new JSON array of strings; NULL on ENOMEM.
+ */
+json_t *lease_table_ids(struct lease_table *t, const char *role);
+
+/* lease_table_roles - names of roles with live leases, as a new JSON array. */
+json_t *lease_table_roles(struct lease_table *t);
+
+/* lease_table_to_json - a new JSON description of l (never a secret). */
+json_t *lease_table_to_json(struct lease_table *t, struct lease *l);
+
+/* lease_state_name - "held", "let go", "revoking", "failed", "revoked". */
+const char *lease_state_name(enum lease_state s);
+
+#endif

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+#include "role.h"
+#include "tmpl.h"
+
+static const char *const role_keys[] = {
+	"db_name", "creation_statements", "revocation_statements", "renew_statements",
+	"rollback_statements", "default_ttl", "max_ttl", "credential_type", "lease_binding",
+	"terminate_sessions", "creds_owner", "creds_group", "creds_mode", NULL,
+};
+
+static const char *const role_create_vars[] = { "name", "username", "password", "expiration",
+						 NULL };
+static const char *const role_renew_vars[] = { "name", "username", "expiration", NULL };
+static const char *const role_revoke_vars[] = { "name", "username", NULL };
+
+static int role_stmts(json_t *p, const char *key, const char *const *vars, char ***out,
+		      size_t *n, struct parse_error *err)
+{
+	int r;
+
+	if ((r = params_get_stmts(p, key, out, n, err)) < 0)
+		return r;
+	for (size_t i = 0; i < *n; i++) {
+		if ((r = tmpl_check((*out)[i], vars, err)) != 0) {
+			perr_prefix(err, key);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int role_all_stmts(struct role *ro, json_t *p, struct parse_error *err)
+{
+	int r;
+
+	if ((r = role_stmts(p, "creation_statements", role_create_vars, &ro->creation,
+			    &ro->n_creation, err)) != 0 ||
+	    (r = role_stmts(p, "revocation_statements", role_revoke_vars, &ro->revocation,
+			    &ro->n_revocation, err)) != 0 ||
+	    (r = role_stmts(p, "renew_statements", role_renew_vars, &ro->renew, &ro->n_renew,
+			    err)) != 0 ||
+	    (r = role_stmts(p, "rollback_statements", role_revoke_vars, &ro->rollback,
+			    &ro->n_rollback, err)) != 0)
+		return r;
+	return 0;
+}
+
+static int role_ttls(struct role *ro, json_t *p, struct parse_error *err)
+{
+	int r;
+
+	if ((r = params_get_dur(p, "default_ttl", &ro->default_ttl, err)) < 0 ||
+	    (r = params_get_dur(p, "max_ttl", &ro->max_ttl, err)) < 0)
+		return r;
+	if (ro->default_ttl > ROLE_SYSTEM_MAX_TTL || ro->max_ttl > ROLE_SYSTEM_MAX_TTL) {
+		perr_set(err, 0, 0, "default_ttl and max_ttl may not exceed %lldh",
+			 ROLE_SYSTEM_MAX_TTL / 3600);
+		return -EINVAL;
+	}
+	if (ro->max_ttl > 0 && ro->default_ttl > ro->max_ttl) {
+		perr_set(err, 0, 0, "default_ttl may not be greater than max_ttl");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int role_lookup_owner(const char *s, bool group, unsigned *out, struct parse_error *err)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s && !*end) {
+		*out = v;
+		return 0;
+	}
+	if (group) {
+		struct group *g = getgrnam(s);
+		if (g) {
+			*out = g->gr_gid;
+			return 0;
+		}
+	} else {
+		struct passwd *pw = getpwnam(s);
+		if (pw) {
+			*out = pw->pw_uid;
+			return 0;
+		}
+	}
+	perr_set(err, 0, 0, "%s: unknown %s \"%.64s\"", group ? "creds_group" : "creds_owner",
+		 group ? "group" : "user", s);
+	return -EINVAL;
+}
+
+static int role_options(struct role *ro, json_t *p, struct parse_error *err)
+{
+	const char *s;
+	unsigned id;
+	int r;
+
+	if ((r = params_get_str(p, "credential_type", &s, err)) < 0)
+		return r;
+	if (r == 0 && strcmp(s, "password") != 0) {
+		perr_set(err, 0, 0, "credential_type: only \"password\" is supported");
+		return -EINVAL;
+	}
+	if ((r = params_get_str(p, "lease_binding", &s, err)) < 0)
+		return r;
+	if (r == 0) {
+		if (!strcmp(s, "handle")) {
+			ro->binding = ROLE_BIND_HANDLE;
+		} else if (!strcmp(s, "process")) {
+			ro->binding = ROLE_BIND_PROCESS;
+		} else {
+			perr_set(err, 0, 0, "lease_binding: expected \"handle\" or \"process\"");
+			return -EINVAL;
+		}
+	}
+	if ((r = params_get_bool(p, "terminate_sessions", &ro->terminate_sessions, err)) < 0)
+		return r;
+	if ((r = params_get_str(p, "creds_owner", &s, err)) < 0 ||
+	    (r == 0 && (r = role_lookup_owner(s, false, &id, err)) != 0))
+		return r;
+	if (r == 0 && json_object_get(p, "creds_owner"))
+		ro->creds_uid = id;
+	if ((r = params_get_str(p, "creds_group", &s, err)) < 0 ||
+	    (r == 0 && (r = role_lookup_owner(s, true, &id, err)) != 0))
+		return r;
+	if (r == 0 && json_object_get(p, "creds_group"))
+		ro->creds_gid = id;
+	if ((r = params_get_str(p, "creds_mode", &s, err)) < 0)
+		return r;
+	if (r == 0) {
+		char *end;
+		unsigned long m = strtoul(s, &end, 8);
+		if (!*s || *end || m > 0777 || (m & 0333)) {
+			perr_set(err, 0, 0, "creds_mode: expected octal read permissions such as 0440");
+			return -EINVAL;
+		}
+		ro->creds_mode = m;
+	}
+	return 0;
+}
+
+static struct role *role_alloc(const char *name)
+{
+	struct role *ro = calloc(1, sizeof(*ro));
+
+	if (!ro)
+		return NULL;
+	ro->refs = 1;
+	ro->terminate_sessions = true;
+	ro->creds_uid = (uid_t)-1;
+	ro->creds_gid = (gid_t)-1;
+	ro->creds_mode = 0400;
+	ro->binding = ROLE_BIND_HANDLE;
+	if (!(ro->name = strdup(name))) {
+		free(ro);
+		return NULL;
+	}
+	return ro;
+}
+
+/* Absent statement lists become empty vectors, so users never see NULL. */
+static int role_fill_empty(struct role *ro)
+{
+	char ***v[] = { &ro->creation, &ro->revocation, &ro->renew, &ro->rollback };
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		if (!*v[i] && !(*v[i] = calloc(1, sizeof(char *))))
+			return -ENOMEM;
+	return 0;
+}
+
+int role_from_params(const char *name, json_t *params, bool final, struct role **out,
+		     struct parse_error *err)
+{
+	struct role *ro = NULL;
+	const char *db = NULL;
+	int r;
+
+	if ((r = params_name_valid(name, err)) != 0 ||
+	    (r = params_check_keys(params, role_keys, err)) != 0)
+		return r;
+	if (!(ro = role_alloc(name)))
+		return -ENOMEM;
+	if ((r = params_get_str(params, "db_name", &db, err)) < 0)
+		goto out;
+	if (r == 1 && final) {
+		perr_set(err, 0, 0, "db_name is required");
+		r = -EINVAL;
+		goto out;
+	}
+	if (db && (r = params_name_valid(db, err)) != 0) {
+		perr_prefix(err, "db_name");
+		goto out;
+	}
+	r = -ENOMEM;
+	if (db && !(ro->db_name = strdup(db)))
+		goto out;
+	if ((r = role_all_stmts(ro, params, err)) != 0 || (r = role_ttls(ro, params, err)) != 0 ||
+	    (r = role_options(ro, params, err)) != 0 || (r = role_fill_empty(ro)) != 0)
+		goto out;
+	*out = ro;
+	ro = NULL; /* transferred */
+	r = 0;
+out:
+	if (r == -ENOMEM)
+		perr_set(err, 0, 0, "out of memory");
+	role_unref(ro);
+	return r;
+}
+
+json_t *role_to_json(const struct role *ro)
+{
+	json_t *j = json_pack(
+		"{s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:s, s:s, s:b}", "db_name", ro->db_name,
+		"creation_statements", params_strv_json(ro->creation, ro->n_creation),
+		"revocation_statements", params_strv_json(ro->revocation, ro->n_revocation),
+		"renew_statements", params_strv_json(ro->renew, ro->n_renew),
+		"rollback_statements", params_strv_json(ro->rollback, ro->n_rollback),
+		"default_ttl", (json_int_t)ro->default_ttl, "max_ttl", (json_int_t)ro->max_ttl,
+		"credential_type", "password", "lease_binding",
+		ro->binding == ROLE_BIND_PROCESS ? "process" : "handle", "terminate_sessions",
+		ro->terminate_sessions);
+	char mode[8];
+
+	if (!j)
+		return NULL;
+	if (ro->creds_uid != (uid_t)-1)
+		json_object_set_new(j, "creds_owner", json_sprintf("%u", (unsigned)ro->creds_uid));
+	if (ro->creds_gid != (gid_t)-1)
+		json_object_set_new(j, "creds_group", json_sprintf("%u", (unsigned)ro->creds_gid));
+	snprintf(mode, sizeof(mode), "%04o", ro->creds_mode);
+	json_object_set_new(j, "creds_mode", json_string(mode));
+	return j;
+}
+
+int64_t role_max_ttl(const struct role *ro)
+{
+	return ro->max_ttl > 0 ? ro->max_ttl : ROLE_SYSTEM_MAX_TTL;
+}
+
+int64_t role_ttl(const struct role *ro)
+{
+	int64_t ttl = ro->default_ttl > 0 ? ro->default_ttl : ROLE_SYSTEM_MAX_TTL;
+
+	return ttl < role_max_ttl(ro) ? ttl : role_max_ttl(ro);
+}
+
+struct role *role_ref(struct role *ro)
+{
+	__atomic_add_fetch(&ro->refs, 1, __ATOMIC_RELAXED);
+	return ro;
+}
+
+void role_unref(struct role *ro)
+{
+	if (!ro || __atomic_sub_fetch(&ro->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free(ro->name);
+	free(ro->db_name);
+	params_strv_free(ro->creation);
+	params_strv_free(ro->revocation);
+	params_strv_free(ro->renew);
+	params_strv_free(ro->rollback);
+	free(ro);
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * role.h - a role definition (roles/NAME): what to run in PostgreSQL to
+ * create, renew and revoke a login, and how long its lease lives.
+ *
+ * Immutable once built and shared by reference count, like dbconf. A
+ * lease keeps a reference to the role it was issued under, so replacing or
+ * deleting the role never changes how an issued lease is renewed or
+ * revoked (Vault keeps the revocation statements in the lease too).
+ */
+#ifndef CREDFS_ROLE_H
+#define CREDFS_ROLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "perr.h"
+
+#define ROLE_SYSTEM_MAX_TTL (768LL * 3600) /* Vault's system default and maximum */
+
+enum role_binding {
+	ROLE_BIND_HANDLE,  /* held while the open file is open and the opener lives */
+	ROLE_BIND_PROCESS, /* held until the opener exits */
+};
+
+struct role {
+	int refs; /* atomic */
+	char *name;
+	char *db_name;
+	char **creation; /* statements, NULL-terminated */
+	size_t n_creation;
+	char **revocation; /* empty: credfs's default revocation */
+	size_t n_revocation;
+	char **renew; /* empty: ALTER ROLE ... VALID UNTIL */
+	size_t n_renew;
+	char **rollback;
+	size_t n_rollback;
+	int64_t default_ttl; /* seconds as written; 0 = system default */
+	int64_t max_ttl;     /* seconds as written; 0 = system maximum */
+	enum role_binding binding;
+	bool terminate_sessions; /* revocation also ends live sessions */
+	uid_t creds_uid;         /* owner of creds/NAME, (uid_t)-1 = the daemon's */
+	gid_t creds_gid;         /* group of creds/NAME, (gid_t)-1 = the daemon's */
+	unsigned creds_mode;     /* permission bits of creds/NAME */
+};
+
+/*
+ * role_from_params - validate params (borrowed) and build a new role.
+ * final=false skips checks for missing required keys. Returns 0 and *out
+ * (new, refs 1), or -EINVAL with err set, or -ENOMEM.
+ */
+int role_from_params(const char *name, json_t *params, bool final, struct role **out,
+		     struct parse_error *err) __attribute__((warn_unused_result));
+
+/* role_to_json - a new JSON object of the definition (TTLs in seconds). */
+json_t *role_to_json(const struct role *r);
+
+/* role_max_ttl - the effective maximum lease lifetime, in seconds. */
+int64_t role_max_ttl(const struct role *r);
+
+/* role_ttl - the lease duration of a new lease, capped at role_max_ttl. */
+int64_t role_ttl(const struct role *r);
+
+struct role *role_ref(struct role *r);
+/* role_unref - drop a reference; the last one frees (NULL-safe). */
+void role_unref(struct role *r);
+
+#endif

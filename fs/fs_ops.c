@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs_ops.c - the FUSE operations: translate a path and a caller into
+ * engine calls, and the result into a reply. No policy lives here beyond
+ * who may open what; no PostgreSQL either.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "holder.h"
+#include "log.h"
+#include "params.h"
+
+enum fs_hkind {
+	FS_H_READ,   /* a snapshot taken at open: config/, roles/, leases/, errors */
+	FS_H_WRITE,  /* a document being written to config/ or roles/ */
+	FS_H_CREDS,  /* an issued credential */
+	FS_H_ROTATE, /* a write to rotate-root/ */
+};
+
+struct fs_handle {
+	enum fs_hkind kind;
+	struct fs_path path;
+	uid_t uid;
+	pthread_mutex_t mu;
+	char *data; /* FS_H_READ, FS_H_WRITE (snapshot when also readable) */
+	size_t len;
+	char *wbuf; /* protected by mu: FS_H_WRITE */
+	size_t wlen, wcap; /* protected by mu */
+	bool dirty;        /* protected by mu: written since last applied */
+	int failed;        /* protected by mu: -errno once rejected */
+	bool rotated;      /* protected by mu: FS_H_ROTATE */
+	struct lease *lease; /* FS_H_CREDS, a reference */
+	struct secret *body; /* FS_H_CREDS */
+};
+
+static struct fs_ctx *fs_ctx(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct fs_handle *fs_handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static enum engine_kind fs_kind(const struct fs_path *p)
+{
+	return p->node == FS_CONFIG ? ENGINE_CONFIG : ENGINE_ROLE;
+}
+
+static void fs_handle_free(struct fs_handle *h)
+{
+	if (!h)
+		return;
+	if (h->data) {
+		secret_wipe(h->data, h->len);
+		free(h->data);
+	}
+	if (h->wbuf) {
+		secret_wipe(h->wbuf, h->wcap);
+		free(h->wbuf);
+	}
+	secret_free(h->body);
+	lease_unref(h->lease);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
+
+static struct fs_handle *fs_handle_new(enum fs_hkind kind, const struct fs_path *p)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->path = *p;
+	h->uid = fuse_get_context()->uid;
+	pthread_mutex_init(&h->mu, NULL);
+	return h;
+}
+
+/* The text a readable file shows now (new malloc'd buffer). */
+static int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len)
+{
+	switch (p->node) {
+	case FS_CONFIG:
+	case FS_ROLE:
+		return engine_def_read(c->engine, fs_kind(p), p->name, out, len);
+	case FS_LEASE:
+		return engine_lease_read(c->engine, p->name, p->id, out, len);
+	case FS_ERRORS:
+		return engine_errors(c->engine, uid, out, len);
+	default:
+		return -EACCES;
+	}
+}
+
+static bool fs_lease_dir_exists(struct fs_ctx *c, const char *role)
+{
+	json_t *ids;
+	bool yes;
+
+	if (engine_def_exists(c->engine, ENGINE_ROLE, role))
+		return true;
+	ids = engine_lease_ids(c->engine, role);
+	yes = ids && json_array_size(ids) > 0;
+	json_decref(ids);
+	return yes;
+}
+
+static void fs_stat_base(struct fs_ctx *c, struct stat *st, mode_t mode)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = c->uid;
+	st->st_gid = c->gid;
+}
+
+static int fs_getattr_creds(struct fs_ctx *c, const struct fs_path *p, struct stat *st)
+{
+	struct role *ro = engine_role_get(c->engine, p->name);
+
+	if (!ro)
+		return -ENOENT;
+	fs_stat_base(c, st, S_IFREG | ro->creds_mode);
+	if (ro->creds_uid != (uid_t)-1)
+		st->st_uid = ro->creds_uid;
+	if (ro->creds_gid != (gid_t)-1)
+		st->st_gid = ro->creds_gid;
+	role_unref(ro);
+	return 0;
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx();
+	struct fs_handle *h = fi ? fs_handle_of(fi) : NULL;
+	struct fs_path p;
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = fs_path_parse(path, &p)) != 0)
+		return r;
+	switch (p.node) {
+	case FS_ROOT:
+		fs_stat_base(c, st, S_IFDIR | 0755);
+		return 0;
+	case FS_DIR:
+		fs_stat_base(c, st, S_IFDIR | (!strcmp(p.top, "creds") ? 0755 : 0700));
+		return 0;
+	case FS_ERRORS:
+		fs_stat_base(c, st, S_IFREG | 0444);
+		return 0;
+	case FS_CREDS:
+		if ((r = fs_getattr_creds(c, &p, st)) == 0 && h && h->body)
+			st->st_size = secret_len(h->body);
+		return r;
+	case FS_ROTATE:
+		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p.name))
+			return -ENOENT;
+		fs_stat_base(c, st, S_IFREG | 0200);
+		return 0;
+	case FS_LEASE_DIR:
+		if (!fs_lease_dir_exists(c, p.name))
+			return -ENOENT;
+		fs_stat_base(c, st, S_IFDIR | 0700);
+		return 0;
+	case FS_CONFIG:
+	case FS_ROLE:
+	case FS_LEASE:
+		r = fs_render(c, &p, 0, &buf, &len);
+		/* A file being created exists for its writer before it is applied. */
+		if (r == -ENOENT && h && h->kind == FS_H_WRITE)
+			r = 0;
+		if (r != 0)
+			return r;
+		fs_stat_base(c, st, S_IFREG | (p.node == FS_LEASE ? 0400 : 0600));
+		st->st_size = len;
+		if (buf) {
+			secret_wipe(buf, len);
+			free(buf);
+		}
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
+static int fs_fill_names(void *buf, fuse_fill_dir_t filler, json_t *names)
+{
+	size_t i;
+	json_t *v;
+
+	if (!names)
+		return -ENOMEM;
+	json_array_foreach(names, i, v)
+		filler(buf, json_string_value(v), NULL, 0, 0);
+	json_decref(names);
+	return 0;
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	static const char *const top[] = { "config", "roles", "creds", "rotate-root", "leases",
+					   "errors" };
+	struct fs_ctx *c = fs_ctx();
+	struct fs_path p;
+	json_t *names;
+	int r;
+
+	(void)off;
+	(void)fi;
+	(void)flags;
+	if ((r = fs_path_parse(path, &p)) != 0)
+		return r;
+	if (p.node != FS_ROOT && p.node != FS_DIR && p.node != FS_LEASE_DIR)
+		return -ENOTDIR;
+	filler(buf, ".", NULL, 0, 0);
+	filler(buf, "..", NULL, 0, 0);
+	if (p.node == FS_ROOT) {
+		for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+			filler(buf, top[i], NULL, 0, 0);
+		return 0;
+	}
+	if (p.node == FS_LEASE_DIR)
+		return fs_fill_names(buf, filler, engine_lease_ids(c->engine, p.name));
+	if (!strcmp(p.top, "config") || !strcmp(p.top, "rotate-root"))
+		return fs_fill_names(buf, filler, engine_def_names(c->engine, ENGINE_CONFIG));
+	if (!strcmp(p.top, "roles") || !strcmp(p.top, "creds"))
+		return fs_fill_names(buf, filler, engine_def_names(c->engine, ENGINE_ROLE));
+	/* leases/: the roles that are defined or still have leases */
+	names = engine_def_names(c->engine, ENGINE_ROLE);
+	if (names) {
+		json_t *live = engine_lease_ids(c->engine, NULL), *v;
+		size_t i, j;
+
+		json_array_foreach(live, i, v) {
+			bool seen = false;
+			json_t *w;
+
+			json_array_foreach(names, j, w)
+				seen |= json_equal(v, w);
+			if (!seen)
+				json_array_append(names, v);
+		}
+		json_decref(live);
+	}
+	return fs_fill_names(buf, filler, names);
+}
+
+static int fs_open_creds(struct fs_ctx *c, const struct fs_path *p, struct fuse_file_info *fi)
+{
+	struct fuse_context *fc = fuse_get_context();
+	char errbuf[ENGINE_ERRLEN];
+	struct lease_holder holder;
+	struct fs_handle *h;
+	int r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		return -EACCES;
+	if (!(h = fs_handle_new(FS_H_CREDS, p)))
+		return -ENOMEM;
+	/* Resolve the opener now: RELEASE will not say who it was. */
+	holder_from_tid("/proc", fc->pid, fc->uid, fc->gid, &holder);
+	if ((r = engine_issue(c->engine, p->name, &holder, &h->lease, &h->body, errbuf)) != 0) {
+		fs_handle_free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx();
+	struct fs_handle *h;
+	int r;
+
+	if (p->node == FS_ROTATE) {
+		if ((fi->flags & O_ACCMODE) != O_WRONLY)
+			return -EACCES;
+		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p->name))
+			return -ENOENT;
+		if (!(h = fs_handle_new(FS_H_ROTATE, p)))
+			return -ENOMEM;
+		fi->fh = (uintptr_t)h;
+		fi->direct_io = 1;
+		return 0;
+	}
+	if (!(h = fs_handle_new(FS_H_WRITE, p)))
+		return -ENOMEM;
+	if ((fi->flags & O_ACCMODE) == O_RDWR) {
+		r = fs_render(c, p, h->uid, &h->data, &h->len);
+		if (r != 0 && r != -ENOENT) {
+			fs_handle_free(h);
+			return r;
+		}
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx();
+	struct fs_handle *h;
+	struct fs_path p;
+	int r;
+
+	if ((r = fs_path_parse(path, &p)) != 0)
+		return r;
+	if (p.node == FS_CREDS)
+		return fs_open_creds(c, &p, fi);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+		if (p.node != FS_CONFIG && p.node != FS_ROLE && p.node != FS_ROTATE)
+			return -EACCES;
+		if (p.node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(&p), p.name))
+			return -ENOENT;
+		return fs_open_write(&p, fi);
+	}
+	if (p.node == FS_ROTATE)
+		return -EACCES;
+	if (!(h = fs_handle_new(FS_H_READ, &p)))
+		return -ENOMEM;
+	if ((r = fs_render(c, &p, h->uid, &h->data, &h->len)) != 0) {
+		fs_handle_free(h);
+		return r;
+	}
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = 1;
+	return 0;
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx();
+	struct parse_error pe = { 0 };
+	struct fs_path p;
+	int r;
+
+	(void)mode;
+	if ((r = fs_path_parse(path, &p)) != 0)
+		return r;
+	if (p.node == FS_ROTATE || (p.node != FS_CONFIG && p.node != FS_ROLE))
+		return p.node == FS_ROTATE ? -ENOENT : -EACCES;
+	if (params_name_valid(p.name, &pe) != 0) {
+		engine_note_error(c->engine, fuse_get_context()->uid, path + 1, pe.text);
+		return -EINVAL;
+	}
+	return fs_open_write(&p, fi);
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fs_handle *h = fs_handle_of(fi);
+	const char *src;
+	size_t len;
+
+	(void)path;
+	if (h->kind == FS_H_CREDS) {
+		src = secret_str(h->body);
+		len = secret_len(h->body);
+	} else if (h->kind == FS_H_ROTATE) {
+		return -EBADF;
+	} else {
+		src = h->data;
+		len = h->len;
+	}
+	if (off < 0)
+		return -EINVAL;
+	if (!src || (size_t)off >= len)
+		return 0;
+	if (size > len - off)
+		size = len - off;
+	memcpy(buf, src + off, size);
+	return (int)size;
+}
+
+/* Whether buf holds a document that looks finished (see fs_write). */
+static bool fs_looks_complete(const char *buf, size_t len, off_t off)
+{
+	size_t i = 0;
+
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+		i++;
+	if (i < len && buf[i] == '{')
+		return true; /* engine_def_write only says 0 for a whole JSON object */
+	return off == 0 && len > 0 && buf[len - 1] == '\n';
+}
+
+static int fs_apply_locked(struct fs_handle *h)
+{
+	struct fs_ctx *c = fs_ctx();
+	char errbuf[ENGINE_ERRLEN];
+	int r;
+
+	r = engine_def_write(c->engine, fs_kind(&h->path), h->path.name, h->wbuf, h->wlen, true,
+			     h->uid, errbuf);
+	if (r < 0)
+		h->failed = r == -ENOMEM ? -ENOMEM : r == -EIO ? -EIO : -EINVAL;
+	else
+		h->dirty = false;
+	return r < 0 ? h->failed : 0;
+}
+
+static int fs_rotate_locked(struct fs_handle *h)
+{
+	char errbuf[ENGINE_ERRLEN];
+	int r;
+
+	h->rotated = true;
+	r = engine_rotate_root(fs_ctx()->engine, h->path.name, h->uid, errbuf);
+	if (r < 0)
+		h->failed = r;
+	return r;
+}
+
+/*
+ * Writes collect the document. It is checked as it arrives, so a mistake
+ * fails the write() itself (the shell prints it), and it is applied as soon
+ * as it is complete: a whole JSON object, or key=value lines that arrived
+ * in one write from offset 0 (what echo and printf do); otherwise at close.
+ */
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_handle *h = fs_handle_of(fi);
+	char errbuf[ENGINE_ERRLEN];
+	size_t end;
+	int r;
+
+	(void)path;
+	if (h->kind != FS_H_WRITE && h->kind != FS_H_ROTATE)
+		return -EBADF;
+	pthread_mutex_lock(&h->mu);
+	if ((r = h->failed) != 0)
+		goto out;
+	if (h->kind == FS_H_ROTATE) {
+		r = h->rotated ? 0 : fs_rotate_locked(h);
+		goto out;
+	}
+	end = (size_t)off + size;
+	if (off < 0 || end > PARAMS_MAX_DOC) {
+		engine_note_error(fs_ctx()->engine, h->uid, path + 1,
+				  "document larger than 1048576 bytes");
+		r = h->failed = -EFBIG;
+		goto out;
+	}
+	if (end > h->wcap) {
+		size_t cap = end < 4096 ? 4096 : end * 2;
+		char *nb = calloc(1, cap);
+
+		if (!nb) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if (h->wbuf) {
+			memcpy(nb, h->wbuf, h->wlen);
+			secret_wipe(h->wbuf, h->wcap);
+			free(h->wbuf);
+		}
+		h->wbuf = nb;
+		h->wcap = cap;
+	}
+	memcpy(h->wbuf + off, buf, size);
+	if (end > h->wlen)
+		h->wlen = end;
+	h->dirty = true;
+	r = engine_def_write(fs_ctx()->engine, fs_kind(&h->path), h->path.name, h->wbuf, h->wlen,
+			     false, h->uid, errbuf);
+	if (r < 0) {
+		r = h->failed = -EINVAL;
+		goto out;
+	}
+	if (r == 0 && fs_looks_complete(h->wbuf, h->wlen, off))
+		r = fs_apply_locked(h);
+	else
+		r = 0;
+out:
+	pthread_mutex_unlock(&h->mu);
+	return r < 0 ? r : (int)size;
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = fs_handle_of(fi);
+	int r = 0;
+
+	(void)path;
+	if (h->kind != FS_H_WRITE && h->kind != FS_H_ROTATE)
+		return 0;
+	pthread_mutex_lock(&h->mu);
+	if (h->failed)
+		r = h->failed;
+	else if (h->kind == FS_H_ROTATE && !h->rotated)
+		r = fs_rotate_locked(h);
+	else if (h->kind == FS_H_WRITE && h->dirty)
+		r = fs_apply_locked(h);
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = fs_handle_of(fi);
+
+	(void)path;
+	if (h->kind == FS_H_CREDS)
+		engine_closed(fs_ctx()->engine, h->lease);
+	fs_handle_free(h);
+	return 0;
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs_path p;
+	int r;
+
+	(void)fi;
+	if ((r = fs_path_parse(path, &p)) != 0)
+		return r;
+	/* `>` truncates before writing: the write replaces the document anyway. */
+	if ((p.node == FS_CONFIG || p.node == FS_ROLE || p.node == FS_ROTATE) && size == 0)
+		return 0;
+	return -EACCES;
+}
+
+static int fs_unlink(const char *path)
+{
+	struct fs_ctx *c = fs_ctx();
+	char errbuf[ENGINE_ERRLEN];
+	struct fs_path p;
+	int r;
+
+	if ((r = fs_path_parse(path, &p)) != 0)
+		return r;
+	if (p.node == FS_CONFIG || p.node == FS_ROLE)
+		return engine_def_delete(c->engine, fs_kind(&p), p.name, fuse_get_context()->uid,
+					 errbuf);
+	if (p.node == FS_LEASE)
+		return engine_lease_revoke(c->engine, p.name, p.id);
+	return -EPERM;
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)tv;
+	(void)fi;
+	return 0;
+}
+
+static int fs_refuse(void)
+{
+	return -EPERM;
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	(void)path;
+	(void)mode;
+	return fs_refuse();
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	(void)from;
+	(void)to;
+	(void)flags;
+	return fs_refuse();
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)mode;
+	(void)fi;
+	return fs_refuse();
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)uid;
+	(void)gid;
+	(void)fi;
+	return fs_refuse();
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	/* Names are stable for a second; attributes are always asked again so
+	 * that creds/ modes and config/ sizes are current. */
+	cfg->entry_timeout = 1.0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	cfg->hard_remove = 1;
+	cfg->direct_io = 1;
+	cfg->kernel_cache = 0;
+	return fuse_get_context()->private_data;
+}
+
+const struct fuse_operations fs_ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.readdir = fs_readdir,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.truncate = fs_truncate,
+	.unlink = fs_unlink,
+	.utimens = fs_utimens,
+	.mkdir = fs_mkdir,
+	.rename = fs_rename,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+};

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - credfs: command line, hardening, the engine and the FUSE loop.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+#include "log.h"
+#include "secret.h"
+
+struct opts {
+	char *state;
+	char *key_file;
+	char *audit_log;
+	int show_help;
+	int show_version;
+};
+
+#define OPT(t, p) { t, offsetof(struct opts, p), 1 }
+static const struct fuse_opt opt_spec[] = {
+	OPT("--state %s", state),
+	OPT("--state=%s", state),
+	OPT("--key-file %s", key_file),
+	OPT("--key-file=%s", key_file),
+	OPT("--audit-log %s", audit_log),
+	OPT("--audit-log=%s", audit_log),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "\n"
+	       "Dynamic, leased PostgreSQL credentials as files.\n"
+	       "\n"
+	       "  MOUNTPOINT/config/NAME       connection: write parameters, read back (no password)\n"
+	       "  MOUNTPOINT/roles/NAME        role: write parameters, read back\n"
+	       "  MOUNTPOINT/creds/NAME        each open() issues a fresh login, leased to the opener\n"
+	       "  MOUNTPOINT/rotate-root/NAME  any write rotates the connection's root password\n"
+	       "  MOUNTPOINT/leases/ROLE/ID    live leases (JSON, no password); rm revokes now\n"
+	       "  MOUNTPOINT/errors            why recent writes and opens failed: tail -n 1 errors\n"
+	       "\n"
+	       "options:\n"
+	       "  --state DIR        state directory (default /var/lib/credfs for root)\n"
+	       "  --key-file FILE    32-byte state key (default STATE/key)\n"
+	       "  --audit-log FILE   append one JSON line per action\n"
+	       "  -f                 stay in the foreground\n"
+	       "  -d                 debug: foreground and FUSE tracing\n"
+	       "  -s                 single-threaded\n"
+	       "  -o OPT[,OPT...]    FUSE mount options (allow_other, ...)\n"
+	       "  -h, --help         this text\n"
+	       "  -V, --version      the version\n",
+	       prog);
+}
+
+/* No core dumps, no ptrace attach, private files: before anything secret exists. */
+static int harden(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	umask(077);
+	if (setrlimit(RLIMIT_CORE, &no_core) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "credfs: cannot disable core dumps: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct fuse_loop_config *loop = NULL;
+	struct opts o = { 0 };
+	struct fs_ctx ctx = { 0 };
+	struct fuse *fuse = NULL;
+	int ret = 1, mounted = 0;
+
+	if (harden() != 0 || secret_init() != 0)
+		return 1;
+	if (fuse_opt_parse(&args, &o, opt_spec, NULL) != 0)
+		return 1;
+	if (o.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out;
+	}
+	if (o.show_version) {
+		printf("credfs %s (libfuse %s)\n", CREDFS_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out;
+	}
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "credfs: no mount point (see --help)\n");
+		goto out;
+	}
+	if (o.state || o.key_file || o.audit_log)
+		log_warn("--state, --key-file and --audit-log are not implemented yet; state is "
+			 "kept in memory only");
+	/* Secure defaults; later -o options may add to them (allow_other). */
+	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
+				    "subtype=credfs") != 0)
+		goto out;
+	ctx.uid = getuid();
+	ctx.gid = getgid();
+	if (!(ctx.engine = engine_new())) {
+		fprintf(stderr, "credfs: cannot start: out of memory\n");
+		goto out;
+	}
+	if (!(fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), &ctx)))
+		goto out;
+	if (fuse_mount(fuse, cmd.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out;
+	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto out;
+	{
+		/* Only the FUSE loop's thread takes SIGINT/SIGTERM/SIGHUP. */
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		ret = engine_start(ctx.engine) != 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (ret) {
+			fprintf(stderr, "credfs: cannot start threads\n");
+			goto out;
+		}
+	}
+	log_info("mounted at %s", cmd.mountpoint);
+	if (cmd.singlethread) {
+		ret = fuse_loop(fuse);
+	} else {
+		loop = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
+		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads ? cmd.max_threads : 64);
+		ret = fuse_loop_mt(fuse, loop);
+	}
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	log_info("unmounting %s", cmd.mountpoint);
+out:
+	if (mounted)
+		fuse_unmount(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
+	engine_free(ctx.engine);
+	fuse_loop_cfg_destroy(loop);
+	free(cmd.mountpoint);
+	free(o.state);
+	free(o.key_file);
+	free(o.audit_log);
+	fuse_opt_free_args(&args);
+	return ret ? 1 : 0;
+}
