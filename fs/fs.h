@@ -6,6 +6,7 @@
 #define CREDFS_FS_H
 
 #include <fuse.h>
+#include <pthread.h>
 
 #include "engine.h"
 
@@ -16,6 +17,15 @@ struct fs_ctx {
 	struct engine *engine; /* borrowed */
 	uid_t uid;             /* the daemon's user: owner of everything but creds/ */
 	gid_t gid;
+	pthread_mutex_t mu;
+	struct fs_pending *pending; /* protected by mu: files created, not yet written */
+};
+
+/* A config/ or roles/ file created by open(O_CREAT) whose document is not applied yet. */
+struct fs_pending {
+	char path[120];
+	int opens;
+	struct fs_pending *next;
 };
 
 /* What a path names. */

@@ -36,6 +36,7 @@ struct fs_handle {
 	bool dirty;        /* protected by mu: written since last applied */
 	int failed;        /* protected by mu: -errno once rejected */
 	bool rotated;      /* protected by mu: FS_H_ROTATE */
+	bool pending;      /* counted in fs_ctx's pending list */
 	struct lease *lease; /* FS_H_CREDS, a reference */
 	struct secret *body; /* FS_H_CREDS */
 };
@@ -43,6 +44,40 @@ struct fs_handle {
 static struct fs_ctx *fs_ctx(void)
 {
 	return fuse_get_context()->private_data;
+}
+
+/*
+ * A created file must exist for the kernel (which asks for its attributes
+ * right after CREATE) before its document is applied: count the writers
+ * of each created name until their last release.
+ */
+static void fs_pending_add(struct fs_ctx *c, const char *path, int delta)
+{
+	struct fs_pending **pp, *p;
+
+	pthread_mutex_lock(&c->mu);
+	for (pp = &c->pending; *pp && strcmp((*pp)->path, path); pp = &(*pp)->next)
+		;
+	if (!*pp && delta > 0 && (p = calloc(1, sizeof(*p)))) {
+		snprintf(p->path, sizeof(p->path), "%s", path);
+		*pp = p;
+	}
+	if ((p = *pp) && (p->opens += delta) <= 0) {
+		*pp = p->next;
+		free(p);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static bool fs_pending_has(struct fs_ctx *c, const char *path)
+{
+	struct fs_pending *p;
+
+	pthread_mutex_lock(&c->mu);
+	for (p = c->pending; p && strcmp(p->path, path); p = p->next)
+		;
+	pthread_mutex_unlock(&c->mu);
+	return p != NULL;
 }
 
 static struct fs_handle *fs_handle_of(struct fuse_file_info *fi)
@@ -179,7 +214,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	case FS_LEASE:
 		r = fs_render(c, &p, 0, &buf, &len);
 		/* A file being created exists for its writer before it is applied. */
-		if (r == -ENOENT && h && h->kind == FS_H_WRITE)
+		if (r == -ENOENT && ((h && h->kind == FS_H_WRITE) || fs_pending_has(c, path)))
 			r = 0;
 		if (r != 0)
 			return r;
@@ -360,7 +395,11 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		engine_note_error(c->engine, fuse_get_context()->uid, path + 1, pe.text);
 		return -EINVAL;
 	}
-	return fs_open_write(&p, fi);
+	if ((r = fs_open_write(&p, fi)) != 0)
+		return r;
+	fs_handle_of(fi)->pending = true;
+	fs_pending_add(c, path, 1);
+	return 0;
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off,
@@ -390,16 +429,19 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off,
 	return (int)size;
 }
 
-/* Whether buf holds a document that looks finished (see fs_write). */
-static bool fs_looks_complete(const char *buf, size_t len, off_t off)
+/*
+ * Whether buf is a document known to be finished before close: a whole
+ * JSON object (engine_def_write only says 0 for one). key=value lines may
+ * come in several writes (printf writes one per argument), so they are
+ * applied at close.
+ */
+static bool fs_is_json(const char *buf, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
 		i++;
-	if (i < len && buf[i] == '{')
-		return true; /* engine_def_write only says 0 for a whole JSON object */
-	return off == 0 && len > 0 && buf[len - 1] == '\n';
+	return i < len && buf[i] == '{';
 }
 
 static int fs_apply_locked(struct fs_handle *h)
@@ -432,8 +474,8 @@ static int fs_rotate_locked(struct fs_handle *h)
 /*
  * Writes collect the document. It is checked as it arrives, so a mistake
  * fails the write() itself (the shell prints it), and it is applied as soon
- * as it is complete: a whole JSON object, or key=value lines that arrived
- * in one write from offset 0 (what echo and printf do); otherwise at close.
+ * as it is known to be complete: at the closing brace of a JSON object, at
+ * close for key=value lines.
  */
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
@@ -486,7 +528,7 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		r = h->failed = -EINVAL;
 		goto out;
 	}
-	if (r == 0 && fs_looks_complete(h->wbuf, h->wlen, off))
+	if (r == 0 && fs_is_json(h->wbuf, h->wlen))
 		r = fs_apply_locked(h);
 	else
 		r = 0;
@@ -518,9 +560,15 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
 
-	(void)path;
 	if (h->kind == FS_H_CREDS)
 		engine_closed(fs_ctx()->engine, h->lease);
+	(void)path; /* NULL when unlinked: use the handle's own */
+	if (h->pending) {
+		char key[120];
+
+		snprintf(key, sizeof(key), "/%s/%s", h->path.top, h->path.name);
+		fs_pending_add(fs_ctx(), key, -1);
+	}
 	fs_handle_free(h);
 	return 0;
 }

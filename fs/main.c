@@ -118,6 +118,7 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
 		goto out;
+	pthread_mutex_init(&ctx.mu, NULL);
 	ctx.uid = getuid();
 	ctx.gid = getgid();
 	if (!(ctx.engine = engine_new())) {
