@@ -26,7 +26,7 @@
 #   not CMD..., lacks NEEDLE TEXT, file_lacks NEEDLE FILE, int_between V LO HI
 #   finish                   print "N passed, N failed" and exit accordingly
 #   setup_seed_role [NAME [DEFAULT_TTL [MAX_TTL [DB]]]]   the seed's role (key=value)
-#   setup_seed_conn [NAME [EXTRA_LINE...]]                the seed's connection
+#   setup_seed_conn [NAME [KEY=VALUE...]]                 the seed's connection
 #   errno_of_write FILE TEXT  print OK or the errno name of writing TEXT and closing
 #   errno_of_read FILE        print OK or the errno name of opening+reading FILE
 #   last_error               the last line of $MNT/errors
@@ -299,13 +299,27 @@ setup_seed_role() {
 		>"$MNT/roles/$name"
 }
 
-# setup_seed_conn [NAME [EXTRA_LINE...]] - the seed's connection to wizard.
+# setup_seed_conn [NAME [KEY=VALUE...]] - the seed's connection to wizard;
+# each KEY=VALUE replaces the seed's line for KEY or is added.
 setup_seed_conn() {
-	local name=${1:-wizard}
+	local name=${1:-wizard} line extra
 	shift || true
-	printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
-		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$CREDFS_PG_PORT/wizard?sslmode=disable" \
-		username=postgres password=password "$@" >"$MNT/config/$name"
+	local -a lines=(plugin_name=postgresql-database-plugin 'allowed_roles=*'
+		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$CREDFS_PG_PORT/wizard?sslmode=disable"
+		username=postgres password=password)
+	local -a kept=()
+	for line in "${lines[@]}"; do
+		for extra in "$@"; do
+			if [ "${extra%%=*}" = "${line%%=*}" ]; then
+				line=
+				break
+			fi
+		done
+		if [ -n "$line" ]; then
+			kept+=("$line")
+		fi
+	done
+	printf '%s\n' "${kept[@]}" "$@" >"$MNT/config/$name"
 }
 
 # errno_of_write FILE TEXT - write TEXT in one write() and close; print OK or
