@@ -30,6 +30,8 @@
 #   errno_of_write FILE TEXT  print OK or the errno name of writing TEXT and closing
 #   errno_of_read FILE        print OK or the errno name of opening+reading FILE
 #   last_error               the last line of $MNT/errors
+#   hold_creds ROLE open|closed  a process that read creds/ROLE (HOLD_PID, HOLD_CREDS)
+#   stop_holder PID          kill -9 it and reap it
 # CREDFS_KEEP=1 keeps the test's temporary directory (daemon log, state).
 set -euo pipefail
 
@@ -63,6 +65,8 @@ MNT=
 CREDFS_PID=
 CREDFS_LOG=$T_DIR/credfs.log
 CREDFS_STATE=$T_DIR/state
+HOLD_PID=
+HOLD_CREDS=
 T_PASS=0
 T_FAIL=0
 _PRIVATE_PG=
@@ -364,6 +368,39 @@ errno_of_read() {
 		    print(errno.errorcode.get(e.errno, e.errno)); sys.exit(0)
 		print("OK")
 	EOF
+}
+
+# hold_creds ROLE open|closed - start a process that opens creds/ROLE, reads
+# it, keeps the file open (open) or closes it (closed), and lives until
+# killed. Sets HOLD_PID and HOLD_CREDS (what it read, on one line).
+hold_creds() {
+	local fifo
+	fifo=$T_DIR/hold.$RANDOM$RANDOM
+	mkfifo "$fifo"
+	python3 - "$MNT/creds/$1" "$2" >"$fifo" <<-'EOF' &
+		import os, sys, time
+		fd = os.open(sys.argv[1], os.O_RDONLY)
+		data = os.pread(fd, 65536, 0)
+		if sys.argv[2] == "closed":
+		    os.close(fd)
+		sys.stdout.write(data.decode().replace("\n", " ") + "\n")
+		sys.stdout.flush()
+		while True:
+		    time.sleep(60)
+	EOF
+	# shellcheck disable=SC2034 # read by the tests
+	HOLD_PID=$!
+	HOLD_CREDS=$(head -n 1 "$fifo") || true
+	rm -f "$fifo"
+	if [ -z "$HOLD_CREDS" ]; then
+		fail "a process could not read creds/$1: $(last_error)"
+	fi
+}
+
+# stop_holder PID - SIGKILL a hold_creds process and reap it.
+stop_holder() {
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
 }
 
 last_error() {
