@@ -3,7 +3,8 @@
 #
 # pg-scratch.sh - a throwaway PostgreSQL 15 for credfs's tests and quickstart.
 #
-#   scripts/pg-scratch.sh start DIR   initdb in DIR/data, start on 127.0.0.1:<random port>
+#   scripts/pg-scratch.sh start DIR   initdb in DIR/data, start on 127.0.0.1:<random port>;
+#                                     a DIR stopped before starts again on its old port
 #   scripts/pg-scratch.sh env DIR     print `export PGHOST=... PGPORT=...` lines to eval
 #   scripts/pg-scratch.sh stop DIR    stop it (fast shutdown); safe to repeat
 #
@@ -81,6 +82,32 @@ pg_super_psql() {
 		-X -q -v ON_ERROR_STOP=1 "$@"
 }
 
+# wait_ready DIR PORT - until the server accepts connections (30 s at most).
+wait_ready() {
+	local _i
+	for _i in $(seq 1 300); do
+		if "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$2" -t 1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	die "PostgreSQL on port $2 not ready (log: $1/postgres.log)"
+}
+
+# resume DIR - start a stopped scratch cluster again, on its old port.
+resume() {
+	local dir=$1 port
+	port=$(cat "$dir/port")
+	say "starting the existing cluster in $dir on port $port"
+	if ! as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+		start >/dev/null 2>&1; then
+		tail -n 20 "$dir/postgres.log" >&2
+		die "PostgreSQL did not start again (log: $dir/postgres.log)"
+	fi
+	wait_ready "$dir" "$port"
+	say "ready: 127.0.0.1:$port"
+}
+
 cmd_start() {
 	local dir=$1 data port attempt started=0
 
@@ -94,8 +121,12 @@ cmd_start() {
 	if [ -f "$data/postmaster.pid" ] && as_pg "$PG_BINDIR/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		die "already running in $dir (stop it first)"
 	fi
+	if [ -f "$data/PG_VERSION" ] && [ -f "$dir/port" ]; then
+		resume "$dir"
+		return
+	fi
 	if [ -e "$data" ]; then
-		die "$data exists; use a new directory"
+		die "$data exists but holds no scratch cluster; use a new directory"
 	fi
 
 	# The server user must reach DIR and write inside it.
@@ -169,15 +200,7 @@ cmd_start() {
 	fi
 	echo "$port" >"$dir/port"
 
-	local _i ready=0
-	for _i in $(seq 1 300); do
-		if "$PG_BINDIR/pg_isready" -q -h 127.0.0.1 -p "$port" -t 1; then
-			ready=1
-			break
-		fi
-		sleep 0.1
-	done
-	[ "$ready" = 1 ] || die "PostgreSQL on port $port not ready (log: $dir/postgres.log)"
+	wait_ready "$dir" "$port"
 
 	pg_super_psql "$dir" "$port" postgres <<-'EOF' || die "creating credfs_admin and wizard failed"
 		CREATE ROLE credfs_admin WITH LOGIN SUPERUSER PASSWORD 'admin';

@@ -67,6 +67,7 @@ CREDFS_LOG=$T_DIR/credfs.log
 CREDFS_STATE=$T_DIR/state
 HOLD_PID=
 HOLD_CREDS=
+T_ON_EXIT=() # commands (strings, eval'd) the cleanup runs after unmounting
 T_PASS=0
 T_FAIL=0
 _PRIVATE_PG=
@@ -424,7 +425,7 @@ _drop_v_roles() {
 }
 
 _cleanup() {
-	local rc=$?
+	local rc=$? j
 	set +e
 	trap - EXIT
 	if [ -n "$MNT" ] && _mounted; then
@@ -437,6 +438,9 @@ _cleanup() {
 		wait "$CREDFS_PID" 2>/dev/null
 	fi
 	jobs -p | while read -r j; do kill "$j" 2>/dev/null; done
+	for j in "${T_ON_EXIT[@]}"; do
+		eval "$j"
+	done
 	if [ -n "${CREDFS_PG_PORT:-}" ] && [ -z "$_PRIVATE_PG" ]; then
 		_drop_v_roles
 		admin_psql_db postgres -c "ALTER ROLE postgres PASSWORD 'password'" >/dev/null 2>&1 ||
