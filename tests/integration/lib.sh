@@ -15,6 +15,7 @@
 # Helpers:
 #   credfs_mount [ARGS...]   mount at $MNT (daemon pid $CREDFS_PID, log $CREDFS_LOG)
 #   credfs_umount            unmount and wait for the daemon to exit 0
+#   credfs_crash             kill -9 the daemon and clear the dead mount
 #   admin_psql [ARGS...]     psql as superuser credfs_admin on db wizard (-XAtq)
 #   role_exists NAME         true if pg_roles has NAME (role_gone: the opposite)
 #   can_login USER PASS      true if USER/PASS can log in to wizard
@@ -289,6 +290,17 @@ credfs_umount() {
 	if [ "$rc" -ne 0 ]; then
 		fail "credfs exited with status $rc after unmount"
 	fi
+}
+
+# credfs_crash - kill -9 the daemon (a crash) and clear its dead mount.
+credfs_crash() {
+	[ -n "$CREDFS_PID" ] || return 0
+	kill -KILL "$CREDFS_PID" 2>/dev/null || true
+	wait "$CREDFS_PID" 2>/dev/null || true
+	CREDFS_PID=
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
+	rmdir "$MNT" 2>/dev/null || true
+	MNT=
 }
 
 # ---- writing definitions -----------------------------------------------------
