@@ -618,7 +618,8 @@ out:
 	return r;
 }
 
-int conn_rotate_root(struct conn_pool *p, struct dbconf **newconf, char *errbuf)
+int conn_rotate_root(struct conn_pool *p, const struct secret *newpw, struct dbconf **newconf,
+		     char *errbuf)
 {
 	static char *const def[] = { (char *)DBCONF_DEFAULT_ROTATE, NULL };
 	struct dbconf *c = conn_pool_conf(p), *nc = NULL;
@@ -632,7 +633,7 @@ int conn_rotate_root(struct conn_pool *p, struct dbconf **newconf, char *errbuf)
 		goto out;
 	}
 	r = -ENOMEM;
-	if (!(pw = secret_password(c->password_length)))
+	if (!(pw = secret_dup(newpw)))
 		goto out;
 	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
 		goto out;

@@ -63,10 +63,12 @@ int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *u
 		     char *errbuf);
 
 /*
- * conn_rotate_root - set a new random root password with the rotation
- * statements; on success the pool's definition carries it (*newconf, a
- * new reference, for the caller to store).
+ * conn_rotate_root - set the root password to pw (borrowed; the caller
+ * made it durable first) with the rotation statements; on success the
+ * pool's definition carries it (*newconf, a new reference, for the caller
+ * to store).
  */
-int conn_rotate_root(struct conn_pool *p, struct dbconf **newconf, char *errbuf);
+int conn_rotate_root(struct conn_pool *p, const struct secret *pw, struct dbconf **newconf,
+		     char *errbuf);
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "crash.h"
 #include "dbconf.h"
 #include "engine.h"
 #include "errlog.h"
@@ -20,53 +21,7 @@
 #include "timefmt.h"
 #include "uname.h"
 
-#define ENGINE_WORKERS 8
-#define ENGINE_DUE_BATCH 256
-
-struct engine_def {
-	enum engine_kind kind;
-	char *name;
-	struct dbconf *conf;    /* ENGINE_CONFIG */
-	struct conn_pool *pool; /* ENGINE_CONFIG */
-	struct role *role;      /* ENGINE_ROLE */
-	struct engine_def *next;
-};
-
-/* One watched opener (pid + start time); shared by all the leases it opened. */
-struct engine_watch {
-	pid_t pid;
-	unsigned long long start_time;
-	int pidfd;
-	bool dead;              /* protected by e->wmu */
-	struct lease **leases;  /* protected by e->wmu; references */
-	size_t n, cap;          /* protected by e->wmu */
-	struct engine_watch *next;
-};
-
-struct engine_qjob {
-	struct lease_job job;
-	struct engine_qjob *next;
-};
-
-struct engine {
-	pthread_mutex_t mu;
-	struct engine_def *defs; /* protected by mu */
-	struct lease_table *leases;
-	struct errlog *errlog;
-
-	pthread_mutex_t wmu;
-	struct engine_watch *watches; /* protected by wmu */
-
-	int epfd, evfd;
-	pthread_t timer;
-	bool started;
-	_Atomic bool stop;
-
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
-	struct engine_qjob *qhead, *qtail; /* protected by qmu */
-	pthread_t workers[ENGINE_WORKERS];
-};
+#include "engine_i.h"
 
 static const char *engine_dir(enum engine_kind k)
 {
@@ -85,7 +40,7 @@ static void engine_fail(struct engine *e, uid_t uid, const char *dir, const char
 	log_info("%s: %s", path, errbuf);
 }
 
-static void engine_wake(struct engine *e)
+void engine_wake(struct engine *e)
 {
 	uint64_t one = 1;
 
@@ -106,11 +61,12 @@ static struct engine_def *engine_find_locked(struct engine *e, enum engine_kind 
 	return NULL;
 }
 
-static void engine_def_free(struct engine_def *d)
+void engine_def_free(struct engine_def *d)
 {
 	if (!d)
 		return;
 	free(d->name);
+	secret_free(d->pending_pw);
 	dbconf_unref(d->conf);
 	conn_pool_unref(d->pool);
 	role_unref(d->role);
@@ -173,36 +129,56 @@ static struct dbconf *engine_keep_password(struct engine *e, struct dbconf *c)
 	return nc ? nc : c;
 }
 
-static int engine_apply_config(struct engine *e, struct dbconf *c, char *errbuf)
+/* Record d durably, then put it in place: the caller holds dmu. */
+static int engine_commit_def(struct engine *e, struct engine_def *d, char *errbuf)
 {
-	struct engine_def *d = NULL, *old;
+	struct engine_def *old;
 	int r;
 
-	c = engine_keep_password(e, c);
-	if (c->verify_connection && (r = conn_verify(c, errbuf)) != 0) {
-		dbconf_unref(c);
-		return r;
-	}
-	if (!(d = calloc(1, sizeof(*d))) || !(d->name = strdup(c->name)) ||
-	    !(d->pool = conn_pool_new(c))) {
+	if ((r = engine_state_record_def(e, d)) != 0) {
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the change in the state directory");
 		engine_def_free(d);
-		dbconf_unref(c);
-		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
-		return -ENOMEM;
+		return -EIO;
 	}
-	d->kind = ENGINE_CONFIG;
-	d->conf = c; /* transferred */
 	pthread_mutex_lock(&e->mu);
 	old = engine_swap_locked(e, d);
 	pthread_mutex_unlock(&e->mu);
 	engine_def_free(old);
-	log_info("config/%s: written", d->name);
 	return 0;
+}
+
+static int engine_apply_config(struct engine *e, struct dbconf *c, char *errbuf)
+{
+	struct engine_def *d = NULL;
+	int r = -ENOMEM;
+
+	/* dmu across keep-password, verify and commit: a rotation cannot slip in between. */
+	pthread_mutex_lock(&e->dmu);
+	c = engine_keep_password(e, c);
+	if (c->verify_connection && (r = conn_verify(c, errbuf)) != 0)
+		goto out;
+	r = -ENOMEM;
+	if (!(d = calloc(1, sizeof(*d))) || !(d->name = strdup(c->name)) ||
+	    !(d->pool = conn_pool_new(c))) {
+		engine_def_free(d);
+		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+		goto out;
+	}
+	d->kind = ENGINE_CONFIG;
+	d->conf = c;
+	c = NULL; /* transferred */
+	if ((r = engine_commit_def(e, d, errbuf)) == 0)
+		log_info("config/%s: written", d->name);
+out:
+	pthread_mutex_unlock(&e->dmu);
+	dbconf_unref(c);
+	return r;
 }
 
 static int engine_apply_role(struct engine *e, struct role *ro, char *errbuf)
 {
-	struct engine_def *d = NULL, *old;
+	struct engine_def *d = NULL;
+	int r;
 
 	if (!(d = calloc(1, sizeof(*d))) || !(d->name = strdup(ro->name))) {
 		free(d);
@@ -212,12 +188,12 @@ static int engine_apply_role(struct engine *e, struct role *ro, char *errbuf)
 	}
 	d->kind = ENGINE_ROLE;
 	d->role = ro; /* transferred */
-	pthread_mutex_lock(&e->mu);
-	old = engine_swap_locked(e, d);
-	pthread_mutex_unlock(&e->mu);
-	engine_def_free(old);
-	log_info("roles/%s: written", d->name);
-	return 0;
+	pthread_mutex_lock(&e->dmu);
+	ro->version = ++e->role_version;
+	if ((r = engine_commit_def(e, d, errbuf)) == 0)
+		log_info("roles/%s: written", ro->name);
+	pthread_mutex_unlock(&e->dmu);
+	return r;
 }
 
 int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, const char *buf,
@@ -321,6 +297,17 @@ int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name,
 		engine_fail(e, uid, engine_dir(kind), name, errbuf, errbuf);
 		return -EBUSY;
 	}
+	pthread_mutex_lock(&e->dmu);
+	if (!engine_def_exists(e, kind, name)) {
+		pthread_mutex_unlock(&e->dmu);
+		return -ENOENT;
+	}
+	if (engine_state_record_del(e, kind, name) != 0) {
+		pthread_mutex_unlock(&e->dmu);
+		engine_fail(e, uid, engine_dir(kind), name, errbuf,
+			    "cannot record the change in the state directory");
+		return -EIO;
+	}
 	pthread_mutex_lock(&e->mu);
 	for (pp = &e->defs; *pp; pp = &(*pp)->next) {
 		if ((*pp)->kind == kind && !strcmp((*pp)->name, name)) {
@@ -330,6 +317,7 @@ int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name,
 		}
 	}
 	pthread_mutex_unlock(&e->mu);
+	pthread_mutex_unlock(&e->dmu);
 	if (!d)
 		return -ENOENT;
 	log_info("%s/%s: deleted", engine_dir(kind), name);
@@ -361,7 +349,7 @@ struct role *engine_role_get(struct engine *e, const char *name)
 	return ro;
 }
 
-static struct conn_pool *engine_pool_get(struct engine *e, const char *db)
+struct conn_pool *engine_pool_get(struct engine *e, const char *db)
 {
 	struct engine_def *d;
 	struct conn_pool *p = NULL;
@@ -373,22 +361,41 @@ static struct conn_pool *engine_pool_get(struct engine *e, const char *db)
 	return p;
 }
 
+/*
+ * The new root password is durable before ALTER ROLE runs: after a crash
+ * in between, the restarted daemon tries it and keeps whichever password
+ * PostgreSQL accepts (engine_state.c).
+ */
 int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errbuf)
 {
-	struct conn_pool *p = engine_pool_get(e, name);
-	struct dbconf *nc = NULL;
+	struct conn_pool *p = NULL;
+	struct dbconf *c = NULL, *nc = NULL;
+	struct secret *pw = NULL;
 	int r;
 
-	if (!p) {
-		engine_fail(e, uid, "rotate-root", name, errbuf, "no such connection");
-		return -ENOENT;
+	pthread_mutex_lock(&e->dmu);
+	if (!(p = engine_pool_get(e, name))) {
+		snprintf(errbuf, ENGINE_ERRLEN, "no such connection");
+		r = -ENOENT;
+		goto out;
 	}
-	if ((r = conn_rotate_root(p, &nc, errbuf)) != 0) {
-		engine_fail(e, uid, "rotate-root", name, errbuf, errbuf);
-		conn_pool_unref(p);
-		return r == -EINVAL ? -EINVAL : -EIO;
+	c = conn_pool_conf(p);
+	r = -ENOMEM;
+	snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+	if (!(pw = secret_password(c->password_length)))
+		goto out;
+	if ((r = engine_state_record_rotate(e, name, pw)) != 0) {
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the rotation in the state directory");
+		r = -EIO;
+		goto out;
 	}
-	/* The pool already connects with nc; keep the definition in step. */
+	crash_point("rotate-after-intent");
+	if ((r = conn_rotate_root(p, pw, &nc, errbuf)) != 0) {
+		engine_state_record_rotate_abort(e, name);
+		r = r == -EINVAL ? -EINVAL : -EIO;
+		goto out;
+	}
+	crash_point("rotate-after-alter");
 	pthread_mutex_lock(&e->mu);
 	for (struct engine_def *d = e->defs; d; d = d->next) {
 		if (d->pool == p) {
@@ -397,112 +404,24 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 		}
 	}
 	pthread_mutex_unlock(&e->mu);
+	{
+		struct engine_def tmp = { .kind = ENGINE_CONFIG, .pool = p };
+
+		if (engine_state_record_def(e, &tmp) != 0)
+			log_err("rotate-root/%s: rotated, but the new password is only in the "
+				"rotation record", name);
+	}
 	log_info("rotate-root/%s: root password rotated", name);
+	r = 0;
+out:
+	pthread_mutex_unlock(&e->dmu);
+	if (r != 0)
+		engine_fail(e, uid, "rotate-root", name, errbuf, errbuf);
+	secret_free(pw);
 	dbconf_unref(nc);
+	dbconf_unref(c);
 	conn_pool_unref(p);
-	return 0;
-}
-
-/* --- watching openers ---------------------------------------------------- */
-
-static int engine_pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static void engine_watch_free(struct engine_watch *w)
-{
-	for (size_t i = 0; i < w->n; i++)
-		lease_unref(w->leases[i]);
-	free(w->leases);
-	if (w->pidfd >= 0)
-		close(w->pidfd);
-	free(w);
-}
-
-/* Watch l's opener for exit. Without a usable pid the lease is bound to its handle only. */
-static void engine_watch(struct engine *e, struct lease *l)
-{
-	struct engine_watch *w;
-	struct epoll_event ev = { .events = EPOLLIN };
-	bool fresh = false;
-
-	if (l->holder.pid <= 0)
-		return;
-	pthread_mutex_lock(&e->wmu);
-	for (w = e->watches; w; w = w->next)
-		if (w->pid == l->holder.pid && w->start_time == l->holder.start_time && !w->dead)
-			break;
-	if (!w) {
-		int fd = engine_pidfd_open(l->holder.pid);
-
-		/* The opener is blocked in open() and cannot be reaped, but its
-		 * pid could have been reused before holder_from_tid ran. */
-		if (fd < 0 || !(w = calloc(1, sizeof(*w))) ||
-		    holder_start_time("/proc", l->holder.pid) != l->holder.start_time) {
-			if (fd >= 0)
-				close(fd);
-			free(w);
-			pthread_mutex_unlock(&e->wmu);
-			log_warn("lease %s: cannot watch pid %d", l->id, (int)l->holder.pid);
-			return;
-		}
-		w->pid = l->holder.pid;
-		w->start_time = l->holder.start_time;
-		w->pidfd = fd;
-		fresh = true;
-	}
-	if (w->n == w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 4;
-		struct lease **nl = realloc(w->leases, cap * sizeof(*nl));
-
-		if (!nl) {
-			pthread_mutex_unlock(&e->wmu);
-			if (fresh)
-				engine_watch_free(w);
-			return;
-		}
-		w->leases = nl;
-		w->cap = cap;
-	}
-	w->leases[w->n++] = lease_ref(l);
-	if (fresh) {
-		ev.data.ptr = w;
-		if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, w->pidfd, &ev) != 0) {
-			pthread_mutex_unlock(&e->wmu);
-			log_warn("lease %s: cannot watch pid %d: %s", l->id, (int)w->pid,
-				 strerror(errno));
-			engine_watch_free(w);
-			return;
-		}
-		w->next = e->watches;
-		e->watches = w;
-	}
-	pthread_mutex_unlock(&e->wmu);
-}
-
-/* Timer thread: the opener behind w exited; every lease it held is let go. */
-static void engine_watch_fired(struct engine *e, struct engine_watch *w)
-{
-	struct engine_watch **pp;
-	int64_t now = timefmt_now_ms();
-
-	pthread_mutex_lock(&e->wmu);
-	w->dead = true;
-	for (pp = &e->watches; *pp; pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&e->wmu);
-	epoll_ctl(e->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
-	for (size_t i = 0; i < w->n; i++) {
-		if (w->leases[i]->state == LEASE_HELD)
-			log_info("lease %s: opener %d exited", w->leases[i]->id, (int)w->pid);
-		lease_table_exited(e->leases, w->leases[i], now);
-	}
-	engine_watch_free(w);
+	return r;
 }
 
 /* --- issuing ------------------------------------------------------------- */
@@ -529,6 +448,39 @@ static struct secret *engine_body(struct lease *l, const struct secret *pw)
 	}
 	json_decref(j); /* the wiping allocator clears the password copy */
 	return body;
+}
+
+/* Add l to (or remove it from) the leases recorded but not yet in the table. */
+static int engine_inflight(struct engine *e, struct lease *l, bool add)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&e->imu);
+	if (add) {
+		if (e->n_inflight == e->cap_inflight) {
+			size_t cap = e->cap_inflight ? e->cap_inflight * 2 : 16;
+			struct lease **n = realloc(e->inflight, cap * sizeof(*n));
+
+			if (!n) {
+				r = -ENOMEM;
+				goto out;
+			}
+			e->inflight = n;
+			e->cap_inflight = cap;
+		}
+		e->inflight[e->n_inflight++] = lease_ref(l);
+		goto out;
+	}
+	for (size_t i = 0; i < e->n_inflight; i++) {
+		if (e->inflight[i] == l) {
+			e->inflight[i] = e->inflight[--e->n_inflight];
+			lease_unref(l);
+			break;
+		}
+	}
+out:
+	pthread_mutex_unlock(&e->imu);
+	return r;
 }
 
 /* Resolve role name to role, pool and an allowed connection. */
@@ -585,14 +537,29 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 	if (!(pw = secret_password(c->password_length)) ||
 	    !(l = lease_new(ro, username, holder, now)))
 		goto out;
-	if ((r = conn_create_user(p, ro, username, pw, l->valid_until, errbuf)) != 0)
+	/* Write-ahead: the lease is durable before the login exists. */
+	if ((r = engine_inflight(e, l, true)) != 0 || (r = engine_state_record_lease(e, l)) != 0) {
+		engine_inflight(e, l, false);
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the lease in the state directory");
+		r = r == -ENOMEM ? -ENOMEM : -EIO;
 		goto out;
-	if ((r = lease_table_add(e->leases, l)) != 0 || !(body = engine_body(l, pw))) {
+	}
+	crash_point("issue-after-record");
+	if ((r = conn_create_user(p, ro, username, pw, l->valid_until, errbuf)) != 0) {
+		engine_state_record_gone(e, l); /* the transaction rolled back */
+		engine_inflight(e, l, false);
+		goto out;
+	}
+	crash_point("issue-after-create");
+	r = lease_table_add(e->leases, l);
+	engine_inflight(e, l, false);
+	if (r != 0 || !(body = engine_body(l, pw))) {
 		/* The login exists: revoke it rather than leave it behind. */
 		if (r == 0)
 			lease_table_revoke_now(e->leases, l, now);
 		else
-			log_err("lease for %s: login created but not tracked", username);
+			log_err("lease %s: login %s created but not tracked until restart", l->id,
+				username);
 		engine_wake(e);
 		r = -ENOMEM;
 		goto out;
@@ -621,6 +588,35 @@ out:
 	conn_pool_unref(p);
 	role_unref(ro);
 	return r;
+}
+
+void engine_set_poll_fn(struct engine *e, engine_poll_fn *fn)
+{
+	e->poll_fn = fn;
+}
+
+/* Wake whoever polls l if l is ending. Never called under a core lock. */
+void engine_poll_check(struct engine *e, struct lease *l)
+{
+	void *ph;
+
+	if (!e->poll_fn || !lease_table_is_ending(e->leases, l))
+		return;
+	if ((ph = lease_table_swap_poll(e->leases, l, NULL)))
+		e->poll_fn(ph);
+}
+
+bool engine_poll(struct engine *e, struct lease *l, void *poll, void **old)
+{
+	*old = poll ? lease_table_swap_poll(e->leases, l, poll) : NULL;
+	if (poll)
+		engine_poll_check(e, l);
+	return lease_table_is_ending(e->leases, l);
+}
+
+void *engine_poll_take(struct engine *e, struct lease *l)
+{
+	return lease_table_swap_poll(e->leases, l, NULL);
 }
 
 void engine_closed(struct engine *e, struct lease *l)
@@ -663,6 +659,7 @@ int engine_lease_revoke(struct engine *e, const char *role, const char *id)
 		return -ENOENT;
 	log_info("lease %s: revocation requested", l->id);
 	lease_table_revoke_now(e->leases, l, timefmt_now_ms());
+	engine_poll_check(e, l);
 	lease_unref(l);
 	engine_wake(e);
 	return 0;
@@ -684,190 +681,3 @@ void engine_note_error(struct engine *e, uid_t uid, const char *path, const char
 	log_info("%s: %s", path, reason);
 }
 
-/* --- the timer and the workers ------------------------------------------ */
-
-static void engine_run_job(struct engine *e, struct lease_job *job)
-{
-	struct lease *l = job->lease;
-	struct conn_pool *p = engine_pool_get(e, l->role->db_name);
-	char errbuf[CONN_ERRLEN] = "";
-	int r;
-
-	if (!p) {
-		snprintf(errbuf, sizeof(errbuf), "connection \"%s\" is not configured",
-			 l->role->db_name);
-		r = -EIO;
-	} else if (job->action == LEASE_JOB_RENEW) {
-		r = conn_renew_user(p, l->role, l->username, job->expires, errbuf);
-	} else {
-		r = conn_revoke_user(p, l->role, l->username, errbuf);
-	}
-	if (r == 0 && job->action == LEASE_JOB_REVOKE)
-		log_info("lease %s: revoked %s", l->id, l->username);
-	else if (r == 0)
-		log_debug("lease %s: renewed", l->id);
-	else
-		log_warn("lease %s: %s failed: %s", l->id,
-			 job->action == LEASE_JOB_RENEW ? "renewal" : "revocation", errbuf);
-	lease_table_job_done(e->leases, job, r, errbuf, timefmt_now_ms());
-	conn_pool_unref(p);
-	engine_wake(e);
-}
-
-static void *engine_worker(void *arg)
-{
-	struct engine *e = arg;
-	struct engine_qjob *q;
-
-	for (;;) {
-		pthread_mutex_lock(&e->qmu);
-		while (!e->qhead && !e->stop)
-			pthread_cond_wait(&e->qcv, &e->qmu);
-		if (!e->qhead) {
-			pthread_mutex_unlock(&e->qmu);
-			return NULL;
-		}
-		q = e->qhead;
-		e->qhead = q->next;
-		if (!e->qhead)
-			e->qtail = NULL;
-		pthread_mutex_unlock(&e->qmu);
-		engine_run_job(e, &q->job);
-		free(q);
-	}
-}
-
-static void engine_enqueue(struct engine *e, struct lease_job *jobs, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		struct engine_qjob *q = calloc(1, sizeof(*q));
-
-		if (!q) {
-			/* Give the job back; the timer will hand it out again. */
-			lease_table_job_done(e->leases, &jobs[i], -ENOMEM, "out of memory",
-					     timefmt_now_ms());
-			continue;
-		}
-		q->job = jobs[i];
-		pthread_mutex_lock(&e->qmu);
-		if (e->qtail)
-			e->qtail->next = q;
-		else
-			e->qhead = q;
-		e->qtail = q;
-		pthread_cond_signal(&e->qcv);
-		pthread_mutex_unlock(&e->qmu);
-	}
-}
-
-static void *engine_timer(void *arg)
-{
-	struct engine *e = arg;
-	struct lease_job jobs[ENGINE_DUE_BATCH];
-	struct epoll_event evs[16];
-	int64_t now, next, wait;
-	size_t n;
-	int k;
-
-	while (!e->stop) {
-		now = timefmt_now_ms();
-		n = lease_table_due(e->leases, now, jobs, ENGINE_DUE_BATCH);
-		engine_enqueue(e, jobs, n);
-		if (n == ENGINE_DUE_BATCH)
-			continue;
-		next = lease_table_next_deadline(e->leases);
-		wait = next == INT64_MAX ? 60000 : next - now;
-		wait = wait < 0 ? 0 : wait > 60000 ? 60000 : wait;
-		k = epoll_wait(e->epfd, evs, 16, (int)wait);
-		for (int i = 0; i < k; i++) {
-			if (evs[i].data.ptr == NULL) {
-				uint64_t v;
-				if (read(e->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-					log_warn("timer wakeup: %s", strerror(errno));
-			} else {
-				engine_watch_fired(e, evs[i].data.ptr);
-			}
-		}
-	}
-	return NULL;
-}
-
-struct engine *engine_new(void)
-{
-	struct engine *e = calloc(1, sizeof(*e));
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-
-	if (!e)
-		return NULL;
-	pthread_mutex_init(&e->mu, NULL);
-	pthread_mutex_init(&e->wmu, NULL);
-	pthread_mutex_init(&e->qmu, NULL);
-	pthread_cond_init(&e->qcv, NULL);
-	e->epfd = epoll_create1(EPOLL_CLOEXEC);
-	e->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	e->leases = lease_table_new();
-	e->errlog = errlog_new();
-	if (e->epfd < 0 || e->evfd < 0 || !e->leases || !e->errlog ||
-	    epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) != 0) {
-		engine_free(e);
-		return NULL;
-	}
-	return e;
-}
-
-int engine_start(struct engine *e)
-{
-	int r;
-
-	if ((r = -pthread_create(&e->timer, NULL, engine_timer, e)) != 0)
-		return r;
-	e->started = true;
-	for (int i = 0; i < ENGINE_WORKERS; i++)
-		if ((r = -pthread_create(&e->workers[i], NULL, engine_worker, e)) != 0)
-			return r;
-	return 0;
-}
-
-void engine_free(struct engine *e)
-{
-	struct engine_def *d, *dn;
-	struct engine_watch *w, *wn;
-
-	if (!e)
-		return;
-	if (e->started) {
-		e->stop = true;
-		engine_wake(e);
-		pthread_join(e->timer, NULL);
-		pthread_mutex_lock(&e->qmu);
-		pthread_cond_broadcast(&e->qcv);
-		pthread_mutex_unlock(&e->qmu);
-		for (int i = 0; i < ENGINE_WORKERS; i++)
-			if (e->workers[i])
-				pthread_join(e->workers[i], NULL);
-	}
-	for (struct engine_qjob *q = e->qhead, *qn; q; q = qn) {
-		qn = q->next;
-		lease_unref(q->job.lease);
-		free(q);
-	}
-	for (w = e->watches; w; w = wn) {
-		wn = w->next;
-		engine_watch_free(w);
-	}
-	for (d = e->defs; d; d = dn) {
-		dn = d->next;
-		engine_def_free(d);
-	}
-	lease_table_free(e->leases);
-	errlog_free(e->errlog);
-	if (e->epfd >= 0)
-		close(e->epfd);
-	if (e->evfd >= 0)
-		close(e->evfd);
-	pthread_cond_destroy(&e->qcv);
-	pthread_mutex_destroy(&e->qmu);
-	pthread_mutex_destroy(&e->wmu);
-	pthread_mutex_destroy(&e->mu);
-	free(e);
-}

@@ -39,6 +39,17 @@ struct engine;
 /* engine_new - an engine with no definitions; NULL on ENOMEM. */
 struct engine *engine_new(void);
 
+/*
+ * engine_open_state - keep state durably in dir, encrypted under the key in
+ * key_file (created 0600 when neither exists yet), and restore what an
+ * earlier daemon left there: definitions, and leases, which are revoked
+ * at once if expired, held again if bound to a process that still runs,
+ * and otherwise let go now. Refuses damaged state, a wrong key or a key
+ * others can read. Call before engine_start.
+ */
+int engine_open_state(struct engine *e, const char *dir, const char *key_file, char *errbuf)
+	__attribute__((warn_unused_result));
+
 /* engine_start - start the timer thread and the job workers. */
 int engine_start(struct engine *e) __attribute__((warn_unused_result));
 
@@ -84,6 +95,26 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 int engine_issue(struct engine *e, const char *role, const struct lease_holder *holder,
 		 struct lease **lease, struct secret **body, char *errbuf)
 	__attribute__((warn_unused_result));
+
+/*
+ * engine_poll_fn - wakes a poller of a creds/ file whose lease is ending
+ * (poll is the handle given to engine_poll, now owned by the callee).
+ */
+typedef void engine_poll_fn(void *poll);
+
+/* engine_set_poll_fn - how to wake pollers; call before engine_start. */
+void engine_set_poll_fn(struct engine *e, engine_poll_fn *fn);
+
+/*
+ * engine_poll - whether lease is ending (see lease_table_is_ending); when
+ * poll is not NULL it is kept (taken) and handed to the poll function once
+ * the lease is ending; a poll handle kept earlier is returned in *old for
+ * the caller to free (NULL if none).
+ */
+bool engine_poll(struct engine *e, struct lease *lease, void *poll, void **old);
+
+/* engine_poll_take - take back the poll handle kept for lease (NULL if none). */
+void *engine_poll_take(struct engine *e, struct lease *lease);
 
 /* engine_closed - the open file of lease saw its last release. */
 void engine_closed(struct engine *e, struct lease *lease);

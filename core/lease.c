@@ -59,6 +59,23 @@ struct lease *lease_new(struct role *role, const char *username,
 	return l;
 }
 
+struct lease *lease_restore(struct role *role, const char *id, const char *username,
+			    const struct lease_holder *holder, int64_t issued, int64_t ttl_ms,
+			    int64_t max_expires, int64_t valid_until)
+{
+	struct lease *l = lease_new(role, username, holder, issued);
+
+	if (!l)
+		return NULL;
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	l->ttl_ms = ttl_ms > 0 ? ttl_ms : l->ttl_ms;
+	l->max_expires = max_expires;
+	l->valid_until = valid_until;
+	l->expires = valid_until;
+	l->last_renew = valid_until - l->ttl_ms;
+	return l;
+}
+
 struct lease *lease_ref(struct lease *l)
 {
 	__atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
@@ -492,4 +509,25 @@ json_t *lease_table_to_json(struct lease_table *t, struct lease *l)
 		      l->last_error);
 	pthread_mutex_unlock(&t->mu);
 	return j;
+}
+
+bool lease_table_is_ending(struct lease_table *t, struct lease *l)
+{
+	bool ending;
+
+	pthread_mutex_lock(&t->mu);
+	ending = l->state != LEASE_HELD || l->valid_until >= l->max_expires;
+	pthread_mutex_unlock(&t->mu);
+	return ending;
+}
+
+void *lease_table_swap_poll(struct lease_table *t, struct lease *l, void *poll)
+{
+	void *old;
+
+	pthread_mutex_lock(&t->mu);
+	old = l->poll;
+	l->poll = poll;
+	pthread_mutex_unlock(&t->mu);
+	return old;
 }

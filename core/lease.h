@@ -80,6 +80,7 @@ struct lease {
 	char last_error[160];
 	size_t heap_idx;     /* position in the deadline heap */
 	void *watch;         /* the engine's watch on the opener; engine-owned */
+	void *poll;          /* a waiter's poll handle, owned by whoever takes it */
 	struct lease *hnext; /* hash chain */
 };
 
@@ -103,6 +104,15 @@ struct lease_table;
  */
 struct lease *lease_new(struct role *role, const char *username,
 			const struct lease_holder *holder, int64_t now);
+
+/*
+ * lease_restore - a lease as recorded by an earlier daemon: HELD, with
+ * PostgreSQL's VALID UNTIL at valid_until (ms, without the slack). The
+ * caller then lets it go, revokes it or keeps it held. NULL on ENOMEM.
+ */
+struct lease *lease_restore(struct role *role, const char *id, const char *username,
+			    const struct lease_holder *holder, int64_t issued, int64_t ttl_ms,
+			    int64_t max_expires, int64_t valid_until);
 
 struct lease *lease_ref(struct lease *l);
 /* lease_unref - the last reference frees the lease (NULL-safe). */
@@ -162,6 +172,19 @@ json_t *lease_table_roles(struct lease_table *t);
 
 /* lease_table_to_json - a new JSON description of l (never a secret). */
 json_t *lease_table_to_json(struct lease_table *t, struct lease *l);
+
+/*
+ * lease_table_is_ending - whether l will not be renewed any further: it
+ * reached max_ttl (it ends at max_expires), was let go, or is being
+ * revoked. A holder that must keep access should open creds/ again.
+ */
+bool lease_table_is_ending(struct lease_table *t, struct lease *l);
+
+/*
+ * lease_table_swap_poll - store poll (may be NULL) in l and return what was
+ * there; the caller owns the returned pointer.
+ */
+void *lease_table_swap_poll(struct lease_table *t, struct lease *l, void *poll);
 
 /* lease_state_name - "held", "let go", "revoking", "failed", "revoked". */
 const char *lease_state_name(enum lease_state s);

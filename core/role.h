@@ -46,6 +46,7 @@ struct role {
 	uid_t creds_uid;         /* owner of creds/NAME, (uid_t)-1 = the daemon's */
 	gid_t creds_gid;         /* group of creds/NAME, (gid_t)-1 = the daemon's */
 	unsigned creds_mode;     /* permission bits of creds/NAME */
+	uint64_t version;        /* which write of roles/NAME this is (durable state) */
 };
 
 /*

@@ -28,6 +28,9 @@ struct fs_pending {
 	struct fs_pending *next;
 };
 
+/* fs_install_poll - let the engine wake pollers of creds/ files. */
+void fs_install_poll(struct engine *e);
+
 /* What a path names. */
 enum fs_node {
 	FS_NONE,

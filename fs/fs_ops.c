@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -560,8 +561,13 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
 
-	if (h->kind == FS_H_CREDS)
+	if (h->kind == FS_H_CREDS) {
+		struct fuse_pollhandle *ph = engine_poll_take(fs_ctx()->engine, h->lease);
+
 		engine_closed(fs_ctx()->engine, h->lease);
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+	}
 	(void)path; /* NULL when unlinked: use the handle's own */
 	if (h->pending) {
 		char key[120];
@@ -571,6 +577,43 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	}
 	fs_handle_free(h);
 	return 0;
+}
+
+/*
+ * A creds/ file is always readable; POLLPRI says its lease is ending (it
+ * reached max_ttl, or was let go or revoked): a long-running holder polls
+ * for POLLPRI and opens creds/ again to get a new login in time.
+ */
+static int fs_poll(const char *path, struct fuse_file_info *fi, struct fuse_pollhandle *ph,
+		   unsigned *reventsp)
+{
+	struct fs_handle *h = fs_handle_of(fi);
+	void *old = NULL;
+	bool ending;
+
+	(void)path;
+	if (h->kind != FS_H_CREDS) {
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		*reventsp = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
+		return 0;
+	}
+	ending = engine_poll(fs_ctx()->engine, h->lease, ph, &old);
+	if (old)
+		fuse_pollhandle_destroy(old);
+	*reventsp = POLLIN | POLLRDNORM | (ending ? POLLPRI : 0);
+	return 0;
+}
+
+static void fs_poll_fire(void *ph)
+{
+	fuse_notify_poll(ph);
+	fuse_pollhandle_destroy(ph);
+}
+
+void fs_install_poll(struct engine *e)
+{
+	engine_set_poll_fn(e, fs_poll_fire);
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -680,4 +723,5 @@ const struct fuse_operations fs_ops = {
 	.rename = fs_rename,
 	.chmod = fs_chmod,
 	.chown = fs_chown,
+	.poll = fs_poll,
 };

@@ -16,7 +16,9 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "crash.h"
 #include "log.h"
+#include "store.h"
 #include "secret.h"
 
 struct opts {
@@ -56,8 +58,10 @@ static void usage(const char *prog)
 	       "  MOUNTPOINT/errors            why recent writes and opens failed: tail -n 1 errors\n"
 	       "\n"
 	       "options:\n"
-	       "  --state DIR        state directory (default /var/lib/credfs for root)\n"
-	       "  --key-file FILE    32-byte state key (default STATE/key)\n"
+	       "  --state DIR        encrypted state directory (default /var/lib/credfs for\n"
+	       "                     root, ~/.local/state/credfs otherwise; none: memory only)\n"
+	       "  --key-file FILE    32-byte state key, 0600 (default STATE/key; created on\n"
+	       "                     first start)\n"
 	       "  --audit-log FILE   append one JSON line per action\n"
 	       "  -f                 stay in the foreground\n"
 	       "  -d                 debug: foreground and FUSE tracing\n"
@@ -66,6 +70,39 @@ static void usage(const char *prog)
 	       "  -h, --help         this text\n"
 	       "  -V, --version      the version\n",
 	       prog);
+}
+
+/*
+ * --state defaults to /var/lib/credfs for root and to
+ * $XDG_STATE_HOME/credfs (~/.local/state/credfs) for others; --key-file to
+ * STATE/key. "--state none" keeps everything in memory.
+ */
+static int default_state(struct opts *o)
+{
+	const char *base = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	if (!o->state) {
+		int n;
+
+		if (getuid() == 0)
+			n = asprintf(&o->state, "/var/lib/credfs");
+		else if (base && *base)
+			n = asprintf(&o->state, "%s/credfs", base);
+		else
+			n = asprintf(&o->state, "%s/.local/state/credfs", home ? home : ".");
+		if (n < 0)
+			return -1;
+	}
+	if (!o->key_file && asprintf(&o->key_file, "%s/key", o->state) < 0)
+		return -1;
+	if (!strcmp(o->state, "none"))
+		return 0;
+	/* The key file may be created inside the state directory on first start. */
+	if (mkdir(o->state, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "credfs: cannot create %s: %s\n", o->state, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 /* No core dumps, no ptrace attach, private files: before anything secret exists. */
@@ -93,6 +130,7 @@ int main(int argc, char *argv[])
 
 	if (harden() != 0 || secret_init() != 0)
 		return 1;
+	crash_init();
 	if (fuse_opt_parse(&args, &o, opt_spec, NULL) != 0)
 		return 1;
 	if (o.show_help) {
@@ -111,9 +149,10 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "credfs: no mount point (see --help)\n");
 		goto out;
 	}
-	if (o.state || o.key_file || o.audit_log)
-		log_warn("--state, --key-file and --audit-log are not implemented yet; state is "
-			 "kept in memory only");
+	if (o.audit_log)
+		log_warn("--audit-log is not implemented yet");
+	if (default_state(&o) != 0)
+		goto out;
 	/* Secure defaults; later -o options may add to them (allow_other). */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
@@ -125,6 +164,19 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "credfs: cannot start: out of memory\n");
 		goto out;
 	}
+	if (strcmp(o.state, "none") != 0) {
+		char errbuf[STORE_ERRLEN] = "";
+
+		/* Before mounting: never serve an empty tree over state we cannot read. */
+		if (engine_open_state(ctx.engine, o.state, o.key_file, errbuf) != 0) {
+			fprintf(stderr, "credfs: refusing to start: %s\n", errbuf);
+			goto out;
+		}
+	} else {
+		log_warn("--state none: nothing survives a restart, and a crash can leave logins "
+			 "behind");
+	}
+	fs_install_poll(ctx.engine);
 	if (!(fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), &ctx)))
 		goto out;
 	if (fuse_mount(fuse, cmd.mountpoint) != 0)

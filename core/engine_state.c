@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_state.c - what the engine keeps on disk, and how it comes back.
+ *
+ * Records (JSON, encrypted by store.c):
+ *   conf      {name, doc, password}   a connection as written (and rotated)
+ *   conf-del  {name}
+ *   role      {name, v, doc}          version v of a role, now current
+ *   rolev     {name, v, doc}          an older version still used by leases
+ *   role-del  {name}
+ *   lease     {id, role, v, user, issued, ttl, max, valid, holder}
+ *             written durably BEFORE the login is created: a crash at any
+ *             later instant leaves a lease to revoke, never an orphan login
+ *   renew     {id, valid}             after PostgreSQL accepted a renewal
+ *   gone      {id}                    after PostgreSQL confirmed the revocation
+ *                                     (or the creation failed and rolled back)
+ *   rotate    {name, password}        durably BEFORE ALTER ROLE ... PASSWORD
+ *   rotate-abort {name}
+ * Issued passwords are never recorded: revocation does not need them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crash.h"
+#include "engine_i.h"
+#include "holder.h"
+#include "log.h"
+#include "params.h"
+#include "timefmt.h"
+
+struct engine_restore {
+	json_t *confs;    /* name -> {doc, password} */
+	json_t *roles;    /* name -> version (current) */
+	json_t *versions; /* "name\nv" -> doc */
+	json_t *leases;   /* id -> lease record */
+	json_t *rotates;  /* name -> password */
+	uint64_t max_version;
+};
+
+static void engine_version_key(const char *name, uint64_t v, char *key, size_t n)
+{
+	snprintf(key, n, "%s\n%llu", name, (unsigned long long)v);
+}
+
+static void engine_replay(void *ctx, json_t *rec)
+{
+	struct engine_restore *rs = ctx;
+	const char *t = json_string_value(json_object_get(rec, "t"));
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	const char *id = json_string_value(json_object_get(rec, "id"));
+	char key[128];
+
+	if (!t)
+		return;
+	if (!strcmp(t, "conf") && name) {
+		json_object_set(rs->confs, name, rec);
+		json_object_del(rs->rotates, name);
+	} else if (!strcmp(t, "conf-del") && name) {
+		json_object_del(rs->confs, name);
+	} else if ((!strcmp(t, "role") || !strcmp(t, "rolev")) && name) {
+		uint64_t v = json_integer_value(json_object_get(rec, "v"));
+
+		engine_version_key(name, v, key, sizeof(key));
+		json_object_set(rs->versions, key, json_object_get(rec, "doc"));
+		if (!strcmp(t, "role"))
+			json_object_set_new(rs->roles, name, json_integer(v));
+		if (v > rs->max_version)
+			rs->max_version = v;
+	} else if (!strcmp(t, "role-del") && name) {
+		json_object_del(rs->roles, name);
+	} else if (!strcmp(t, "lease") && id) {
+		json_object_set_new(rs->leases, id, json_deep_copy(rec));
+	} else if (!strcmp(t, "renew") && id) {
+		json_t *l = json_object_get(rs->leases, id);
+
+		if (l)
+			json_object_set(l, "valid", json_object_get(rec, "valid"));
+	} else if (!strcmp(t, "gone") && id) {
+		json_object_del(rs->leases, id);
+	} else if (!strcmp(t, "rotate") && name) {
+		json_object_set(rs->rotates, name, json_object_get(rec, "password"));
+	} else if (!strcmp(t, "rotate-abort") && name) {
+		json_object_del(rs->rotates, name);
+	}
+}
+
+/* --- records ------------------------------------------------------------- */
+
+static int engine_put(struct engine *e, json_t *rec, bool durable)
+{
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = e->store ? store_append(e->store, rec, durable) : 0;
+	json_decref(rec);
+	return r;
+}
+
+static json_t *engine_conf_rec(struct dbconf *c)
+{
+	json_t *doc = dbconf_to_json(c);
+
+	if (doc && c->password)
+		json_object_set_new(doc, "password", json_string(secret_str(c->password)));
+	return json_pack("{s:s, s:s, s:o?}", "t", "conf", "name", c->name, "doc", doc);
+}
+
+static json_t *engine_role_rec(const char *t, struct role *ro)
+{
+	return json_pack("{s:s, s:s, s:I, s:o?}", "t", t, "name", ro->name, "v",
+			 (json_int_t)ro->version, "doc", role_to_json(ro));
+}
+
+int engine_state_record_def(struct engine *e, struct engine_def *d)
+{
+	if (!e->store)
+		return 0;
+	if (d->kind == ENGINE_CONFIG) {
+		struct dbconf *c = conn_pool_conf(d->pool);
+		int r = engine_put(e, engine_conf_rec(c), true);
+
+		dbconf_unref(c);
+		return r;
+	}
+	return engine_put(e, engine_role_rec("role", d->role), true);
+}
+
+int engine_state_record_del(struct engine *e, enum engine_kind kind, const char *name)
+{
+	if (!e->store)
+		return 0;
+	return engine_put(e,
+			  json_pack("{s:s, s:s}", "t",
+				    kind == ENGINE_CONFIG ? "conf-del" : "role-del", "name", name),
+			  true);
+}
+
+static json_t *engine_lease_rec(struct lease *l, int64_t valid)
+{
+	const struct lease_holder *h = &l->holder;
+
+	return json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:{s:i, s:I, s:i, s:i, "
+			 "s:s, s:s, s:s}}",
+			 "t", "lease", "id", l->id, "role", l->role->name, "v",
+			 (json_int_t)l->role->version, "user", l->username, "issued",
+			 (json_int_t)l->issued, "ttl", (json_int_t)l->ttl_ms, "max",
+			 (json_int_t)l->max_expires, "valid", (json_int_t)valid, "holder", "pid",
+			 (int)h->pid, "start", (json_int_t)h->start_time, "uid", (int)h->uid,
+			 "gid", (int)h->gid, "comm", h->comm, "exe", h->exe, "cgroup", h->cgroup);
+}
+
+int engine_state_record_lease(struct engine *e, struct lease *l)
+{
+	return e->store ? engine_put(e, engine_lease_rec(l, l->valid_until), true) : 0;
+}
+
+void engine_state_record_renew(struct engine *e, struct lease *l)
+{
+	int64_t valid;
+
+	if (!e->store)
+		return;
+	valid = l->valid_until; /* a racy read is fine: a later renew record follows */
+	if (engine_put(e, json_pack("{s:s, s:s, s:I}", "t", "renew", "id", l->id, "valid",
+				    (json_int_t)valid),
+		       false) != 0)
+		log_warn("lease %s: renewal not recorded", l->id);
+}
+
+void engine_state_record_gone(struct engine *e, struct lease *l)
+{
+	if (e->store && engine_put(e, json_pack("{s:s, s:s}", "t", "gone", "id", l->id), false))
+		log_warn("lease %s: revocation not recorded", l->id);
+}
+
+int engine_state_record_rotate(struct engine *e, const char *name, const struct secret *pw)
+{
+	if (!e->store)
+		return 0;
+	return engine_put(e,
+			  json_pack("{s:s, s:s, s:s}", "t", "rotate", "name", name, "password",
+				    secret_str(pw)),
+			  true);
+}
+
+void engine_state_record_rotate_abort(struct engine *e, const char *name)
+{
+	if (e->store)
+		(void)engine_put(e, json_pack("{s:s, s:s}", "t", "rotate-abort", "name", name),
+				 false);
+}
+
+/* --- compaction ---------------------------------------------------------- */
+
+struct engine_dump {
+	struct engine *e;
+	struct store *s;
+	store_emit_fn *emit;
+	json_t *seen; /* role versions written */
+	int r;
+};
+
+static void engine_dump_emit(struct engine_dump *d, json_t *rec)
+{
+	if (!rec) {
+		d->r = -ENOMEM;
+		return;
+	}
+	if (d->r == 0)
+		d->r = d->emit(d->s, rec);
+	json_decref(rec);
+}
+
+static void engine_dump_lease(struct engine_dump *d, struct lease *l)
+{
+	char key[128];
+
+	engine_version_key(l->role->name, l->role->version, key, sizeof(key));
+	if (!json_object_get(d->seen, key)) {
+		json_object_set_new(d->seen, key, json_true());
+		engine_dump_emit(d, engine_role_rec("rolev", l->role));
+	}
+	engine_dump_emit(d, engine_lease_rec(l, l->valid_until));
+}
+
+static int engine_dump_all(void *ctx, struct store *s, store_emit_fn *emit)
+{
+	struct engine_dump d = { .e = ctx, .s = s, .emit = emit, .seen = json_object() };
+	struct engine *e = d.e;
+	json_t *ids;
+	size_t i;
+	json_t *v;
+
+	pthread_mutex_lock(&e->mu);
+	for (struct engine_def *def = e->defs; def && d.r == 0; def = def->next) {
+		if (def->kind == ENGINE_CONFIG) {
+			struct dbconf *c = conn_pool_conf(def->pool);
+
+			engine_dump_emit(&d, engine_conf_rec(c));
+			dbconf_unref(c);
+			if (def->pending_pw)
+				engine_dump_emit(&d, json_pack("{s:s, s:s, s:s}", "t", "rotate",
+							       "name", def->name, "password",
+							       secret_str(def->pending_pw)));
+		} else {
+			/* "rolev" first: a version a lease uses is written once */
+			engine_dump_emit(&d, engine_role_rec("role", def->role));
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	ids = lease_table_ids(e->leases, NULL);
+	json_array_foreach(ids, i, v) {
+		struct lease *l = lease_table_get(e->leases, json_string_value(v));
+
+		if (l) {
+			engine_dump_lease(&d, l);
+			lease_unref(l);
+		}
+	}
+	json_decref(ids);
+	pthread_mutex_lock(&e->imu);
+	for (i = 0; i < e->n_inflight; i++)
+		engine_dump_lease(&d, e->inflight[i]);
+	pthread_mutex_unlock(&e->imu);
+	json_decref(d.seen);
+	return d.r;
+}
+
+void engine_state_maybe_compact(struct engine *e)
+{
+	if (!e->store || !store_wants_compaction(e->store))
+		return;
+	pthread_mutex_lock(&e->dmu);
+	if (store_compact(e->store, engine_dump_all, e) != 0)
+		log_warn("compaction failed; the journal keeps growing");
+	pthread_mutex_unlock(&e->dmu);
+}
+
+/* --- restoring ----------------------------------------------------------- */
+
+static int engine_restore_confs(struct engine *e, struct engine_restore *rs)
+{
+	const char *name;
+	json_t *rec;
+
+	json_object_foreach(rs->confs, name, rec) {
+		struct parse_error pe = { 0 };
+		struct engine_def *d = calloc(1, sizeof(*d));
+		struct dbconf *c = NULL;
+		json_t *pw = json_object_get(rs->rotates, name);
+
+		if (!d || dbconf_from_params(name, json_object_get(rec, "doc"), true, &c, &pe) ||
+		    !(d->name = strdup(name)) || !(d->pool = conn_pool_new(c))) {
+			log_err("state: connection %s cannot be restored: %s", name, pe.text);
+			dbconf_unref(c);
+			engine_def_free(d);
+			return -EINVAL;
+		}
+		d->kind = ENGINE_CONFIG;
+		d->conf = c;
+		if (pw)
+			d->pending_pw = secret_new(json_string_value(pw), json_string_length(pw));
+		d->next = e->defs;
+		e->defs = d;
+	}
+	return 0;
+}
+
+/* A role object for version v of name: shared by every lease that uses it. */
+static struct role *engine_restore_role(struct engine_restore *rs, json_t *cache,
+					const char *name, uint64_t v)
+{
+	struct parse_error pe = { 0 };
+	struct role *ro = NULL;
+	char key[128];
+	json_t *doc, *hit;
+
+	engine_version_key(name, v, key, sizeof(key));
+	if ((hit = json_object_get(cache, key)))
+		return role_ref((struct role *)(uintptr_t)json_integer_value(hit));
+	if (!(doc = json_object_get(rs->versions, key)) ||
+	    role_from_params(name, doc, true, &ro, &pe) != 0) {
+		log_err("state: role %s version %llu cannot be restored: %s", name,
+			(unsigned long long)v, doc ? pe.text : "missing");
+		return NULL;
+	}
+	ro->version = v;
+	json_object_set_new(cache, key, json_integer((json_int_t)(uintptr_t)role_ref(ro)));
+	return ro;
+}
+
+static int engine_restore_roles(struct engine *e, struct engine_restore *rs, json_t *cache)
+{
+	const char *name;
+	json_t *v;
+
+	json_object_foreach(rs->roles, name, v) {
+		struct engine_def *d = calloc(1, sizeof(*d));
+
+		if (!d || !(d->name = strdup(name)) ||
+		    !(d->role = engine_restore_role(rs, cache, name, json_integer_value(v)))) {
+			engine_def_free(d);
+			return -EINVAL;
+		}
+		d->kind = ENGINE_ROLE;
+		d->next = e->defs;
+		e->defs = d;
+	}
+	return 0;
+}
+
+static void engine_restore_holder(json_t *h, struct lease_holder *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pid = json_integer_value(json_object_get(h, "pid"));
+	out->start_time = json_integer_value(json_object_get(h, "start"));
+	out->uid = json_integer_value(json_object_get(h, "uid"));
+	out->gid = json_integer_value(json_object_get(h, "gid"));
+	snprintf(out->comm, sizeof(out->comm), "%s",
+		 json_string_value(json_object_get(h, "comm")) ?: "");
+	snprintf(out->exe, sizeof(out->exe), "%s",
+		 json_string_value(json_object_get(h, "exe")) ?: "");
+	snprintf(out->cgroup, sizeof(out->cgroup), "%s",
+		 json_string_value(json_object_get(h, "cgroup")) ?: "");
+}
+
+/*
+ * A lease from the old daemon: revoked at once if it expired; held again if
+ * it is bound to a process that still runs (same pid and start time); else
+ * its open file died with the old daemon, so it counts as let go now.
+ */
+static int engine_restore_lease(struct engine *e, struct engine_restore *rs, json_t *cache,
+				const char *id, json_t *rec, int64_t now)
+{
+	struct lease_holder h;
+	struct role *ro;
+	struct lease *l;
+	int r;
+
+	ro = engine_restore_role(rs, cache, json_string_value(json_object_get(rec, "role")) ?: "",
+				 json_integer_value(json_object_get(rec, "v")));
+	if (!ro)
+		return -EINVAL;
+	engine_restore_holder(json_object_get(rec, "holder"), &h);
+	l = lease_restore(ro, id, json_string_value(json_object_get(rec, "user")) ?: "", &h,
+			  json_integer_value(json_object_get(rec, "issued")),
+			  json_integer_value(json_object_get(rec, "ttl")),
+			  json_integer_value(json_object_get(rec, "max")),
+			  json_integer_value(json_object_get(rec, "valid")));
+	role_unref(ro);
+	if (!l || (r = lease_table_add(e->leases, l)) != 0) {
+		lease_unref(l);
+		return -ENOMEM;
+	}
+	if (now >= l->valid_until || now >= l->max_expires) {
+		lease_table_revoke_now(e->leases, l, now);
+	} else if (l->role->binding == ROLE_BIND_PROCESS && h.pid > 0 &&
+		   holder_start_time("/proc", h.pid) == h.start_time) {
+		engine_watch(e, l);
+		log_info("lease %s: opener %d still runs, held again", l->id, (int)h.pid);
+	} else {
+		lease_table_exited(e->leases, l, now);
+	}
+	lease_unref(l);
+	return 0;
+}
+
+static void engine_restore_cache_free(json_t *cache)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(cache, k, v)
+		role_unref((struct role *)(uintptr_t)json_integer_value(v));
+	json_decref(cache);
+}
+
+/* A rotation the old daemon may or may not have finished: keep what PostgreSQL accepts. */
+static void engine_restore_rotations(struct engine *e)
+{
+	for (struct engine_def *d = e->defs; d; d = d->next) {
+		char errbuf[CONN_ERRLEN];
+		struct dbconf *c, *nc;
+
+		if (d->kind != ENGINE_CONFIG || !d->pending_pw)
+			continue;
+		c = conn_pool_conf(d->pool);
+		nc = dbconf_with_password(c, secret_dup(d->pending_pw));
+		if (nc && conn_verify(nc, errbuf) == 0) {
+			log_info("connection %s: the interrupted root rotation took effect", d->name);
+			conn_pool_unref(d->pool);
+			d->pool = conn_pool_new(nc);
+			dbconf_unref(d->conf);
+			d->conf = dbconf_ref(nc);
+			secret_free(d->pending_pw);
+			d->pending_pw = NULL;
+			(void)engine_state_record_def(e, d);
+		} else if (conn_verify(c, errbuf) == 0) {
+			log_info("connection %s: the interrupted root rotation did not happen",
+				 d->name);
+			secret_free(d->pending_pw);
+			d->pending_pw = NULL;
+			engine_state_record_rotate_abort(e, d->name);
+		} else {
+			log_warn("connection %s: cannot tell which root password is current yet: %s",
+				 d->name, errbuf);
+		}
+		dbconf_unref(nc);
+		dbconf_unref(c);
+	}
+}
+
+int engine_open_state(struct engine *e, const char *dir, const char *key_file, char *errbuf)
+{
+	struct engine_restore rs = { json_object(), json_object(), json_object(), json_object(),
+				     json_object(), 0 };
+	json_t *cache = json_object(), *rec;
+	int64_t now = timefmt_now_ms();
+	const char *id;
+	size_t n = 0;
+	int r;
+
+	if ((r = store_key_load(key_file, !store_exists(dir), &e->key, errbuf)) != 0)
+		goto out;
+	if ((r = store_open(dir, e->key, engine_replay, &rs, &e->store, errbuf)) != 0)
+		goto out;
+	e->role_version = rs.max_version;
+	if ((r = engine_restore_confs(e, &rs)) != 0 || (r = engine_restore_roles(e, &rs, cache)) != 0) {
+		snprintf(errbuf, STORE_ERRLEN, "state in %s holds a definition credfs cannot read",
+			 dir);
+		goto out;
+	}
+	json_object_foreach(rs.leases, id, rec) {
+		if ((r = engine_restore_lease(e, &rs, cache, id, rec, now)) != 0) {
+			snprintf(errbuf, STORE_ERRLEN, "state in %s: lease %s cannot be restored",
+				 dir, id);
+			goto out;
+		}
+		n++;
+	}
+	engine_restore_rotations(e);
+	log_info("state %s: %zu connection(s), %zu role(s), %zu lease(s) restored", dir,
+		 json_object_size(rs.confs), json_object_size(rs.roles), n);
+out:
+	engine_restore_cache_free(cache);
+	json_decref(rs.confs);
+	json_decref(rs.roles);
+	json_decref(rs.versions);
+	json_decref(rs.leases);
+	json_decref(rs.rotates);
+	return r;
+}
