@@ -28,6 +28,32 @@ static const char *engine_dir(enum engine_kind k)
 	return k == ENGINE_CONFIG ? "config" : "roles";
 }
 
+int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
+		 const struct lease *l, const struct lease_holder *holder,
+		 const struct secret *pw, const char *err)
+{
+	struct audit_event ev = {
+		.action = action, .result = err ? "error" : "ok", .error = err, .path = path,
+		.lease = l, .holder = holder, .uid = uid, .password = pw,
+	};
+
+	return audit_event(e->audit, &ev);
+}
+
+static const char *engine_action(const char *dir, const char *what)
+{
+	static const char *const names[][3] = {
+		{ "config", "config-write", "config-delete" },
+		{ "roles", "role-write", "role-delete" },
+		{ "rotate-root", "rotate-root", "rotate-root" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(dir, names[i][0]))
+			return names[i][!strcmp(what, "delete") ? 2 : 1];
+	return what;
+}
+
 static void engine_fail(struct engine *e, uid_t uid, const char *dir, const char *name,
 			char *errbuf, const char *reason)
 {
@@ -37,7 +63,17 @@ static void engine_fail(struct engine *e, uid_t uid, const char *dir, const char
 		snprintf(errbuf, ENGINE_ERRLEN, "%s", reason);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	errlog_add(e->errlog, timefmt_now_ms(), uid, path, errbuf);
+	engine_audit(e, engine_action(dir, "write"), path, uid, NULL, NULL, NULL, errbuf);
 	log_info("%s: %s", path, errbuf);
+}
+
+static void engine_audit_ok(struct engine *e, const char *dir, const char *what,
+			    const char *name, uid_t uid)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	engine_audit(e, engine_action(dir, what), path, uid, NULL, NULL, NULL, NULL);
 }
 
 void engine_wake(struct engine *e)
@@ -229,6 +265,8 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 				  : engine_apply_role(e, ro, errbuf);
 	if (r < 0)
 		engine_fail(e, uid, engine_dir(kind), name, errbuf, errbuf);
+	else
+		engine_audit_ok(e, engine_dir(kind), "write", name, uid);
 	return r;
 }
 
@@ -321,6 +359,7 @@ int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name,
 	if (!d)
 		return -ENOENT;
 	log_info("%s/%s: deleted", engine_dir(kind), name);
+	engine_audit_ok(e, engine_dir(kind), "delete", name, uid);
 	engine_def_free(d);
 	return 0;
 }
@@ -412,6 +451,7 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 				"rotation record", name);
 	}
 	log_info("rotate-root/%s: root password rotated", name);
+	engine_audit_ok(e, "rotate-root", "write", name, uid);
 	r = 0;
 out:
 	pthread_mutex_unlock(&e->dmu);
@@ -564,6 +604,14 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		r = -ENOMEM;
 		goto out;
 	}
+	/* Audited before the credential is handed out, or not handed out. */
+	if (engine_audit(e, "issue", NULL, 0, l, holder, pw, NULL) != 0) {
+		lease_table_revoke_now(e->leases, l, now);
+		engine_wake(e);
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot write the audit log");
+		r = -EIO;
+		goto out;
+	}
 	engine_watch(e, l);
 	engine_wake(e);
 	log_info("lease %s: issued %s for role %s to pid %d", l->id, username, ro->name,
@@ -579,6 +627,7 @@ out:
 
 		snprintf(path, sizeof(path), "creds/%s", name);
 		errlog_add(e->errlog, now, holder ? holder->uid : 0, path, errbuf);
+		engine_audit(e, "issue", path, 0, NULL, holder, NULL, errbuf);
 		log_info("%s: %s", path, errbuf);
 	}
 	lease_unref(l);
@@ -621,7 +670,8 @@ void *engine_poll_take(struct engine *e, struct lease *l)
 
 void engine_closed(struct engine *e, struct lease *l)
 {
-	lease_table_closed(e->leases, l, timefmt_now_ms());
+	if (lease_table_closed(e->leases, l, timefmt_now_ms()))
+		engine_audit(e, "let-go-close", NULL, 0, l, &l->holder, NULL, NULL);
 	engine_wake(e);
 }
 
@@ -651,13 +701,14 @@ int engine_lease_read(struct engine *e, const char *role, const char *id, char *
 	return r;
 }
 
-int engine_lease_revoke(struct engine *e, const char *role, const char *id)
+int engine_lease_revoke(struct engine *e, const char *role, const char *id, uid_t uid)
 {
 	struct lease *l = engine_lease_find(e, role, id);
 
 	if (!l)
 		return -ENOENT;
 	log_info("lease %s: revocation requested", l->id);
+	engine_audit(e, "revoke-request", NULL, uid, l, NULL, NULL, NULL);
 	lease_table_revoke_now(e->leases, l, timefmt_now_ms());
 	engine_poll_check(e, l);
 	lease_unref(l);
@@ -681,3 +732,12 @@ void engine_note_error(struct engine *e, uid_t uid, const char *path, const char
 	log_info("%s: %s", path, reason);
 }
 
+
+int engine_open_audit(struct engine *e, const char *path)
+{
+	struct secret *k = e->key ? audit_key_derive(e->key) : NULL;
+	int r = audit_open(path, k, &e->audit);
+
+	secret_free(k);
+	return r;
+}

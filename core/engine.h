@@ -50,6 +50,12 @@ struct engine *engine_new(void);
 int engine_open_state(struct engine *e, const char *dir, const char *key_file, char *errbuf)
 	__attribute__((warn_unused_result));
 
+/*
+ * engine_open_audit - append the audit trail to path (see audit.h); call
+ * after engine_open_state so password HMACs use the state's key.
+ */
+int engine_open_audit(struct engine *e, const char *path) __attribute__((warn_unused_result));
+
 /* engine_start - start the timer thread and the job workers. */
 int engine_start(struct engine *e) __attribute__((warn_unused_result));
 
@@ -124,7 +130,7 @@ int engine_lease_read(struct engine *e, const char *role, const char *id, char *
 		      size_t *len);
 
 /* engine_lease_revoke - revoke a live lease now (rm leases/ROLE/ID). */
-int engine_lease_revoke(struct engine *e, const char *role, const char *id);
+int engine_lease_revoke(struct engine *e, const char *role, const char *id, uid_t uid);
 
 /* engine_lease_ids - ids of role's live leases (new JSON array); role NULL: role names. */
 json_t *engine_lease_ids(struct engine *e, const char *role);

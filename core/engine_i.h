@@ -16,6 +16,7 @@
 #include "errlog.h"
 #include "lease.h"
 #include "store.h"
+#include "audit.h"
 
 #define ENGINE_WORKERS 8
 #define ENGINE_DUE_BATCH 256
@@ -66,6 +67,8 @@ struct engine {
 	pthread_t workers[ENGINE_WORKERS];
 	engine_poll_fn *poll_fn; /* set before start */
 
+	struct audit *audit; /* NULL without --audit-log */
+
 	/* durable state (engine_state.c); store is NULL without --state */
 	struct store *store;
 	struct secret *key;
@@ -76,6 +79,14 @@ struct engine {
 	size_t n_inflight, cap_inflight; /* protected by imu */
 };
 
+
+/*
+ * engine_audit - one audit line; 0 or -EIO. action e.g. "issue"; err NULL
+ * for success; lease, holder, pw may be NULL.
+ */
+int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
+		 const struct lease *l, const struct lease_holder *holder,
+		 const struct secret *pw, const char *err);
 
 /* engine_wake - make the timer thread look at deadlines again. */
 void engine_wake(struct engine *e);

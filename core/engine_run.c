@@ -115,9 +115,11 @@ void engine_watch_fired(struct engine *e, struct engine_watch *w)
 	pthread_mutex_unlock(&e->wmu);
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
 	for (size_t i = 0; i < w->n; i++) {
-		if (w->leases[i]->state == LEASE_HELD)
+		if (lease_table_exited(e->leases, w->leases[i], now)) {
 			log_info("lease %s: opener %d exited", w->leases[i]->id, (int)w->pid);
-		lease_table_exited(e->leases, w->leases[i], now);
+			engine_audit(e, "let-go-exit", NULL, 0, w->leases[i], &w->leases[i]->holder,
+				     NULL, NULL);
+		}
 		engine_poll_check(e, w->leases[i]);
 	}
 	engine_watch_free(w);
@@ -145,6 +147,8 @@ static void engine_run_job(struct engine *e, struct lease_job *job)
 		log_info("lease %s: revoked %s", l->id, l->username);
 	else if (r == 0)
 		log_debug("lease %s: renewed", l->id);
+	engine_audit(e, job->action == LEASE_JOB_REVOKE ? "revoke" : "renew", NULL, 0, l,
+		     &l->holder, NULL, r == 0 ? NULL : errbuf);
 	if (r == 0)
 		crash_point(job->action == LEASE_JOB_REVOKE ? "revoke-after-pg" : "renew-after-pg");
 	else
@@ -316,6 +320,7 @@ void engine_free(struct engine *e)
 	free(e->inflight);
 	lease_table_free(e->leases);
 	store_close(e->store);
+	audit_close(e->audit);
 	secret_free(e->key);
 	errlog_free(e->errlog);
 	if (e->epfd >= 0)

@@ -290,12 +290,12 @@ struct lease *lease_table_get(struct lease_table *t, const char *id)
 	return l;
 }
 
-static void lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t now)
+static bool lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t now)
 {
 	int64_t e;
 
 	if (l->state != LEASE_HELD)
-		return;
+		return false;
 	l->state = LEASE_LET_GO;
 	l->let_go_at = now;
 	l->retry_at = 0;
@@ -305,24 +305,31 @@ static void lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t 
 	l->want_renew = l->expires > l->valid_until + 1000;
 	if (l->heap_idx < t->count)
 		heap_fix(t, l->heap_idx);
+	return true;
 }
 
-void lease_table_closed(struct lease_table *t, struct lease *l, int64_t now)
+bool lease_table_closed(struct lease_table *t, struct lease *l, int64_t now)
 {
+	bool let_go = false;
+
 	pthread_mutex_lock(&t->mu);
 	l->closed = true;
 	/* Without a known opener a process binding has nothing to watch. */
 	if (l->role->binding == ROLE_BIND_HANDLE || l->holder.pid <= 0 || l->exited)
-		lease_let_go_locked(t, l, now);
+		let_go = lease_let_go_locked(t, l, now);
 	pthread_mutex_unlock(&t->mu);
+	return let_go;
 }
 
-void lease_table_exited(struct lease_table *t, struct lease *l, int64_t now)
+bool lease_table_exited(struct lease_table *t, struct lease *l, int64_t now)
 {
+	bool let_go;
+
 	pthread_mutex_lock(&t->mu);
 	l->exited = true;
-	lease_let_go_locked(t, l, now);
+	let_go = lease_let_go_locked(t, l, now);
 	pthread_mutex_unlock(&t->mu);
+	return let_go;
 }
 
 void lease_table_revoke_now(struct lease_table *t, struct lease *l, int64_t now)

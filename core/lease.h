@@ -129,11 +129,11 @@ int lease_table_add(struct lease_table *t, struct lease *l) __attribute__((warn_
 /* lease_table_get - a new reference to the live lease id, or NULL. */
 struct lease *lease_table_get(struct lease_table *t, const char *id);
 
-/* lease_table_closed - the lease's open file saw its last release. */
-void lease_table_closed(struct lease_table *t, struct lease *l, int64_t now);
+/* lease_table_closed - the lease's open file saw its last release; true if that let it go. */
+bool lease_table_closed(struct lease_table *t, struct lease *l, int64_t now);
 
-/* lease_table_exited - the lease's opener exited. */
-void lease_table_exited(struct lease_table *t, struct lease *l, int64_t now);
+/* lease_table_exited - the lease's opener exited; true if that let it go. */
+bool lease_table_exited(struct lease_table *t, struct lease *l, int64_t now);
 
 /* lease_table_revoke_now - make l due for revocation now (rm leases/...). */
 void lease_table_revoke_now(struct lease_table *t, struct lease *l, int64_t now);

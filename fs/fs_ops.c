@@ -643,7 +643,7 @@ static int fs_unlink(const char *path)
 		return engine_def_delete(c->engine, fs_kind(&p), p.name, fuse_get_context()->uid,
 					 errbuf);
 	if (p.node == FS_LEASE)
-		return engine_lease_revoke(c->engine, p.name, p.id);
+		return engine_lease_revoke(c->engine, p.name, p.id, fuse_get_context()->uid);
 	return -EPERM;
 }
 

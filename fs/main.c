@@ -16,6 +16,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "audit.h"
 #include "crash.h"
 #include "log.h"
 #include "store.h"
@@ -25,6 +26,7 @@ struct opts {
 	char *state;
 	char *key_file;
 	char *audit_log;
+	int audit_hash;
 	int show_help;
 	int show_version;
 };
@@ -37,6 +39,7 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("--key-file=%s", key_file),
 	OPT("--audit-log %s", audit_log),
 	OPT("--audit-log=%s", audit_log),
+	OPT("--audit-hash", audit_hash),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -62,7 +65,8 @@ static void usage(const char *prog)
 	       "                     root, ~/.local/state/credfs otherwise; none: memory only)\n"
 	       "  --key-file FILE    32-byte state key, 0600 (default STATE/key; created on\n"
 	       "                     first start)\n"
-	       "  --audit-log FILE   append one JSON line per action\n"
+	       "  --audit-log FILE   append one JSON line per action (never a secret)\n"
+	       "  --audit-hash       read a password on stdin, print its audit-log HMAC\n"
 	       "  -f                 stay in the foreground\n"
 	       "  -d                 debug: foreground and FUSE tracing\n"
 	       "  -s                 single-threaded\n"
@@ -105,6 +109,35 @@ static int default_state(struct opts *o)
 	return 0;
 }
 
+/*
+ * --audit-hash: read a password on stdin and print the HMAC that the audit
+ * log would show for it, under the key of --key-file/--state. An
+ * administrator greps the audit log for it to learn whether, when and to
+ * whom credfs issued a leaked password.
+ */
+static int audit_hash(struct opts *o)
+{
+	char errbuf[STORE_ERRLEN], line[1024], out[AUDIT_HMAC_HEX + 12];
+	struct secret *key = NULL, *ak = NULL;
+	size_t n;
+	int r = 1;
+
+	if (store_key_load(o->key_file, false, &key, errbuf) != 0) {
+		fprintf(stderr, "credfs: %s\n", errbuf);
+		return 1;
+	}
+	if (fgets(line, sizeof(line), stdin) && (ak = audit_key_derive(key))) {
+		n = strcspn(line, "\r\n");
+		audit_hmac(ak, line, n, out);
+		printf("%s\n", out);
+		r = 0;
+	}
+	secret_wipe(line, sizeof(line));
+	secret_free(ak);
+	secret_free(key);
+	return r;
+}
+
 /* No core dumps, no ptrace attach, private files: before anything secret exists. */
 static int harden(void)
 {
@@ -143,16 +176,18 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out;
 	}
+	if (default_state(&o) != 0)
+		goto out;
+	if (o.audit_hash) {
+		ret = audit_hash(&o);
+		goto out;
+	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
 	if (!cmd.mountpoint) {
 		fprintf(stderr, "credfs: no mount point (see --help)\n");
 		goto out;
 	}
-	if (o.audit_log)
-		log_warn("--audit-log is not implemented yet");
-	if (default_state(&o) != 0)
-		goto out;
 	/* Secure defaults; later -o options may add to them (allow_other). */
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
@@ -175,6 +210,11 @@ int main(int argc, char *argv[])
 	} else {
 		log_warn("--state none: nothing survives a restart, and a crash can leave logins "
 			 "behind");
+	}
+	if (o.audit_log && engine_open_audit(ctx.engine, o.audit_log) != 0) {
+		fprintf(stderr, "credfs: cannot open audit log %s: %s\n", o.audit_log,
+			strerror(errno));
+		goto out;
 	}
 	fs_install_poll(ctx.engine);
 	if (!(fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), &ctx)))
