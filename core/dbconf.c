@@ -132,7 +132,8 @@ static struct dbconf *dbconf_alloc(const char *name)
 		return NULL;
 	c->refs = 1;
 	c->verify_connection = true;
-	c->pwauth = DBCONF_PW_PASSWORD;
+	/* Only a SCRAM verifier reaches PostgreSQL: no plaintext in its logs. */
+	c->pwauth = DBCONF_PW_SCRAM;
 	if (!(c->name = strdup(name)) || !(c->allowed_roles = calloc(1, sizeof(char *))) ||
 	    !(c->root_rotation = calloc(1, sizeof(char *)))) {
 		dbconf_unref(c);
