@@ -73,18 +73,7 @@ T_PASS=0
 T_FAIL=0
 _PRIVATE_PG=
 
-# ---- PostgreSQL ------------------------------------------------------------
-
-if [ -z "${CREDFS_PG_PORT:-}" ]; then
-	_PRIVATE_PG=$T_DIR/pg
-	PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$_PRIVATE_PG" ||
-		{ rm -rf "$T_DIR"; echo "FAIL: could not start a scratch PostgreSQL" >&2; exit 1; }
-	eval "$("$CREDFS_SRC/scripts/pg-scratch.sh" env "$_PRIVATE_PG")"
-fi
-export PGHOST=127.0.0.1
-export PGPORT=$CREDFS_PG_PORT
-export PGCONNECT_TIMEOUT=5
-unset PGUSER PGPASSWORD PGDATABASE PGSERVICE PGPASSFILE
+# ---- PostgreSQL (the server is started at the end of this file) ---------------
 
 # admin_psql_db DB ARGS... - psql as credfs_admin on DB.
 admin_psql_db() {
@@ -108,7 +97,7 @@ role_exists() {
 }
 
 role_gone() {
-	! role_exists "$1"
+	[ "$(admin_psql -c "SELECT count(*) FROM pg_roles WHERE rolname = $(sql_lit "$1")")" = 0 ]
 }
 
 # role_attr NAME COLUMN - a pg_roles column of NAME (empty if no such role).
@@ -463,9 +452,24 @@ _cleanup() {
 	fi
 	if [ "${CREDFS_KEEP:-0}" = 1 ]; then
 		echo "kept $T_DIR" >&2
+	elif grep -qF " $T_DIR/" /proc/self/mounts; then
+		echo "cleanup: something is still mounted under $T_DIR; not removing it" >&2
 	else
 		rm -rf "$T_DIR"
 	fi
 	exit "$rc"
 }
 trap _cleanup EXIT
+
+# ---- the PostgreSQL this test uses ---------------------------------------------
+
+if [ -z "${CREDFS_PG_PORT:-}" ]; then
+	_PRIVATE_PG=$T_DIR/pg
+	PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$_PRIVATE_PG" ||
+		fail "could not start a scratch PostgreSQL"
+	eval "$("$CREDFS_SRC/scripts/pg-scratch.sh" env "$_PRIVATE_PG")"
+fi
+export PGHOST=127.0.0.1
+export PGPORT=$CREDFS_PG_PORT
+export PGCONNECT_TIMEOUT=5
+unset PGUSER PGPASSWORD PGDATABASE PGSERVICE PGPASSFILE
