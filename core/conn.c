@@ -156,7 +156,9 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 	if (!pg || PQstatus(pg) != CONNECTION_OK) {
 		conn_set_err(errbuf, "cannot connect: ", pg ? PQerrorMessage(pg) : "out of memory");
 		conn_mask(errbuf, conn_root_password(c));
-		r = -EIO;
+		/* The server answered and refused (bad login, no such database): the
+		 * definition is wrong. Otherwise it could not be reached. */
+		r = pg && strstr(PQerrorMessage(pg), "FATAL:") ? -EINVAL : -EIO;
 		goto out;
 	}
 	*out = pg;

@@ -7,9 +7,10 @@
  * Every operation takes an errbuf of CONN_ERRLEN bytes that receives a
  * readable reason on failure: PostgreSQL's primary message, with any
  * secret the operation used masked as "(hidden)" and no SQL text. All
- * return 0 or a negative errno: -EIO when PostgreSQL refused or could not
- * be reached (connect_timeout bounds the wait), -EINVAL for a definition
- * PostgreSQL cannot use (a connection_url libpq cannot parse), -ENOMEM.
+ * return 0 or a negative errno: -EIO when PostgreSQL refused a statement or
+ * could not be reached (connect_timeout bounds the wait), -EINVAL for a
+ * definition PostgreSQL cannot use (a connection_url libpq cannot parse, a
+ * login the server refuses), -ENOMEM.
  *
  * Thread-safety: a pool may be used from any number of threads; each
  * PGconn is used by one thread at a time (libpq's rule), at most

@@ -588,6 +588,7 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 	if ((r = conn_create_user(p, ro, username, pw, l->valid_until, errbuf)) != 0) {
 		engine_state_record_gone(e, l); /* the transaction rolled back */
 		engine_inflight(e, l, false);
+		r = r == -ENOMEM ? -ENOMEM : -EIO;
 		goto out;
 	}
 	crash_point("issue-after-create");

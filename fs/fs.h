@@ -25,6 +25,7 @@ struct fs_ctx {
 struct fs_pending {
 	char path[120];
 	int opens;
+	double until; /* CLOCK_MONOTONIC seconds: known until then once opens is 0 */
 	struct fs_pending *next;
 };
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -50,22 +51,44 @@ static struct fs_ctx *fs_ctx(void)
 /*
  * A created file must exist for the kernel (which asks for its attributes
  * right after CREATE) before its document is applied: count the writers
- * of each created name until their last release.
+ * of each created name until their last release. A name whose document
+ * was rejected stays known for as long as the kernel caches names
+ * (FS_ENTRY_TIMEOUT), as an empty file, so that writing it again works.
  */
+#define FS_ENTRY_TIMEOUT 1.0
+
+static double fs_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void fs_pending_add(struct fs_ctx *c, const char *path, int delta)
 {
 	struct fs_pending **pp, *p;
+	double now = fs_mono();
 
 	pthread_mutex_lock(&c->mu);
-	for (pp = &c->pending; *pp && strcmp((*pp)->path, path); pp = &(*pp)->next)
-		;
-	if (!*pp && delta > 0 && (p = calloc(1, sizeof(*p)))) {
-		snprintf(p->path, sizeof(p->path), "%s", path);
-		*pp = p;
+	for (pp = &c->pending; (p = *pp);) {
+		if (p->opens <= 0 && p->until < now) {
+			*pp = p->next;
+			free(p);
+			continue;
+		}
+		if (!strcmp(p->path, path))
+			break;
+		pp = &p->next;
 	}
-	if ((p = *pp) && (p->opens += delta) <= 0) {
-		*pp = p->next;
-		free(p);
+	if (!p && delta > 0 && (p = calloc(1, sizeof(*p)))) {
+		snprintf(p->path, sizeof(p->path), "%s", path);
+		p->next = c->pending;
+		c->pending = p;
+	}
+	if (p) {
+		p->opens += delta;
+		p->until = now + FS_ENTRY_TIMEOUT + 0.5;
 	}
 	pthread_mutex_unlock(&c->mu);
 }
@@ -73,10 +96,12 @@ static void fs_pending_add(struct fs_ctx *c, const char *path, int delta)
 static bool fs_pending_has(struct fs_ctx *c, const char *path)
 {
 	struct fs_pending *p;
+	double now = fs_mono();
 
 	pthread_mutex_lock(&c->mu);
-	for (p = c->pending; p && strcmp(p->path, path); p = p->next)
-		;
+	for (p = c->pending; p; p = p->next)
+		if (!strcmp(p->path, path) && (p->opens > 0 || p->until >= now))
+			break;
 	pthread_mutex_unlock(&c->mu);
 	return p != NULL;
 }
@@ -349,6 +374,8 @@ static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi)
 	return 0;
 }
 
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi);
+
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = fs_ctx();
@@ -363,8 +390,10 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		if (p.node != FS_CONFIG && p.node != FS_ROLE && p.node != FS_ROTATE)
 			return -EACCES;
+		/* The kernel may still hold the name from a create whose document
+		 * was rejected: an open for writing then arrives without O_CREAT. */
 		if (p.node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(&p), p.name))
-			return -ENOENT;
+			return fs_create(path, 0600, fi);
 		return fs_open_write(&p, fi);
 	}
 	if (p.node == FS_ROTATE)
@@ -697,7 +726,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	(void)conn;
 	/* Names are stable for a second; attributes are always asked again so
 	 * that creds/ modes and config/ sizes are current. */
-	cfg->entry_timeout = 1.0;
+	cfg->entry_timeout = FS_ENTRY_TIMEOUT;
 	cfg->attr_timeout = 0;
 	cfg->negative_timeout = 0;
 	cfg->hard_remove = 1;
