@@ -1,0 +1,1315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_lease.c - the lease table: lifecycle, deadlines, jobs, backoff and
+ * the deadline heap, all driven by a fake clock (no sleeps, no database).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lease.h"
+#include "role.h"
+#include "secret.h"
+#include "test.h"
+
+#define SEC  1000LL
+#define MIN  (60 * SEC)
+#define HOUR (60 * MIN)
+
+/* The fake clock: wall-clock milliseconds, 2023-11-14T22:13:20Z. */
+static int64_t now_ms = 1700000000000LL;
+
+/* A role named name on connection db, TTLs as written in a definition. */
+static struct role *mkrole(const char *name, const char *db, const char *ttl, const char *max,
+			   const char *binding)
+{
+	struct parse_error err = { 0 };
+	struct role *ro = NULL;
+	json_t *p = json_pack("{s:s}", "db_name", db);
+
+	if (ttl)
+		json_object_set_new(p, "default_ttl", json_string(ttl));
+	if (max)
+		json_object_set_new(p, "max_ttl", json_string(max));
+	if (binding)
+		json_object_set_new(p, "lease_binding", json_string(binding));
+	if (role_from_params(name, p, true, &ro, &err) != 0) {
+		fprintf(stderr, "mkrole %s: %s\n", name, err.text);
+		ro = NULL;
+	}
+	json_decref(p);
+	return ro;
+}
+
+/* Issue a lease under ro at now, held by pid, and add it to t. Borrowed from t. */
+static struct lease *issue(struct lease_table *t, struct role *ro, pid_t pid, int64_t now)
+{
+	struct lease_holder h = { 0 };
+	struct lease *l;
+
+	h.pid = pid;
+	h.uid = 1000;
+	h.gid = 1000;
+	h.start_time = 4242;
+	snprintf(h.comm, sizeof(h.comm), "psql");
+	snprintf(h.exe, sizeof(h.exe), "/usr/bin/psql");
+	snprintf(h.cgroup, sizeof(h.cgroup), "/user.slice/session-1.scope");
+	l = lease_new(ro, "v-psql-db-app-AbCdEfGhIjKlMnOpQrSt-1700000000", &h, now);
+	if (!l)
+		return NULL;
+	if (lease_table_add(t, l) != 0) {
+		lease_unref(l);
+		return NULL;
+	}
+	lease_unref(l); /* the table holds it */
+	return l;
+}
+
+/* Hand out at most one job due at now; returns how many. */
+static size_t due1(struct lease_table *t, int64_t now, struct lease_job *job)
+{
+	memset(job, 0, sizeof(*job));
+	return lease_table_due(t, now, job, 1);
+}
+
+static void test_state_names(void)
+{
+	CHECK_STR_EQ(lease_state_name(LEASE_HELD), "held");
+	CHECK_STR_EQ(lease_state_name(LEASE_LET_GO), "let go");
+	CHECK_STR_EQ(lease_state_name(LEASE_REVOKING), "revoking");
+	CHECK_STR_EQ(lease_state_name(LEASE_FAILED), "failed");
+	CHECK_STR_EQ(lease_state_name(LEASE_REVOKED), "revoked");
+}
+
+static void test_new_lease(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_holder h = { .pid = 77, .uid = 5, .gid = 6 };
+	struct lease *l, *l2;
+	int64_t t0 = now_ms;
+
+	CHECK(ro != NULL);
+	l = lease_new(ro, "v-user", &h, t0);
+	CHECK(l != NULL);
+	CHECK_INT_EQ(l->refs, 1);
+	CHECK_INT_EQ(ro->refs, 2); /* the lease holds the role */
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(strlen(l->id), LEASE_ID_LEN);
+	CHECK_INT_EQ(
+		strspn(l->id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"),
+		LEASE_ID_LEN);
+	CHECK_STR_EQ(l->username, "v-user");
+	CHECK_INT_EQ(l->issued, t0);
+	CHECK_INT_EQ(l->ttl_ms, HOUR);
+	CHECK_INT_EQ(l->expires, t0 + HOUR);
+	CHECK_INT_EQ(l->valid_until, t0 + HOUR);
+	CHECK_INT_EQ(l->max_expires, t0 + 24 * HOUR);
+	CHECK_INT_EQ(l->holder.pid, 77);
+	CHECK_INT_EQ(l->holder.uid, 5);
+	CHECK_INT_EQ(l->holder.gid, 6);
+	CHECK_INT_EQ(l->let_go_at, 0);
+	CHECK(!l->closed && !l->exited && !l->busy && !l->want_renew);
+
+	/* a second lease gets another id; NULL holder is allowed */
+	l2 = lease_new(ro, "v-other", NULL, t0);
+	CHECK(l2 != NULL);
+	CHECK(strcmp(l->id, l2->id) != 0);
+	CHECK_INT_EQ(l2->holder.pid, 0);
+
+	CHECK(lease_ref(l) == l);
+	CHECK_INT_EQ(l->refs, 2);
+	lease_unref(l);
+	lease_unref(l);
+	lease_unref(l2);
+	lease_unref(NULL);
+	CHECK_INT_EQ(ro->refs, 1);
+	role_unref(ro);
+}
+
+static void test_lease_ttl_defaults(void)
+{
+	struct role *sys = mkrole("r-sys", "db", NULL, NULL, NULL);
+	struct role *capped = mkrole("r-cap", "db", NULL, "2h", NULL);
+	struct lease *l;
+
+	CHECK(sys && capped);
+	l = lease_new(sys, "u", NULL, now_ms);
+	CHECK_INT_EQ(l->ttl_ms, 768 * HOUR);
+	CHECK_INT_EQ(l->max_expires, now_ms + 768 * HOUR);
+	lease_unref(l);
+	l = lease_new(capped, "u", NULL, now_ms);
+	CHECK_INT_EQ(l->ttl_ms, 2 * HOUR);
+	CHECK_INT_EQ(l->expires, now_ms + 2 * HOUR);
+	CHECK_INT_EQ(l->max_expires, now_ms + 2 * HOUR);
+	lease_unref(l);
+	role_unref(sys);
+	role_unref(capped);
+}
+
+/* a lease recorded by an earlier daemon comes back held, with its deadlines */
+static void test_restore(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease_holder h = { .pid = 55, .uid = 7, .gid = 8 };
+	int64_t t0 = now_ms, vu = t0 + 100 * MIN, maxe = t0 + 24 * HOUR;
+	struct lease_job job;
+	struct lease *l, *g;
+
+	l = lease_restore(ro, "RestoredLeaseId000000001", "v-old", &h, t0, HOUR, maxe, vu);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	CHECK_STR_EQ(l->id, "RestoredLeaseId000000001");
+	CHECK_STR_EQ(l->username, "v-old");
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->issued, t0);
+	CHECK_INT_EQ(l->ttl_ms, HOUR);
+	CHECK_INT_EQ(l->max_expires, maxe);
+	CHECK_INT_EQ(l->valid_until, vu);
+	CHECK_INT_EQ(l->expires, vu);
+	CHECK_INT_EQ(l->holder.pid, 55);
+	CHECK(lease_table_add(t, l) == 0);
+	g = lease_table_get(t, "RestoredLeaseId000000001");
+	CHECK(g == l);
+	lease_unref(g);
+	/* renewed as if the last renewal set VALID UNTIL: at vu - ttl + 2/3 ttl */
+	CHECK_INT_EQ(lease_table_next_deadline(t), vu - HOUR + 40 * MIN);
+	/* let go at once (the opener is gone after a restart) */
+	CHECK(lease_table_exited(t, l, t0 + 70 * MIN));
+	CHECK_INT_EQ(l->expires, t0 + 130 * MIN);
+	CHECK(l->want_renew);
+	lease_unref(l);
+
+	lease_table_free(t);
+
+	/* restored after its VALID UNTIL passed: revoked at once */
+	t = lease_table_new();
+	l = lease_restore(ro, "RestoredLeaseId000000002", "v-old2", NULL, t0, 0, maxe, t0 + HOUR);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	CHECK_INT_EQ(l->ttl_ms, HOUR); /* 0: the role's */
+	CHECK(lease_table_add(t, l) == 0);
+	CHECK_INT_EQ(due1(t, t0 + 3 * HOUR, &job), 1);
+	CHECK(job.lease == l);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	if (job.lease)
+		lease_table_job_done(t, &job, 0, NULL, t0 + 3 * HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_unref(l);
+out:
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+static void test_table_get(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *l, *g;
+	char id[LEASE_ID_LEN + 1];
+
+	CHECK(t != NULL);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	CHECK_INT_EQ(lease_table_next_deadline(t), INT64_MAX);
+	l = issue(t, ro, 100, now_ms);
+	CHECK(l != NULL);
+	CHECK_INT_EQ(lease_table_count(t), 1);
+	CHECK_INT_EQ(l->refs, 1); /* only the table's */
+	g = lease_table_get(t, l->id);
+	CHECK(g == l);
+	CHECK_INT_EQ(l->refs, 2);
+	lease_unref(g);
+	CHECK(lease_table_get(t, "nope") == NULL);
+	CHECK(lease_table_get(t, "") == NULL);
+	snprintf(id, sizeof(id), "%s", l->id);
+	id[0] = id[0] == 'A' ? 'B' : 'A';
+	CHECK(lease_table_get(t, id) == NULL);
+	lease_table_free(t);
+	lease_table_free(NULL);
+	CHECK_INT_EQ(ro->refs, 1);
+	role_unref(ro);
+}
+
+/* issue -> HELD, renewal at 2/3 TTL, RENEW job, job_done(0) moves the expiry */
+static void test_issue_and_renew(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease_job job, jobs[4];
+	int64_t t0 = now_ms, t1, t2;
+	struct lease *l;
+
+	l = issue(t, ro, 100, t0);
+	CHECK(l != NULL);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->expires, t0 + HOUR);
+	CHECK(!lease_table_is_ending(t, l));
+
+	t1 = t0 + 40 * MIN; /* two thirds of an hour */
+	CHECK_INT_EQ(lease_table_next_deadline(t), t1);
+	CHECK_INT_EQ(lease_table_due(t, t0, jobs, 4), 0);
+	CHECK_INT_EQ(lease_table_due(t, t1 - 1, jobs, 4), 0);
+	CHECK_INT_EQ(lease_table_due(t, t1, jobs, 0), 0); /* max 0: nothing */
+	CHECK_INT_EQ(due1(t, t1, &job), 1);
+	CHECK(job.lease == l);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, t1 + HOUR);
+	CHECK(l->busy);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->refs, 2); /* the job holds one */
+
+	/* busy: not handed out twice, no deadline while it runs */
+	CHECK_INT_EQ(lease_table_next_deadline(t), INT64_MAX);
+	CHECK_INT_EQ(lease_table_due(t, t1 + 30 * HOUR, jobs, 4), 0);
+
+	/* nothing changes until the job is done */
+	CHECK_INT_EQ(l->expires, t0 + HOUR);
+	CHECK_INT_EQ(l->valid_until, t0 + HOUR);
+
+	t2 = t1 + 2 * SEC;
+	lease_table_job_done(t, &job, 0, NULL, t2);
+	CHECK(job.lease == NULL);
+	CHECK(!l->busy);
+	CHECK_INT_EQ(l->refs, 1);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->valid_until, t1 + HOUR);
+	CHECK_INT_EQ(l->expires, t1 + HOUR);
+	CHECK_INT_EQ(l->last_renew, t2);
+	CHECK_INT_EQ(l->attempts, 0);
+	CHECK_STR_EQ(l->last_error, "");
+	/* the next renewal is 2/3 TTL after this one */
+	CHECK_INT_EQ(lease_table_next_deadline(t), t2 + 40 * MIN);
+	CHECK_INT_EQ(lease_table_count(t), 1);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* renewals never pass max_expires; once capped, the next deadline is revocation */
+static void test_renew_until_max(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, d, maxe = t0 + 24 * HOUR;
+	struct lease_job job;
+	struct lease *l;
+	int renewals = 0;
+
+	l = issue(t, ro, 100, t0);
+	for (;;) {
+		d = lease_table_next_deadline(t);
+		CHECK(d <= maxe);
+		if (d >= maxe || renewals > 100)
+			break;
+		CHECK_INT_EQ(d, l->last_renew + 40 * MIN);
+		CHECK_INT_EQ(due1(t, d, &job), 1);
+		CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+		CHECK_INT_EQ(job.expires, d + HOUR < maxe ? d + HOUR : maxe);
+		CHECK(job.expires <= maxe);
+		lease_table_job_done(t, &job, 0, NULL, d);
+		CHECK(l->expires <= maxe);
+		CHECK(l->valid_until <= maxe);
+		renewals++;
+	}
+	/* every 40 min: the 35th renewal (at 23h20m) reaches the cap */
+	CHECK_INT_EQ(renewals, 35);
+	CHECK_INT_EQ(l->valid_until, maxe);
+	CHECK_INT_EQ(l->expires, maxe);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK(lease_table_is_ending(t, l));
+	CHECK_INT_EQ(lease_table_next_deadline(t), maxe);
+	CHECK_INT_EQ(due1(t, maxe - 1, &job), 0);
+
+	/* still held, but revoked at max_expires */
+	CHECK_INT_EQ(due1(t, maxe, &job), 1);
+	CHECK(job.lease == l);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	CHECK_INT_EQ(l->state, LEASE_REVOKING);
+	lease_ref(l);
+	lease_table_job_done(t, &job, 0, NULL, maxe + 100);
+	CHECK_INT_EQ(l->state, LEASE_REVOKED);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	CHECK_INT_EQ(lease_table_next_deadline(t), INT64_MAX);
+	CHECK(lease_table_get(t, l->id) == NULL);
+	lease_unref(l);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* a held lease that was never renewed (timer late past expires) is revoked */
+static void test_held_past_expiry_revokes(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, now_ms);
+
+	CHECK_INT_EQ(due1(t, now_ms + HOUR, &job), 1);
+	CHECK(job.lease == l);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	CHECK_INT_EQ(l->state, LEASE_REVOKING);
+	lease_table_job_done(t, &job, 0, NULL, now_ms + HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* handle binding: the last close lets go; revoked at close + ttl */
+static void test_close_handle_binding(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tc = t0 + 500;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	CHECK(lease_table_closed(t, l, tc)); /* that let it go */
+	CHECK(l->closed);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->let_go_at, tc);
+	CHECK_INT_EQ(l->expires, tc + HOUR);
+	/* VALID UNTIL (t0 + 1h) is within a second of the end: no renewal */
+	CHECK(!l->want_renew);
+	CHECK(lease_table_is_ending(t, l));
+	CHECK_INT_EQ(lease_table_next_deadline(t), tc + HOUR);
+	CHECK_INT_EQ(due1(t, tc + HOUR - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, tc + HOUR, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	CHECK_INT_EQ(l->state, LEASE_REVOKING);
+	/* a close or an exit now changes nothing */
+	CHECK(!lease_table_exited(t, l, tc + HOUR));
+	CHECK(!lease_table_closed(t, l, tc + HOUR));
+	CHECK_INT_EQ(l->state, LEASE_REVOKING);
+	lease_table_job_done(t, &job, 0, NULL, tc + HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* a let-go near max_ttl is revoked at max_expires, not close + ttl */
+static void test_close_near_max(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "2h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, maxe = t0 + 2 * HOUR;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN, &job), 1);
+	CHECK_INT_EQ(job.expires, t0 + 100 * MIN);
+	lease_table_job_done(t, &job, 0, NULL, t0 + 40 * MIN);
+	CHECK_INT_EQ(lease_table_next_deadline(t), t0 + 80 * MIN);
+	CHECK_INT_EQ(due1(t, t0 + 80 * MIN, &job), 1);
+	CHECK_INT_EQ(job.expires, maxe); /* min(80m + 1h, 2h) */
+	lease_table_job_done(t, &job, 0, NULL, t0 + 80 * MIN);
+	CHECK_INT_EQ(l->valid_until, maxe);
+	CHECK_INT_EQ(lease_table_next_deadline(t), maxe);
+
+	lease_table_closed(t, l, t0 + 90 * MIN);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, maxe);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), maxe);
+	CHECK_INT_EQ(due1(t, maxe, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, maxe);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* let go long after the last renewal: a RENEW to let-go + ttl, then REVOKE */
+static void test_let_go_wants_renew(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tl = t0 + 30 * MIN;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	lease_table_closed(t, l, tl);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, tl + HOUR);
+	CHECK(l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), tl);
+	CHECK_INT_EQ(due1(t, tl, &job), 1);
+	CHECK(job.lease == l);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, tl + HOUR);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	lease_table_job_done(t, &job, 0, NULL, tl + 10);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(l->valid_until, tl + HOUR);
+	CHECK_INT_EQ(l->expires, tl + HOUR);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(lease_table_next_deadline(t), tl + HOUR);
+	CHECK_INT_EQ(due1(t, tl + HOUR - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, tl + HOUR, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, tl + HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* the extra renewal fails: no retry, revocation still comes at expires */
+static void test_let_go_renew_fails(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tl = t0 + 30 * MIN;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	lease_table_exited(t, l, tl);
+	CHECK(l->exited);
+	CHECK(l->want_renew);
+	CHECK_INT_EQ(due1(t, tl, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	lease_table_job_done(t, &job, -EAGAIN, "database unavailable", tl);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->valid_until, t0 + HOUR);
+	CHECK_STR_EQ(l->last_error, "database unavailable");
+	CHECK_INT_EQ(lease_table_next_deadline(t), tl + HOUR);
+	CHECK_INT_EQ(due1(t, tl + HOUR, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, tl + HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/*
+ * The holder lets go while a renewal is running. The renewal lands at
+ * VALID UNTIL = renewal start + ttl, but the lease now ends at let-go + ttl,
+ * later: PostgreSQL must not refuse the login before the lease ends, so
+ * one more RENEW to let-go + ttl is due (DESIGN.md "VALID UNTIL always
+ * carries the expiry").
+ */
+static void test_let_go_during_renewal(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tr = t0 + 40 * MIN, tl = t0 + 50 * MIN;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	CHECK_INT_EQ(due1(t, tr, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, tr + HOUR);
+	lease_table_closed(t, l, tl); /* while the RENEW runs */
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, tl + HOUR);
+	lease_table_job_done(t, &job, 0, NULL, tl + SEC);
+	CHECK_INT_EQ(l->valid_until, tr + HOUR);
+	CHECK_INT_EQ(l->expires, tl + HOUR);
+	/* VALID UNTIL is 10 minutes short of the lease's end */
+	CHECK(l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), tl);
+	if (due1(t, tl + SEC, &job) == 1) {
+		CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+		CHECK_INT_EQ(job.expires, tl + HOUR);
+		lease_table_job_done(t, &job, 0, NULL, tl + SEC);
+	} else {
+		CHECK(0);
+	}
+	CHECK(l->valid_until >= l->expires);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* process binding: close does not let go, exit does */
+static void test_process_binding(void)
+{
+	struct role *ro = mkrole("db-proc", "wizard", "1h", "24h", "process");
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, te = t0 + 2 * SEC;
+	struct lease_job job;
+	struct lease *l;
+
+	CHECK(ro && ro->binding == ROLE_BIND_PROCESS);
+	l = issue(t, ro, 4242, t0);
+	CHECK(!lease_table_closed(t, l, t0 + SEC)); /* not let go */
+	CHECK(l->closed);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK(!lease_table_is_ending(t, l));
+	CHECK_INT_EQ(lease_table_next_deadline(t), t0 + 40 * MIN);
+	/* still renewed while the process lives */
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	lease_table_job_done(t, &job, 0, NULL, t0 + 40 * MIN);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+
+	te = t0 + 41 * MIN;
+	CHECK(lease_table_exited(t, l, te));
+	CHECK(l->exited);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->let_go_at, te);
+	CHECK_INT_EQ(l->expires, te + HOUR);
+	CHECK(l->want_renew); /* renewed at 40m to 1h40m, ends at 1h41m */
+	lease_table_free(t);
+
+	/* exit first, then close: let go at the exit */
+	t = lease_table_new();
+	l = issue(t, ro, 4242, t0);
+	CHECK(lease_table_exited(t, l, t0 + 100));
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, t0 + 100 + HOUR);
+	CHECK(!lease_table_closed(t, l, t0 + 5 * MIN));
+	CHECK_INT_EQ(l->let_go_at, t0 + 100);
+	CHECK_INT_EQ(l->expires, t0 + 100 + HOUR);
+	lease_table_free(t);
+
+	/* no known opener (pid 0): nothing to watch, so close lets go */
+	t = lease_table_new();
+	l = issue(t, ro, 0, t0);
+	CHECK(lease_table_closed(t, l, t0 + 100));
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, t0 + 100 + HOUR);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* handle binding: an opener that exits (without a close seen yet) lets go too */
+static void test_handle_binding_exit(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", "handle");
+	struct lease_table *t = lease_table_new();
+	struct lease *l = issue(t, ro, 4242, now_ms);
+
+	CHECK_INT_EQ(ro->binding, ROLE_BIND_HANDLE);
+	lease_table_exited(t, l, now_ms + 200);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, now_ms + 200 + HOUR);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* rm leases/ROLE/ID: a REVOKE job due now, whatever the state */
+static void test_revoke_now(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tn = t0 + 5 * MIN;
+	struct lease_job job, jobs[4];
+	struct lease *a, *b;
+
+	a = issue(t, ro, 100, t0);
+	b = issue(t, ro, 101, t0);
+	lease_table_revoke_now(t, a, tn);
+	CHECK_INT_EQ(a->state, LEASE_LET_GO);
+	CHECK_INT_EQ(a->expires, tn);
+	CHECK_INT_EQ(a->let_go_at, tn);
+	CHECK(!a->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), tn);
+	CHECK_INT_EQ(lease_table_due(t, tn, jobs, 4), 1);
+	CHECK(jobs[0].lease == a);
+	CHECK_INT_EQ(jobs[0].action, LEASE_JOB_REVOKE);
+	CHECK_INT_EQ(a->state, LEASE_REVOKING);
+	/* revoking already: a second rm changes nothing, no second job */
+	lease_table_revoke_now(t, a, tn + 1);
+	CHECK_INT_EQ(a->state, LEASE_REVOKING);
+	CHECK_INT_EQ(lease_table_due(t, tn + 1, jobs + 1, 3), 0);
+	lease_table_job_done(t, &jobs[0], 0, NULL, tn + 2);
+	CHECK_INT_EQ(lease_table_count(t), 1);
+
+	/* a let-go lease waiting for its extra renewal: revoked now instead */
+	lease_table_closed(t, b, t0 + 30 * MIN);
+	CHECK(b->want_renew);
+	lease_table_revoke_now(t, b, t0 + 31 * MIN);
+	CHECK(!b->want_renew);
+	CHECK_INT_EQ(b->let_go_at, t0 + 30 * MIN); /* kept */
+	CHECK_INT_EQ(b->expires, t0 + 31 * MIN);
+	CHECK_INT_EQ(due1(t, t0 + 31 * MIN, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, t0 + 31 * MIN);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* rm while a renewal runs: the renewal finishes, then the revocation */
+static void test_revoke_now_while_renewing(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tr = t0 + 40 * MIN;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	CHECK_INT_EQ(due1(t, tr, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	lease_table_revoke_now(t, l, tr + 1);
+	CHECK_INT_EQ(lease_table_next_deadline(t), INT64_MAX); /* still busy */
+	lease_table_job_done(t, &job, 0, NULL, tr + 2);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(lease_table_next_deadline(t), tr + 1);
+	CHECK_INT_EQ(due1(t, tr + 2, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, tr + 3);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* failed revocations: FAILED, retried at 1 s, 2 s, 4 s ... 300 s, never dropped */
+static void test_revoke_backoff(void)
+{
+	static const int64_t want[] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300 };
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t tn = now_ms + MIN, at;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, now_ms);
+	json_t *ids, *j;
+	char id[LEASE_ID_LEN + 1];
+
+	snprintf(id, sizeof(id), "%s", l->id);
+	lease_table_revoke_now(t, l, tn);
+	CHECK_INT_EQ(due1(t, tn, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	at = tn;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		lease_table_job_done(t, &job, -EIO, "connection refused", at);
+		CHECK_INT_EQ(l->state, LEASE_FAILED);
+		CHECK_INT_EQ(l->attempts, (int)i + 1);
+		CHECK_INT_EQ(l->retry_at, at + want[i] * SEC);
+		CHECK_STR_EQ(l->last_error, "connection refused");
+		CHECK_INT_EQ(lease_table_next_deadline(t), at + want[i] * SEC);
+		CHECK_INT_EQ(lease_table_count(t), 1);
+		CHECK(lease_table_get(t, id) == l);
+		lease_unref(l);
+		ids = lease_table_ids(t, "db-app");
+		CHECK_INT_EQ(json_array_size(ids), 1);
+		CHECK_STR_EQ(json_string_value(json_array_get(ids, 0)), id);
+		json_decref(ids);
+		CHECK_INT_EQ(due1(t, at + want[i] * SEC - 1, &job), 0);
+		at += want[i] * SEC;
+		CHECK_INT_EQ(due1(t, at, &job), 1);
+		CHECK(job.lease == l);
+		CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+		CHECK_INT_EQ(l->state, LEASE_REVOKING);
+	}
+	/* the JSON shows the failure; errmsg NULL falls back to strerror */
+	lease_table_job_done(t, &job, -EIO, NULL, at);
+	CHECK_STR_EQ(l->last_error, strerror(EIO));
+	j = lease_table_to_json(t, l);
+	CHECK(j != NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "failed");
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "attempts")), 13);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "last_error")), strerror(EIO));
+	json_decref(j);
+	CHECK(lease_table_is_ending(t, l));
+
+	/* rm on a failed lease retries now */
+	lease_table_revoke_now(t, l, at + 5);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + 5);
+	CHECK_INT_EQ(due1(t, at + 5, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, at + 6);
+	CHECK(lease_table_get(t, id) == NULL);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	ids = lease_table_ids(t, NULL);
+	CHECK_INT_EQ(json_array_size(ids), 0);
+	json_decref(ids);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* a failed renewal of a held lease: retried with backoff, revoked at expiry */
+static void test_renew_backoff(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, at = t0 + 40 * MIN;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	CHECK_INT_EQ(due1(t, at, &job), 1);
+	lease_table_job_done(t, &job, -EAGAIN, "timeout", at);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->retry_at, at + SEC);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + SEC);
+	CHECK_INT_EQ(due1(t, at + SEC, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, at + SEC + HOUR);
+	lease_table_job_done(t, &job, -EAGAIN, "timeout", at + SEC);
+	CHECK_INT_EQ(l->retry_at, at + 3 * SEC);
+	CHECK_INT_EQ(due1(t, at + 3 * SEC, &job), 1);
+	lease_table_job_done(t, &job, 0, NULL, at + 3 * SEC);
+	CHECK_INT_EQ(l->retry_at, 0);
+	CHECK_INT_EQ(l->attempts, 0);
+	CHECK_INT_EQ(l->expires, at + 3 * SEC + HOUR);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + 3 * SEC + 40 * MIN);
+	lease_table_free(t);
+
+	/* failing until the end: the retry deadline never passes expires */
+	t = lease_table_new();
+	l = issue(t, ro, 100, t0);
+	at = t0 + 40 * MIN;
+	for (int i = 0; i < 200; i++) {
+		int64_t d = lease_table_next_deadline(t);
+
+		CHECK(d <= t0 + HOUR);
+		CHECK_INT_EQ(due1(t, d, &job), 1);
+		if (job.action == LEASE_JOB_REVOKE) {
+			CHECK_INT_EQ(d, t0 + HOUR);
+			break;
+		}
+		lease_table_job_done(t, &job, -EAGAIN, "timeout", d);
+	}
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, t0 + HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/*
+ * Failed renewals are not failed revocations (lease.h: attempts counts
+ * "failed revocation attempts", and the first revocation retry comes
+ * after 1 s).
+ */
+static void test_revoke_backoff_after_renew_failures(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, d;
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 100, t0);
+
+	for (int i = 0; i < 3; i++) {
+		d = lease_table_next_deadline(t);
+		CHECK_INT_EQ(due1(t, d, &job), 1);
+		CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+		lease_table_job_done(t, &job, -EAGAIN, "timeout", d);
+	}
+	lease_table_closed(t, l, t0 + 41 * MIN);
+	lease_table_revoke_now(t, l, t0 + 42 * MIN);
+	CHECK_INT_EQ(due1(t, t0 + 42 * MIN, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, -EIO, "connection refused", t0 + 42 * MIN);
+	CHECK_INT_EQ(l->state, LEASE_FAILED);
+	CHECK_INT_EQ(l->attempts, 1);
+	CHECK_INT_EQ(l->retry_at, t0 + 42 * MIN + SEC);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* two due leases, max 1 per call: each handed out once */
+static void test_busy_not_twice(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease_job j1, j2, j3;
+	struct lease *a = issue(t, ro, 1, now_ms), *b = issue(t, ro, 2, now_ms + 10);
+
+	CHECK_INT_EQ(due1(t, now_ms + HOUR / 2 + 1, &j1), 0);
+	CHECK_INT_EQ(due1(t, now_ms + 50 * MIN, &j1), 1);
+	CHECK(j1.lease == a);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now_ms + 10 + 40 * MIN);
+	CHECK_INT_EQ(due1(t, now_ms + 50 * MIN, &j2), 1);
+	CHECK(j2.lease == b);
+	CHECK_INT_EQ(due1(t, now_ms + 50 * MIN, &j3), 0);
+	CHECK_INT_EQ(due1(t, INT64_MAX - 1, &j3), 0);
+	lease_table_job_done(t, &j2, 0, NULL, now_ms + 50 * MIN);
+	CHECK_INT_EQ(due1(t, now_ms + 50 * MIN, &j3), 0);
+	lease_table_job_done(t, &j1, 0, NULL, now_ms + 50 * MIN);
+	CHECK_INT_EQ(lease_table_count(t), 2);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* a job outlives the table's reference (revoked while the table is freed) */
+static void test_job_holds_reference(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease_job job;
+	struct lease *l = issue(t, ro, 1, now_ms);
+
+	lease_table_revoke_now(t, l, now_ms);
+	CHECK_INT_EQ(due1(t, now_ms, &job), 1);
+	CHECK_INT_EQ(l->refs, 2);
+	lease_table_job_done(t, &job, 0, NULL, now_ms);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	CHECK_INT_EQ(ro->refs, 1); /* the lease is gone */
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+static int json_has_string(json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i,
+			   v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return 1;
+	return 0;
+}
+
+static void test_counts_roles_ids(void)
+{
+	struct role *ra = mkrole("app-a", "db1", "1h", "24h", NULL);
+	struct role *rb = mkrole("app-b", "db1", "1h", "24h", NULL);
+	struct role *rc = mkrole("app-c", "db2", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *a1, *a2, *b1, *c1;
+	struct lease_job job;
+	json_t *j;
+
+	j = lease_table_roles(t);
+	CHECK(json_is_array(j) && json_array_size(j) == 0);
+	json_decref(j);
+	CHECK_INT_EQ(lease_table_count_db(t, "db1"), 0);
+
+	a1 = issue(t, ra, 1, now_ms);
+	a2 = issue(t, ra, 2, now_ms + 1);
+	b1 = issue(t, rb, 3, now_ms + 2);
+	c1 = issue(t, rc, 4, now_ms + 3);
+	CHECK_INT_EQ(lease_table_count(t), 4);
+	CHECK_INT_EQ(lease_table_count_db(t, "db1"), 3);
+	CHECK_INT_EQ(lease_table_count_db(t, "db2"), 1);
+	CHECK_INT_EQ(lease_table_count_db(t, "db3"), 0);
+	CHECK_INT_EQ(lease_table_count_db(t, ""), 0);
+
+	j = lease_table_roles(t);
+	CHECK_INT_EQ(json_array_size(j), 3);
+	CHECK(json_has_string(j, "app-a"));
+	CHECK(json_has_string(j, "app-b"));
+	CHECK(json_has_string(j, "app-c"));
+	json_decref(j);
+
+	j = lease_table_ids(t, "app-a");
+	CHECK_INT_EQ(json_array_size(j), 2);
+	CHECK(json_has_string(j, a1->id));
+	CHECK(json_has_string(j, a2->id));
+	CHECK(!json_has_string(j, b1->id));
+	json_decref(j);
+	j = lease_table_ids(t, NULL);
+	CHECK_INT_EQ(json_array_size(j), 4);
+	CHECK(json_has_string(j, c1->id));
+	json_decref(j);
+	j = lease_table_ids(t, "nope");
+	CHECK(json_is_array(j) && json_array_size(j) == 0);
+	json_decref(j);
+
+	/* a revoking lease still counts (it still needs the connection) */
+	lease_table_revoke_now(t, c1, now_ms);
+	CHECK_INT_EQ(due1(t, now_ms, &job), 1);
+	CHECK(job.lease == c1);
+	CHECK_INT_EQ(lease_table_count_db(t, "db2"), 1);
+	lease_table_job_done(t, &job, -EIO, "down", now_ms);
+	CHECK_INT_EQ(lease_table_count_db(t, "db2"), 1);
+	CHECK_INT_EQ(due1(t, now_ms + SEC, &job), 1);
+	lease_table_job_done(t, &job, 0, NULL, now_ms + SEC);
+	CHECK_INT_EQ(lease_table_count(t), 3);
+	CHECK_INT_EQ(lease_table_count_db(t, "db2"), 0);
+	j = lease_table_roles(t);
+	CHECK_INT_EQ(json_array_size(j), 2);
+	CHECK(!json_has_string(j, "app-c"));
+	json_decref(j);
+
+	lease_table_free(t);
+	role_unref(ra);
+	role_unref(rb);
+	role_unref(rc);
+}
+
+static void test_to_json(void)
+{
+	static const char *const keys[] = { "lease_id",	  "id",	     "role",	    "username",
+					    "issued",	  "expires", "max_expires", "ttl",
+					    "renewable",  "state",   "holder",	    "attempts",
+					    "last_error", NULL };
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *l = issue(t, ro, 4321, now_ms);
+	char lid[128], *dump;
+	json_t *j, *h;
+
+	j = lease_table_to_json(t, l);
+	CHECK(j != NULL);
+	if (!j)
+		goto out;
+	for (const char *const *k = keys; *k; k++)
+		CHECK(json_object_get(j, *k) != NULL);
+	CHECK_INT_EQ(json_object_size(j), sizeof(keys) / sizeof(keys[0]) - 1);
+	snprintf(lid, sizeof(lid), "database/creds/db-app/%s", l->id);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "lease_id")), lid);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "id")), l->id);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "role")), "db-app");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "username")), l->username);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "issued")), "2023-11-14T22:13:20Z");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "expires")), "2023-11-14T23:13:20Z");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "max_expires")), "2023-11-15T22:13:20Z");
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "ttl")), 3600);
+	CHECK(json_is_true(json_object_get(j, "renewable")));
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "held");
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "attempts")), 0);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "last_error")), "");
+	h = json_object_get(j, "holder");
+	CHECK(json_is_object(h));
+	CHECK_INT_EQ(json_integer_value(json_object_get(h, "pid")), 4321);
+	CHECK_INT_EQ(json_integer_value(json_object_get(h, "uid")), 1000);
+	CHECK_INT_EQ(json_integer_value(json_object_get(h, "gid")), 1000);
+	CHECK_STR_EQ(json_string_value(json_object_get(h, "command")), "psql");
+	CHECK_STR_EQ(json_string_value(json_object_get(h, "executable")), "/usr/bin/psql");
+	CHECK_STR_EQ(json_string_value(json_object_get(h, "cgroup")),
+		     "/user.slice/session-1.scope");
+	dump = json_dumps(j, JSON_COMPACT);
+	CHECK(dump != NULL);
+	if (dump) {
+		json_free_t jfree;
+
+		CHECK(strstr(dump, "password") == NULL);
+		json_get_alloc_funcs(NULL, &jfree);
+		jfree(dump); /* jansson's allocator (secret_init) */
+	}
+	json_decref(j);
+
+	/* after the holder lets go: not renewable, "let go", expires moved */
+	lease_table_closed(t, l, now_ms + 30 * MIN);
+	j = lease_table_to_json(t, l);
+	CHECK(j != NULL);
+	CHECK(json_is_false(json_object_get(j, "renewable")));
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "let go");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "expires")), "2023-11-14T23:43:20Z");
+out:
+	json_decref(j);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/*
+ * Command names and executable paths are chosen by the opener
+ * (prctl(PR_SET_NAME), a file name in Latin-1) and need not be UTF-8; the
+ * lease must still be describable in leases/.
+ */
+static void test_to_json_non_utf8_holder(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease_holder h = { .pid = 9, .uid = 1, .gid = 1 };
+	struct lease *l;
+	json_t *j;
+
+	memcpy(h.comm, "caf\xe9", 5);
+	memcpy(h.exe, "/opt/caf\xe9/bin", 14);
+	l = lease_new(ro, "v-user", &h, now_ms);
+	CHECK(lease_table_add(t, l) == 0);
+	j = lease_table_to_json(t, l);
+	CHECK(j != NULL);
+	if (j) {
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "held");
+		CHECK(json_object_get(json_object_get(j, "holder"), "command") != NULL);
+	}
+	json_decref(j);
+	lease_unref(l);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+static void test_swap_poll(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *l = issue(t, ro, 1, now_ms);
+	int a, b;
+
+	CHECK(lease_table_swap_poll(t, l, &a) == NULL);
+	CHECK(lease_table_swap_poll(t, l, &b) == &a);
+	CHECK(lease_table_swap_poll(t, l, NULL) == &b);
+	CHECK(lease_table_swap_poll(t, l, NULL) == NULL);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* --- the heap, with many leases ------------------------------------------ */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+#define NLEASES 10000
+
+struct model {
+	struct lease *l;
+	int64_t key; /* when this lease's next job is due */
+	int done;
+};
+
+static struct model models[NLEASES];
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int model_of(const struct lease *l)
+{
+	return atoi(l->username + 2); /* "u-<index>" */
+}
+
+/*
+ * 10,000 leases with random deadlines (held, let go with and without an
+ * extra renewal, revoked now) come out of lease_table_due in deadline
+ * order; then every lease is driven to its end, renewal by renewal, and
+ * each job comes exactly at that lease's deadline, in nondecreasing order.
+ */
+static void test_heap_order(void)
+{
+	static const char *const ttls[][2] = {
+		{ "60s", "10m" },
+		{ "1h", "24h" },
+		{ "90m", "3h" },
+		{ "7h", "7h" },
+	};
+	static int64_t sorted[NLEASES];
+	static struct lease_job jobs[NLEASES];
+	static int64_t job_at[NLEASES]; /* when jobs[i] was handed out */
+	struct role *roles[4];
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, prev, d;
+	size_t n = 0, njobs = 0, left, rounds = 0;
+	char uname[32];
+	int bad = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "heap-%d", i);
+		roles[i] = mkrole(name, "db", ttls[i][0], ttls[i][1], NULL);
+	}
+	for (int i = 0; i < NLEASES; i++) {
+		struct role *ro = roles[rng() % 4];
+		int64_t issued = t0 + (int64_t)(rng() % (7 * 24 * HOUR));
+		int64_t ttl = role_ttl(ro) * 1000, maxe = issued + role_max_ttl(ro) * 1000;
+		struct lease *l;
+
+		snprintf(uname, sizeof(uname), "u-%d", i);
+		l = lease_new(ro, uname, NULL, issued);
+		if (!l || lease_table_add(t, l) != 0) {
+			CHECK(0);
+			return;
+		}
+		models[i].l = l;
+		models[i].done = 0;
+		lease_unref(l);
+		switch (rng() % 4) {
+		case 0: { /* let go soon after issue: no extra renewal */
+			int64_t at = issued + (int64_t)(rng() % 1000);
+			int64_t e = at + ttl < maxe ? at + ttl : maxe;
+
+			lease_table_closed(t, l, at);
+			models[i].key = e > issued + ttl + 1000 ? at : e;
+			break;
+		}
+		case 1: { /* let go later: RENEW at the let-go */
+			int64_t at = issued + 2000 + (int64_t)(rng() % (ttl / 2));
+			int64_t e = at + ttl < maxe ? at + ttl : maxe;
+
+			lease_table_closed(t, l, at);
+			models[i].key = e > issued + ttl + 1000 ? at : e;
+			break;
+		}
+		case 2: { /* rm leases/ */
+			int64_t at = issued + (int64_t)(rng() % ttl);
+
+			lease_table_revoke_now(t, l, at);
+			models[i].key = at;
+			break;
+		}
+		default: /* held: renewal at 2/3 TTL, or revocation when not renewable */
+			models[i].key = ttl < maxe - issued ? issued + ttl * 2 / 3 : maxe;
+			break;
+		}
+		sorted[i] = models[i].key;
+	}
+	CHECK_INT_EQ(lease_table_count(t), NLEASES);
+	qsort(sorted, NLEASES, sizeof(sorted[0]), cmp_i64);
+
+	/* phase 1: hand out every job, one at a time, in deadline order */
+	while (n < NLEASES) {
+		d = lease_table_next_deadline(t);
+		if (d != sorted[n] || due1(t, d, &jobs[n]) != 1 ||
+		    models[model_of(jobs[n].lease)].key != d) {
+			bad++;
+			break;
+		}
+		job_at[n] = d;
+		n++;
+	}
+	CHECK_INT_EQ(bad, 0);
+	CHECK_INT_EQ(n, NLEASES);
+	CHECK_INT_EQ(lease_table_next_deadline(t), INT64_MAX);
+	njobs = n;
+
+	/* phase 2: finish them, each at its own time, in random order (removals from the middle) */
+	for (size_t i = njobs; i > 1; i--) {
+		size_t k = rng() % i;
+		struct lease_job x = jobs[k];
+		int64_t xa = job_at[k];
+
+		jobs[k] = jobs[i - 1];
+		job_at[k] = job_at[i - 1];
+		jobs[i - 1] = x;
+		job_at[i - 1] = xa;
+	}
+	for (size_t i = 0; i < njobs; i++) {
+		struct lease_job *j = &jobs[i];
+		struct model *m = &models[model_of(j->lease)];
+		struct lease *l = j->lease;
+
+		if (j->action == LEASE_JOB_REVOKE) {
+			m->done = 1;
+		} else if (l->state == LEASE_HELD) {
+			m->key = j->expires < l->max_expires ? job_at[i] + l->ttl_ms * 2 / 3
+							     : j->expires;
+			if (m->key > j->expires)
+				m->key = j->expires;
+		} else {
+			m->key = l->expires; /* let go: revocation at the end */
+		}
+		lease_table_job_done(t, j, 0, NULL, job_at[i]);
+	}
+
+	/* phase 3: drive everything to its end, from the earliest deadline again */
+	prev = INT64_MIN;
+	left = lease_table_count(t);
+	while (lease_table_count(t) > 0 && rounds < 2000000) {
+		struct lease_job job;
+		struct model *m;
+		struct lease *l;
+
+		rounds++;
+		d = lease_table_next_deadline(t);
+		if (d < prev || d == INT64_MAX || due1(t, d, &job) != 1) {
+			bad++;
+			break;
+		}
+		l = job.lease;
+		m = &models[model_of(l)];
+		if (m->key != d || m->done ||
+		    (job.action == LEASE_JOB_RENEW && job.expires > l->max_expires)) {
+			bad++;
+			lease_table_job_done(t, &job, 0, NULL, d);
+			break;
+		}
+		if (job.action == LEASE_JOB_REVOKE) {
+			m->done = 1;
+			left--;
+		} else {
+			m->key = job.expires < l->max_expires ? d + l->ttl_ms * 2 / 3 : job.expires;
+			if (m->key > job.expires)
+				m->key = job.expires;
+		}
+		lease_table_job_done(t, &job, 0, NULL, d);
+		prev = d;
+	}
+	CHECK_INT_EQ(bad, 0);
+	CHECK(rounds > NLEASES); /* held leases were renewed along the way */
+	CHECK_INT_EQ(left, 0);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+	for (int i = 0; i < NLEASES; i++)
+		if (!models[i].done)
+			bad++;
+	CHECK_INT_EQ(bad, 0);
+	lease_table_free(t);
+	for (int i = 0; i < 4; i++)
+		role_unref(roles[i]);
+}
+
+/* many leases: the hash table grows past its 1024 buckets and still finds all */
+static void test_many_lookup(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	static struct lease *ls[5000];
+	struct lease_job job;
+	int missing = 0;
+
+	for (int i = 0; i < 5000; i++)
+		ls[i] = issue(t, ro, i + 1, now_ms + i);
+	CHECK_INT_EQ(lease_table_count(t), 5000);
+	for (int i = 0; i < 5000; i++) {
+		struct lease *g = lease_table_get(t, ls[i]->id);
+
+		if (g != ls[i])
+			missing++;
+		lease_unref(g);
+	}
+	CHECK_INT_EQ(missing, 0);
+	/* revoke every other one; the rest are still found */
+	for (int i = 0; i < 5000; i += 2)
+		lease_table_revoke_now(t, ls[i], now_ms);
+	for (int i = 0; i < 2500; i++) {
+		CHECK_INT_EQ(due1(t, now_ms, &job), 1);
+		CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+		lease_table_job_done(t, &job, 0, NULL, now_ms);
+	}
+	CHECK_INT_EQ(lease_table_count(t), 2500);
+	CHECK_INT_EQ(lease_table_count_db(t, "wizard"), 2500);
+	missing = 0;
+	for (int i = 1; i < 5000; i += 2) {
+		struct lease *g = lease_table_get(t, ls[i]->id);
+
+		if (g != ls[i])
+			missing++;
+		lease_unref(g);
+	}
+	CHECK_INT_EQ(missing, 0);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now_ms + 1 + 40 * MIN);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+int main(void)
+{
+	if (secret_init() != 0) {
+		fprintf(stderr, "secret_init failed\n");
+		return 1;
+	}
+	RUN(test_state_names);
+	RUN(test_new_lease);
+	RUN(test_lease_ttl_defaults);
+	RUN(test_restore);
+	RUN(test_table_get);
+	RUN(test_issue_and_renew);
+	RUN(test_renew_until_max);
+	RUN(test_held_past_expiry_revokes);
+	RUN(test_close_handle_binding);
+	RUN(test_close_near_max);
+	RUN(test_let_go_wants_renew);
+	RUN(test_let_go_renew_fails);
+	RUN(test_let_go_during_renewal);
+	RUN(test_process_binding);
+	RUN(test_handle_binding_exit);
+	RUN(test_revoke_now);
+	RUN(test_revoke_now_while_renewing);
+	RUN(test_revoke_backoff);
+	RUN(test_renew_backoff);
+	RUN(test_revoke_backoff_after_renew_failures);
+	RUN(test_busy_not_twice);
+	RUN(test_job_holds_reference);
+	RUN(test_counts_roles_ids);
+	RUN(test_to_json);
+	RUN(test_to_json_non_utf8_holder);
+	RUN(test_swap_poll);
+	RUN(test_heap_order);
+	RUN(test_many_lookup);
+	return DONE();
+}

@@ -1,0 +1,573 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_role.c - role definitions (roles/NAME): the seed's role, TTLs,
+ * template variables per statement kind, binding, creds/ file options and
+ * the JSON round trip.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "params.h"
+#include "role.h"
+#include "secret.h"
+#include "test.h"
+
+#define CREATE_1 \
+	"CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
+#define CREATE_2 "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\""
+#define REVOKE_1 "ALTER ROLE \"{{name}}\" NOLOGIN"
+
+/* The seed's `vault write database/roles/db-app ...`, as a file. */
+static const char seed_kv[] = "db_name=wizard\n"
+			      "creation_statements=" CREATE_1 "; \\\n"
+			      "      " CREATE_2 ";\n"
+			      "revocation_statements=" REVOKE_1 ";\n"
+			      "default_ttl=\"1h\"\n"
+			      "max_ttl=\"24h\"\n";
+
+/* The same, as the body of the API call. */
+static const char seed_json[] =
+	"{\"db_name\": \"wizard\","
+	" \"creation_statements\": \"CREATE ROLE \\\"{{name}}\\\" WITH LOGIN"
+	" PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'; GRANT SELECT"
+	" ON ALL TABLES IN SCHEMA public TO \\\"{{name}}\\\";\","
+	" \"revocation_statements\": [\"ALTER ROLE \\\"{{name}}\\\" NOLOGIN;\"],"
+	" \"default_ttl\": \"1h\", \"max_ttl\": 86400}";
+
+static int build(const char *name, const char *doc, bool final, struct role **out,
+		 struct parse_error *err)
+{
+	json_t *p = NULL;
+	int r;
+
+	*out = NULL;
+	memset(err, 0, sizeof(*err));
+	if ((r = params_parse(doc, strlen(doc), true, &p, err)) != 0) {
+		fprintf(stderr, "params_parse: %d %s\n", r, err->text);
+		return r;
+	}
+	r = role_from_params(name, p, final, out, err);
+	json_decref(p);
+	return r;
+}
+
+static void check_seed(const struct role *ro)
+{
+	CHECK_STR_EQ(ro->name, "db-app");
+	CHECK_STR_EQ(ro->db_name, "wizard");
+	CHECK_INT_EQ(ro->n_creation, 2);
+	if (ro->n_creation == 2) {
+		CHECK_STR_EQ(ro->creation[0], CREATE_1);
+		CHECK_STR_EQ(ro->creation[1], CREATE_2);
+		CHECK(ro->creation[2] == NULL);
+	}
+	CHECK_INT_EQ(ro->n_revocation, 1);
+	if (ro->n_revocation == 1)
+		CHECK_STR_EQ(ro->revocation[0], REVOKE_1);
+	CHECK_INT_EQ(ro->n_renew, 0);
+	CHECK(ro->renew && ro->renew[0] == NULL);
+	CHECK_INT_EQ(ro->n_rollback, 0);
+	CHECK(ro->rollback && ro->rollback[0] == NULL);
+	CHECK_INT_EQ(ro->default_ttl, 3600);
+	CHECK_INT_EQ(ro->max_ttl, 86400);
+	CHECK_INT_EQ(role_ttl(ro), 3600);
+	CHECK_INT_EQ(role_max_ttl(ro), 86400);
+	/* defaults */
+	CHECK_INT_EQ(ro->binding, ROLE_BIND_HANDLE);
+	CHECK(ro->terminate_sessions);
+	CHECK_INT_EQ(ro->creds_uid, (uid_t)-1);
+	CHECK_INT_EQ(ro->creds_gid, (gid_t)-1);
+	CHECK_INT_EQ(ro->creds_mode, 0400);
+	CHECK_INT_EQ(ro->refs, 1);
+}
+
+static void test_seed_kv(void)
+{
+	struct parse_error err;
+	struct role *ro;
+
+	CHECK_INT_EQ(build("db-app", seed_kv, true, &ro, &err), 0);
+	if (!ro) {
+		fprintf(stderr, "%s\n", err.text);
+		return;
+	}
+	check_seed(ro);
+	role_unref(ro);
+}
+
+static void test_seed_json(void)
+{
+	struct parse_error err;
+	struct role *ro;
+
+	CHECK_INT_EQ(build("db-app", seed_json, true, &ro, &err), 0);
+	if (!ro) {
+		fprintf(stderr, "%s\n", err.text);
+		return;
+	}
+	check_seed(ro);
+	role_unref(ro);
+}
+
+/* TTLs from two documents: ttl and max as written (NULL: absent). */
+static struct role *ttls(const char *ttl, const char *max, int *r)
+{
+	struct parse_error err;
+	struct role *ro = NULL;
+	json_t *p = json_pack("{s:s}", "db_name", "db");
+
+	if (ttl)
+		json_object_set_new(p, "default_ttl", json_string(ttl));
+	if (max)
+		json_object_set_new(p, "max_ttl", json_string(max));
+	*r = role_from_params("r", p, true, &ro, &err);
+	json_decref(p);
+	return ro;
+}
+
+static void test_ttls(void)
+{
+	struct role *ro;
+	int r;
+
+	ro = ttls("1h", "24h", &r);
+	CHECK_INT_EQ(r, 0);
+	CHECK(ro && role_ttl(ro) == 3600 && role_max_ttl(ro) == 86400);
+	role_unref(ro);
+
+	ro = ttls("3600", "90m", &r);
+	CHECK(ro && ro->default_ttl == 3600 && ro->max_ttl == 5400);
+	role_unref(ro);
+
+	/* absent or 0: the system default and maximum, 768h */
+	ro = ttls(NULL, NULL, &r);
+	CHECK_INT_EQ(r, 0);
+	CHECK(ro && ro->default_ttl == 0 && ro->max_ttl == 0);
+	CHECK(ro && role_ttl(ro) == 768 * 3600 && role_max_ttl(ro) == 768 * 3600);
+	role_unref(ro);
+	ro = ttls("0", "0", &r);
+	CHECK(ro && role_ttl(ro) == ROLE_SYSTEM_MAX_TTL && role_max_ttl(ro) == ROLE_SYSTEM_MAX_TTL);
+	role_unref(ro);
+
+	/* only max_ttl: the lease lasts max_ttl */
+	ro = ttls(NULL, "2h", &r);
+	CHECK(ro && role_ttl(ro) == 7200 && role_max_ttl(ro) == 7200);
+	role_unref(ro);
+	/* only default_ttl: renewable up to 768h */
+	ro = ttls("30m", NULL, &r);
+	CHECK(ro && role_ttl(ro) == 1800 && role_max_ttl(ro) == ROLE_SYSTEM_MAX_TTL);
+	role_unref(ro);
+	/* equal */
+	ro = ttls("1h", "1h", &r);
+	CHECK(ro && role_ttl(ro) == 3600 && role_max_ttl(ro) == 3600);
+	role_unref(ro);
+	/* the limit itself */
+	ro = ttls("768h", "768h", &r);
+	CHECK_INT_EQ(r, 0);
+	role_unref(ro);
+	ro = ttls("32d", NULL, &r);
+	CHECK_INT_EQ(r, 0);
+	role_unref(ro);
+
+	/* rejected */
+	ro = ttls("2h", "1h", &r);
+	CHECK_INT_EQ(r, -EINVAL);
+	CHECK(ro == NULL);
+	static const char *const bad[][2] = {
+		{ "769h", NULL },    { NULL, "769h" }, { NULL, "2764801" } /* 768h + 1 s */,
+		{ "2764801", NULL }, { "33d", "33d" }, { "1x", NULL },
+		{ NULL, "-1h" },     { "", NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ro = ttls(bad[i][0], bad[i][1], &r);
+		CHECK_INT_EQ(r, -EINVAL);
+		CHECK(ro == NULL);
+		role_unref(ro);
+	}
+}
+
+static void test_ttl_json_types(void)
+{
+	struct parse_error err;
+	struct role *ro;
+
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"default_ttl\": 3600, \"max_ttl\": 86400}",
+			   true, &ro, &err),
+		     0);
+	CHECK(ro && ro->default_ttl == 3600 && ro->max_ttl == 86400);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"default_ttl\": -5}", true, &ro, &err),
+		     -EINVAL);
+	CHECK(strstr(err.text, "default_ttl") != NULL);
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"default_ttl\": true}", true, &ro, &err),
+		     -EINVAL);
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"max_ttl\": 1.5}", true, &ro, &err),
+		     -EINVAL);
+}
+
+/* A role whose key holds stmt; returns role_from_params's result. */
+static int with_stmt(const char *key, const char *stmt, struct parse_error *err)
+{
+	struct role *ro = NULL;
+	json_t *p = json_pack("{s:s, s:s}", "db_name", "db", key, stmt);
+	int r;
+
+	memset(err, 0, sizeof(*err));
+	r = role_from_params("r", p, true, &ro, err);
+	json_decref(p);
+	role_unref(ro);
+	return r;
+}
+
+static void test_template_vars(void)
+{
+	static const struct {
+		const char *key;
+		const char *ok[4];
+		const char *bad[4];
+	} kinds[] = {
+		{ "creation_statements",
+		  { "{{name}}", "{{username}}", "{{password}}", "{{expiration}}" },
+		  { "{{foo}}", "{{Name}}", "{{.RoleName}}", "{{name" } },
+		{ "renew_statements",
+		  { "{{name}}", "{{username}}", "{{expiration}}", "{{ name }}" },
+		  { "{{password}}", "{{foo}}", "{{Password}}", NULL } },
+		{ "revocation_statements",
+		  { "{{name}}", "{{username}}", "{{ username }}", NULL },
+		  { "{{password}}", "{{expiration}}", "{{foo}}", NULL } },
+		{ "rollback_statements",
+		  { "{{name}}", "{{username}}", NULL, NULL },
+		  { "{{password}}", "{{expiration}}", "{{bar}}", NULL } },
+	};
+	struct parse_error err;
+	char stmt[128];
+
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		for (size_t i = 0; i < 4 && kinds[k].ok[i]; i++) {
+			snprintf(stmt, sizeof(stmt), "SELECT '%s'; SELECT 2", kinds[k].ok[i]);
+			if (with_stmt(kinds[k].key, stmt, &err) != 0) {
+				fprintf(stderr, "%s: %s rejected: %s\n", kinds[k].key, stmt,
+					err.text);
+				CHECK(0);
+			}
+		}
+		for (size_t i = 0; i < 4 && kinds[k].bad[i]; i++) {
+			snprintf(stmt, sizeof(stmt), "SELECT 1; SELECT '%s'", kinds[k].bad[i]);
+			if (with_stmt(kinds[k].key, stmt, &err) != -EINVAL) {
+				fprintf(stderr, "%s: %s accepted\n", kinds[k].key, stmt);
+				CHECK(0);
+			} else if (strncmp(err.text, kinds[k].key, strlen(kinds[k].key)) != 0) {
+				fprintf(stderr, "%s: message \"%s\"\n", kinds[k].key, err.text);
+				CHECK(0);
+			}
+		}
+	}
+	/* SQL that does not split is rejected, naming the key */
+	CHECK_INT_EQ(with_stmt("creation_statements", "CREATE ROLE 'x", &err), -EINVAL);
+	CHECK(strncmp(err.text, "creation_statements", 19) == 0);
+	/* a PostgreSQL array literal is not a variable */
+	CHECK_INT_EQ(with_stmt("creation_statements", "SELECT '{{1,2},{3,4}}'::int[]", &err), 0);
+}
+
+static void test_stmt_lists(void)
+{
+	struct parse_error err;
+	struct role *ro;
+
+	CHECK_INT_EQ(build("r",
+			   "{\"db_name\": \"db\", \"creation_statements\": [\"A; B\", \"C\"],"
+			   " \"renew_statements\": \"ALTER ROLE \\\"{{name}}\\\" VALID UNTIL "
+			   "'{{expiration}}'\", \"rollback_statements\": [\"DROP ROLE "
+			   "\\\"{{name}}\\\"\"], \"revocation_statements\": \"\"}",
+			   true, &ro, &err),
+		     0);
+	if (!ro)
+		return;
+	CHECK_INT_EQ(ro->n_creation, 3);
+	CHECK_STR_EQ(ro->creation[2], "C");
+	CHECK_INT_EQ(ro->n_renew, 1);
+	CHECK_INT_EQ(ro->n_rollback, 1);
+	CHECK_INT_EQ(ro->n_revocation, 0);
+	CHECK(ro->revocation && ro->revocation[0] == NULL);
+	role_unref(ro);
+
+	CHECK_INT_EQ(
+		build("r", "{\"db_name\": \"db\", \"creation_statements\": [1]}", true, &ro, &err),
+		-EINVAL);
+	CHECK_INT_EQ(
+		build("r", "{\"db_name\": \"db\", \"creation_statements\": {}}", true, &ro, &err),
+		-EINVAL);
+}
+
+static void test_required_and_names(void)
+{
+	struct parse_error err;
+	struct role *ro;
+
+	/* db_name is required at close, not while writing */
+	CHECK_INT_EQ(build("r", "default_ttl=1h\n", true, &ro, &err), -EINVAL);
+	CHECK(ro == NULL);
+	CHECK(strstr(err.text, "db_name") != NULL);
+	CHECK_INT_EQ(build("r", "default_ttl=1h\n", false, &ro, &err), 0);
+	CHECK(ro && ro->db_name == NULL);
+	role_unref(ro);
+	/* db_name must be a valid connection name */
+	CHECK_INT_EQ(build("r", "db_name=a b\n", true, &ro, &err), -EINVAL);
+	CHECK(strncmp(err.text, "db_name", 7) == 0);
+	CHECK_INT_EQ(build("r", "db_name=../x\n", true, &ro, &err), -EINVAL);
+	CHECK_INT_EQ(build("r", "{\"db_name\": 5}", true, &ro, &err), -EINVAL);
+	/* role names */
+	CHECK_INT_EQ(build("a/b", "db_name=db\n", true, &ro, &err), -EINVAL);
+	CHECK(ro == NULL);
+	CHECK_INT_EQ(build("", "db_name=db\n", true, &ro, &err), -EINVAL);
+	CHECK_INT_EQ(build("..", "db_name=db\n", true, &ro, &err), -EINVAL);
+	CHECK_INT_EQ(build("x\"y", "db_name=db\n", true, &ro, &err), -EINVAL);
+	/* unknown keys */
+	CHECK_INT_EQ(build("r", "db_name=db\nttl=1h\n", true, &ro, &err), -EINVAL);
+	CHECK(strstr(err.text, "ttl") != NULL);
+	CHECK(ro == NULL);
+	/* credential_type */
+	CHECK_INT_EQ(build("r", "db_name=db\ncredential_type=password\n", true, &ro, &err), 0);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r", "db_name=db\ncredential_type=rsa_private_key\n", true, &ro, &err),
+		     -EINVAL);
+}
+
+static void test_binding(void)
+{
+	struct parse_error err;
+	struct role *ro;
+
+	CHECK_INT_EQ(build("r", "db_name=db\nlease_binding=handle\n", true, &ro, &err), 0);
+	CHECK(ro && ro->binding == ROLE_BIND_HANDLE);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r", "db_name=db\nlease_binding=process\n", true, &ro, &err), 0);
+	CHECK(ro && ro->binding == ROLE_BIND_PROCESS);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r", "db_name=db\nlease_binding=Process\n", true, &ro, &err), -EINVAL);
+	CHECK(strstr(err.text, "lease_binding") != NULL);
+	CHECK_INT_EQ(build("r", "db_name=db\nlease_binding=\n", true, &ro, &err), -EINVAL);
+	CHECK_INT_EQ(build("r", "db_name=db\nlease_binding=thread\n", true, &ro, &err), -EINVAL);
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"lease_binding\": 1}", true, &ro, &err),
+		     -EINVAL);
+	/* terminate_sessions */
+	CHECK_INT_EQ(build("r", "db_name=db\nterminate_sessions=false\n", true, &ro, &err), 0);
+	CHECK(ro && !ro->terminate_sessions);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r", "db_name=db\nterminate_sessions=perhaps\n", true, &ro, &err),
+		     -EINVAL);
+}
+
+static void test_creds_mode(void)
+{
+	static const struct {
+		const char *mode;
+		int ok;
+		unsigned want;
+	} cases[] = {
+		{ "0440", 1, 0440 }, { "0400", 1, 0400 }, { "0444", 1, 0444 }, { "440", 1, 0440 },
+		{ "0404", 1, 0404 }, { "0644", 0, 0 },	  { "0600", 0, 0 },    { "0500", 0, 0 },
+		{ "0111", 0, 0 },    { "0777", 0, 0 },	  { "1440", 0, 0 },    { "abc", 0, 0 },
+		{ "", 0, 0 },	     { "0448", 0, 0 },	  { "-0440", 0, 0 },   { "0440x", 0, 0 },
+	};
+	struct parse_error err;
+	struct role *ro;
+	char doc[64];
+	int r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(doc, sizeof(doc), "db_name=db\ncreds_mode=%s\n", cases[i].mode);
+		r = build("r", doc, true, &ro, &err);
+
+		if (cases[i].ok) {
+			CHECK_INT_EQ(r, 0);
+			CHECK(ro && ro->creds_mode == cases[i].want);
+		} else {
+			if (r != -EINVAL)
+				fprintf(stderr, "creds_mode %s accepted\n", cases[i].mode);
+			CHECK_INT_EQ(r, -EINVAL);
+			CHECK(strstr(err.text, "creds_mode") != NULL);
+		}
+		role_unref(ro);
+	}
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"creds_mode\": 288}", true, &ro, &err),
+		     -EINVAL);
+}
+
+static void test_creds_owner(void)
+{
+	struct parse_error err;
+	struct group *g = getgrgid(0);
+	struct role *ro;
+	char doc[128];
+
+	CHECK_INT_EQ(build("r", "db_name=db\ncreds_owner=root\n", true, &ro, &err), 0);
+	CHECK(ro && ro->creds_uid == 0);
+	CHECK(ro && ro->creds_gid == (gid_t)-1);
+	role_unref(ro);
+	CHECK_INT_EQ(
+		build("r", "db_name=db\ncreds_owner=1234\ncreds_group=5678\n", true, &ro, &err), 0);
+	CHECK(ro && ro->creds_uid == 1234 && ro->creds_gid == 5678);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r", "db_name=db\ncreds_owner=0\ncreds_group=0\n", true, &ro, &err), 0);
+	CHECK(ro && ro->creds_uid == 0 && ro->creds_gid == 0);
+	role_unref(ro);
+	if (g) {
+		snprintf(doc, sizeof(doc), "db_name=db\ncreds_group=%s\n", g->gr_name);
+		CHECK_INT_EQ(build("r", doc, true, &ro, &err), 0);
+		CHECK(ro && ro->creds_gid == 0);
+		role_unref(ro);
+	}
+	CHECK_INT_EQ(build("r", "db_name=db\ncreds_owner=no-such-user-credfs\n", true, &ro, &err),
+		     -EINVAL);
+	CHECK(ro == NULL);
+	CHECK(strstr(err.text, "creds_owner") != NULL);
+	CHECK(strstr(err.text, "no-such-user-credfs") != NULL);
+	CHECK_INT_EQ(build("r", "db_name=db\ncreds_group=no-such-group-credfs\n", true, &ro, &err),
+		     -EINVAL);
+	CHECK(strstr(err.text, "creds_group") != NULL);
+	CHECK_INT_EQ(build("r", "db_name=db\ncreds_owner=\n", true, &ro, &err), -EINVAL);
+	CHECK_INT_EQ(build("r", "db_name=db\ncreds_owner=12ab\n", true, &ro, &err), -EINVAL);
+	role_unref(ro);
+}
+
+/*
+ * Numeric ids outside uid_t/gid_t must be refused, not truncated: 2^32
+ * would become uid 0 (root), -1 and 2^32-1 the "daemon's" sentinel.
+ */
+static void test_creds_owner_range(void)
+{
+	static const char *const bad[] = { "4294967296", "4294967295", "-1", "99999999999999999999",
+					   "18446744073709551615" };
+	struct parse_error err;
+	struct role *ro;
+	char doc[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(doc, sizeof(doc), "db_name=db\ncreds_owner=%s\n", bad[i]);
+		if (build("r", doc, true, &ro, &err) != -EINVAL) {
+			fprintf(stderr, "creds_owner=%s accepted as uid %u\n", bad[i],
+				ro ? (unsigned)ro->creds_uid : 0);
+			CHECK(0);
+		}
+		role_unref(ro);
+		snprintf(doc, sizeof(doc), "db_name=db\ncreds_group=%s\n", bad[i]);
+		if (build("r", doc, true, &ro, &err) != -EINVAL) {
+			fprintf(stderr, "creds_group=%s accepted as gid %u\n", bad[i],
+				ro ? (unsigned)ro->creds_gid : 0);
+			CHECK(0);
+		}
+		role_unref(ro);
+	}
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"creds_owner\": 0}", true, &ro, &err),
+		     -EINVAL);
+}
+
+/* role_to_json, fed back into role_from_params, gives the same role */
+static void roundtrip(const char *doc)
+{
+	struct parse_error err;
+	struct role *a = NULL, *b = NULL;
+	json_t *ja = NULL, *jb = NULL;
+
+	if (build("rt", doc, true, &a, &err) != 0) {
+		fprintf(stderr, "roundtrip %s: %s\n", doc, err.text);
+		CHECK(0);
+		return;
+	}
+	ja = role_to_json(a);
+	CHECK(ja != NULL);
+	CHECK(json_object_get(ja, "name") == NULL || json_is_string(json_object_get(ja, "name")));
+	memset(&err, 0, sizeof(err));
+	CHECK_INT_EQ(role_from_params("rt", ja, true, &b, &err), 0);
+	if (!b) {
+		fprintf(stderr, "roundtrip back: %s\n", err.text);
+		goto out;
+	}
+	jb = role_to_json(b);
+	CHECK(json_equal(ja, jb));
+	CHECK_STR_EQ(a->db_name, b->db_name);
+	CHECK_INT_EQ(a->n_creation, b->n_creation);
+	for (size_t i = 0; i < a->n_creation && i < b->n_creation; i++)
+		CHECK_STR_EQ(a->creation[i], b->creation[i]);
+	CHECK_INT_EQ(a->n_revocation, b->n_revocation);
+	CHECK_INT_EQ(a->n_renew, b->n_renew);
+	CHECK_INT_EQ(a->n_rollback, b->n_rollback);
+	CHECK_INT_EQ(a->default_ttl, b->default_ttl);
+	CHECK_INT_EQ(a->max_ttl, b->max_ttl);
+	CHECK_INT_EQ(a->binding, b->binding);
+	CHECK_INT_EQ(a->terminate_sessions, b->terminate_sessions);
+	CHECK_INT_EQ(a->creds_uid, b->creds_uid);
+	CHECK_INT_EQ(a->creds_gid, b->creds_gid);
+	CHECK_INT_EQ(a->creds_mode, b->creds_mode);
+out:
+	json_decref(ja);
+	json_decref(jb);
+	role_unref(a);
+	role_unref(b);
+}
+
+static void test_roundtrip(void)
+{
+	struct parse_error err;
+	struct role *ro;
+	json_t *j;
+
+	roundtrip(seed_kv);
+	roundtrip(seed_json);
+	roundtrip("db_name=db\n");
+	roundtrip("{\"db_name\": \"db\", \"creation_statements\": [\"SELECT ';'\", \"DO $$ BEGIN "
+		  "PERFORM 1; END $$\"], \"renew_statements\": \"ALTER ROLE \\\"{{name}}\\\" VALID "
+		  "UNTIL '{{expiration}}'\", \"rollback_statements\": \"DROP ROLE "
+		  "\\\"{{name}}\\\"\", \"lease_binding\": \"process\", \"terminate_sessions\": "
+		  "false, \"creds_owner\": \"1234\", \"creds_group\": \"0\", \"creds_mode\": "
+		  "\"0440\", \"default_ttl\": \"90s\", \"max_ttl\": \"1h30m\"}");
+
+	/* what role_to_json says */
+	CHECK_INT_EQ(build("db-app", seed_kv, true, &ro, &err), 0);
+	if (!ro)
+		return;
+	j = role_to_json(ro);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "db_name")), "wizard");
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "default_ttl")), 3600);
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "max_ttl")), 86400);
+	CHECK_INT_EQ(json_array_size(json_object_get(j, "creation_statements")), 2);
+	CHECK_INT_EQ(json_array_size(json_object_get(j, "revocation_statements")), 1);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "lease_binding")), "handle");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "creds_mode")), "0400");
+	CHECK(json_object_get(j, "creds_owner") == NULL);
+	CHECK(json_is_true(json_object_get(j, "terminate_sessions")));
+	json_decref(j);
+	CHECK(role_ref(ro) == ro);
+	CHECK_INT_EQ(ro->refs, 2);
+	role_unref(ro);
+	role_unref(ro);
+	role_unref(NULL);
+}
+
+int main(void)
+{
+	if (secret_init() != 0) {
+		fprintf(stderr, "secret_init failed\n");
+		return 1;
+	}
+	RUN(test_seed_kv);
+	RUN(test_seed_json);
+	RUN(test_ttls);
+	RUN(test_ttl_json_types);
+	RUN(test_template_vars);
+	RUN(test_stmt_lists);
+	RUN(test_required_and_names);
+	RUN(test_binding);
+	RUN(test_creds_mode);
+	RUN(test_creds_owner);
+	RUN(test_creds_owner_range);
+	RUN(test_roundtrip);
+	return DONE();
+}
