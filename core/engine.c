@@ -613,6 +613,7 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		r = -EIO;
 		goto out;
 	}
+	crash_point("issue-before-reply");
 	engine_watch(e, l);
 	engine_wake(e);
 	log_info("lease %s: issued %s for role %s to pid %d", l->id, username, ro->name,

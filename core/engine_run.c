@@ -157,10 +157,13 @@ static void engine_run_job(struct engine *e, struct lease_job *job)
 	lease_ref(l);
 	lease_table_job_done(e->leases, job, r, errbuf, timefmt_now_ms());
 	/* Marked done on disk only after PostgreSQL confirmed it. */
-	if (r == 0 && l->state == LEASE_REVOKED)
+	if (r == 0 && l->state == LEASE_REVOKED) {
 		engine_state_record_gone(e, l);
-	else if (r == 0 && job->action == LEASE_JOB_RENEW)
+		crash_point("revoke-after-record");
+	} else if (r == 0 && job->action == LEASE_JOB_RENEW) {
 		engine_state_record_renew(e, l);
+		crash_point("renew-after-record");
+	}
 	engine_poll_check(e, l);
 	lease_unref(l);
 	conn_pool_unref(p);
