@@ -81,13 +81,6 @@ void audit_close(struct audit *a)
 	free(a);
 }
 
-static json_t *audit_holder(const struct lease_holder *h)
-{
-	return json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)h->pid, "uid",
-			 (int)h->uid, "gid", (int)h->gid, "command", h->comm, "executable",
-			 h->exe, "cgroup", h->cgroup);
-}
-
 int audit_event(struct audit *a, const struct audit_event *ev)
 {
 	char when[TIMEFMT_LEN], lid[160], mac[AUDIT_HMAC_HEX + 12];
@@ -115,7 +108,7 @@ int audit_event(struct audit *a, const struct audit_event *ev)
 		json_object_set_new(j, "db_user", json_string(ev->lease->username));
 	}
 	if (ev->holder)
-		json_object_set_new(j, "holder", audit_holder(ev->holder));
+		json_object_set_new(j, "holder", lease_holder_json(ev->holder));
 	else
 		json_object_set_new(j, "uid", json_integer(ev->uid));
 	if (ev->password) {

@@ -110,11 +110,23 @@ static int dbconf_lists(struct dbconf *c, json_t *p, struct parse_error *err)
 			return -EINVAL;
 		}
 	}
-	if ((r = params_get_list(p, "allowed_roles", &c->allowed_roles, &c->n_allowed_roles, err)) < 0)
+	char **v = NULL;
+	size_t n = 0;
+
+	if ((r = params_get_list(p, "allowed_roles", &v, &n, err)) < 0)
 		return r;
-	if ((r = params_get_stmts(p, "root_rotation_statements", &c->root_rotation,
-				  &c->n_root_rotation, err)) < 0)
+	if (r == 0) {
+		params_strv_free(c->allowed_roles);
+		c->allowed_roles = v;
+		c->n_allowed_roles = n;
+	}
+	if ((r = params_get_stmts(p, "root_rotation_statements", &v, &n, err)) < 0)
 		return r;
+	if (r == 0) {
+		params_strv_free(c->root_rotation);
+		c->root_rotation = v;
+		c->n_root_rotation = n;
+	}
 	for (size_t i = 0; i < c->n_root_rotation; i++) {
 		if ((r = tmpl_check(c->root_rotation[i], dbconf_rot_vars, err)) != 0) {
 			perr_prefix(err, "root_rotation_statements");

@@ -46,11 +46,12 @@ void errlog_add(struct errlog *e, int64_t now, uid_t uid, const char *path, cons
 	pthread_mutex_lock(&e->mu);
 	l = &e->lines[e->next];
 	l->uid = uid;
-	snprintf(l->text, sizeof(l->text), "%s %s: %s\n", when, path, reason);
+	snprintf(l->text, sizeof(l->text) - 1, "%s %s: %s", when, path, reason);
 	/* One event, one line: a newline inside the reason would forge another. */
-	for (char *p = l->text; p[0] && p[1]; p++)
+	for (char *p = l->text; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	strcat(l->text, "\n");
 	e->next = (e->next + 1) % ERRLOG_KEEP;
 	if (e->used < ERRLOG_KEEP)
 		e->used++;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +28,7 @@ static ssize_t holder_read(const char *path, char *buf, size_t n)
 
 static pid_t holder_tgid(const char *proc, pid_t tid)
 {
-	char path[64], buf[2048], *p;
+	char path[PATH_MAX], buf[2048], *p;
 
 	snprintf(path, sizeof(path), "%s/%d/status", proc, (int)tid);
 	if (holder_read(path, buf, sizeof(buf)) < 0 || !(p = strstr(buf, "\nTgid:")))
@@ -37,7 +38,7 @@ static pid_t holder_tgid(const char *proc, pid_t tid)
 
 unsigned long long holder_start_time(const char *proc, pid_t pid)
 {
-	char path[64], buf[1024], *p;
+	char path[PATH_MAX], buf[1024], *p;
 	int field = 2;
 
 	snprintf(path, sizeof(path), "%s/%d/stat", proc, (int)pid);
@@ -52,16 +53,17 @@ unsigned long long holder_start_time(const char *proc, pid_t pid)
 	return field == 22 ? strtoull(p, NULL, 10) : 0;
 }
 
+/* Command names and paths are the caller's bytes: keep printable ASCII only. */
 static void holder_clean(char *s)
 {
 	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
 			*s = '?';
 }
 
 int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct lease_holder *h)
 {
-	char path[64], buf[512];
+	char path[PATH_MAX], buf[512];
 	pid_t pid;
 	ssize_t n;
 

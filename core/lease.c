@@ -299,6 +299,7 @@ static bool lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t 
 	l->state = LEASE_LET_GO;
 	l->let_go_at = now;
 	l->retry_at = 0;
+	l->attempts = 0; /* from now on it counts failed revocations */
 	e = now + l->ttl_ms;
 	l->expires = e < l->max_expires ? e : l->max_expires;
 	/* PostgreSQL must not refuse the login before the lease ends (beyond a second). */
@@ -401,8 +402,8 @@ static void lease_renew_done_locked(struct lease *l, struct lease_job *job, int 
 		l->retry_at = 0;
 		if (l->state == LEASE_HELD)
 			l->expires = job->expires;
-		else
-			l->want_renew = false;
+		else /* let go while this renewal ran: one more may be needed */
+			l->want_renew = l->expires > l->valid_until + 1000;
 		return;
 	}
 	l->attempts++;
@@ -416,6 +417,7 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
 			  const char *errmsg, int64_t now)
 {
 	struct lease *l = job->lease;
+	bool drop = false;
 
 	pthread_mutex_lock(&t->mu);
 	l->busy = false;
@@ -426,18 +428,19 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
 		lease_renew_done_locked(l, job, r, now);
 	} else if (r == 0) {
 		l->state = LEASE_REVOKED;
-		if (l->heap_idx < t->count)
-			lease_table_remove_locked(t, l);
+		drop = l->heap_idx < t->count;
 	} else {
 		l->state = LEASE_FAILED;
 		l->attempts++;
 		l->retry_at = now + lease_backoff(l->attempts);
 	}
-	if (l->heap_idx < t->count)
+	if (drop)
+		lease_table_remove_locked(t, l); /* the job's reference keeps l alive */
+	else if (l->heap_idx < t->count)
 		heap_fix(t, l->heap_idx);
 	pthread_mutex_unlock(&t->mu);
-	lease_unref(l);
 	job->lease = NULL;
+	lease_unref(l);
 }
 
 size_t lease_table_count(struct lease_table *t)
@@ -490,11 +493,24 @@ json_t *lease_table_roles(struct lease_table *t)
 	return a;
 }
 
-static json_t *lease_holder_json(const struct lease_holder *h)
+/* A JSON string of s with anything but printable ASCII shown as '?'. */
+static json_t *lease_json_text(const char *s)
 {
-	return json_pack("{s:i, s:i, s:i, s:s, s:s, s:s}", "pid", (int)h->pid, "uid",
-			 (int)h->uid, "gid", (int)h->gid, "command", h->comm, "executable",
-			 h->exe, "cgroup", h->cgroup);
+	char buf[256];
+	size_t i;
+
+	for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+json_t *lease_holder_json(const struct lease_holder *h)
+{
+	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "pid", (int)h->pid, "uid",
+			 (int)h->uid, "gid", (int)h->gid, "command", lease_json_text(h->comm),
+			 "executable", lease_json_text(h->exe), "cgroup",
+			 lease_json_text(h->cgroup));
 }
 
 json_t *lease_table_to_json(struct lease_table *t, struct lease *l)

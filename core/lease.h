@@ -170,6 +170,9 @@ json_t *lease_table_ids(struct lease_table *t, const char *role);
 /* lease_table_roles - names of roles with live leases, as a new JSON array. */
 json_t *lease_table_roles(struct lease_table *t);
 
+/* lease_holder_json - a new JSON object of h (pid, uid, gid, command, executable, cgroup). */
+json_t *lease_holder_json(const struct lease_holder *h);
+
 /* lease_table_to_json - a new JSON description of l (never a secret). */
 json_t *lease_table_to_json(struct lease_table *t, struct lease *l);
 

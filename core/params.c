@@ -94,6 +94,12 @@ static int params_parse_kv(const char *buf, size_t len, bool final, json_t **out
 		/* Only whole lines count while the writer is still writing. */
 		while (upto > 0 && buf[upto - 1] != '\n')
 			upto--;
+		/* ... and a line ending in "\" goes on in the next one. */
+		while (upto >= 2 && buf[upto - 2] == '\\') {
+			upto--;
+			while (upto > 0 && buf[upto - 1] != '\n')
+				upto--;
+		}
 		incomplete = upto != len;
 	}
 	if (memchr(buf, '\0', upto)) {

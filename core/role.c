@@ -74,10 +74,17 @@ static int role_ttls(struct role *ro, json_t *p, struct parse_error *err)
 static int role_lookup_owner(const char *s, bool group, unsigned *out, struct parse_error *err)
 {
 	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	unsigned long long v;
 
-	if (*s && !*end) {
-		*out = v;
+	if (*s >= '0' && *s <= '9') {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		/* (uid_t)-1 means "the daemon's": refuse it and anything wider */
+		if (errno || *end || v >= 0xffffffffULL) {
+			perr_set(err, 0, 0, "%s: id out of range", group ? "creds_group" : "creds_owner");
+			return -EINVAL;
+		}
+		*out = (unsigned)v;
 		return 0;
 	}
 	if (group) {

@@ -59,7 +59,9 @@ struct secret *secret_alloc(size_t len)
 
 	if (len > SIZE_MAX / 2)
 		return NULL;
-	s = sodium_malloc(sizeof(*s) + len + 1);
+	/* sodium_malloc places the block against a guard page: round the size
+	 * up so that the struct stays aligned. */
+	s = sodium_malloc((sizeof(*s) + len + 1 + 15) & ~(size_t)15);
 	if (!s)
 		return NULL;
 	s->len = len;
