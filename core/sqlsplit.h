@@ -7,10 +7,16 @@
  * (with '' escapes), E'...' strings (with backslash escapes), "..."
  * identifiers, -- line comments, nested C-style block comments, or
  * dollar-quoted bodies ($$...$$, $tag$...$tag$). "$1" style parameters are
- * not dollar quotes. Each statement is trimmed of surrounding whitespace;
- * empty ones (";;", a trailing ';', only blanks) are skipped. Comments are
- * kept in the statement text (PostgreSQL ignores them); a statement made
- * only of comments is skipped too.
+ * not dollar quotes, nor is a '$' inside an identifier ("a$b"). Like psql,
+ * a ';' inside parentheses (CREATE RULE ... DO (a; b)) or inside the
+ * BEGIN ... END of a CREATE [OR REPLACE] FUNCTION|PROCEDURE body does not
+ * end a statement either. Plain '...' strings follow
+ * standard_conforming_strings = on. Each statement is trimmed of
+ * surrounding whitespace; empty ones (";;", a trailing ';', only blanks)
+ * are skipped. Comments are kept in the statement text (PostgreSQL
+ * ignores them); a statement made only of comments is skipped too.
+ *
+ * Pure and reentrant: no global state.
  */
 #ifndef CREDFS_SQLSPLIT_H
 #define CREDFS_SQLSPLIT_H
@@ -21,9 +27,13 @@
 /*
  * sqlsplit - split text (len bytes, need not be NUL-terminated).
  * On success *stmts is a new array of *n new NUL-terminated strings
- * (without the terminating ';'); release with sqlsplit_free(). *n may be 0.
+ * (without the terminating ';'), followed by a NULL; the array is
+ * non-NULL even when *n is 0. Release with sqlsplit_free(), which wipes
+ * the strings (a rendered statement may hold a password).
  * Returns 0, -EINVAL with err set for an unterminated quote, identifier,
- * comment or dollar-quote (line/col of where it began), or -ENOMEM.
+ * comment or dollar-quote (line/col, 1-based, col in bytes, of where it
+ * began) or a NUL byte in text (it would cut a statement short), or
+ * -ENOMEM. *stmts and *n are written only on success.
  */
 int sqlsplit(const char *text, size_t len, char ***stmts, size_t *n, struct parse_error *err)
 	__attribute__((warn_unused_result));

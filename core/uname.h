@@ -7,7 +7,9 @@
  * <who> is the opening process's command name cut to 8 bytes, <role> the
  * role name cut to 8 bytes. Bytes outside [A-Za-z0-9_] in who/role become
  * '_' (command names are attacker-chosen), and an empty who becomes
- * "unknown". Randomness comes from libsodium (randombytes_uniform).
+ * "unknown". Randomness comes from libsodium (randombytes_uniform), so
+ * sodium_init() must have run. The longest name (a 20-digit negative
+ * time) is 61 bytes, so the 63-byte cut never removes the time.
  */
 #ifndef CREDFS_UNAME_H
 #define CREDFS_UNAME_H

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uname.c - generated database usernames.
+ *
+ * The random part is what makes a name unique; who, role and time only
+ * help a person reading pg_stat_activity. 20 characters of base62 are
+ * ~119 bits, so two leases never collide even within the same second.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "uname.h"
+
+#define UNAME_PART   8 /* bytes kept of who and of role, as Vault's truncate 8 */
+#define UNAME_RANDOM 20 /* as Vault's (random 20) */
+
+static const char uname_alphabet[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+void uname_random(char *out, size_t n)
+{
+	size_t i;
+
+	/* randombytes_uniform, not % 62, so every character is equally likely */
+	for (i = 0; i < n; i++)
+		out[i] = uname_alphabet[randombytes_uniform(sizeof(uname_alphabet) - 1)];
+	out[n] = '\0';
+}
+
+/*
+ * Copy at most UNAME_PART bytes of in, with anything outside [A-Za-z0-9_]
+ * turned into '_': a command name is chosen by whoever runs the program
+ * and may hold quotes, spaces, control bytes or half a UTF-8 sequence.
+ */
+static void uname_part(char *out, const char *in)
+{
+	size_t i;
+	char c;
+
+	for (i = 0; i < UNAME_PART && in[i] != '\0'; i++) {
+		c = in[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+			c = '_';
+		out[i] = c;
+	}
+	out[i] = '\0';
+}
+
+int uname_generate(const char *who, const char *role, int64_t unix_sec, char *out)
+{
+	char w[UNAME_PART + 1], ro[UNAME_PART + 1], rnd[UNAME_RANDOM + 1];
+	uname_part(w, who != NULL && who[0] != '\0' ? who : "unknown");
+	uname_part(ro, role != NULL ? role : "");
+	uname_random(rnd, UNAME_RANDOM);
+	/* at most 2 + 8 + 1 + 8 + 1 + 20 + 1 + 20 = 61 bytes: the cut never bites */
+	if (snprintf(out, UNAME_MAX + 1, "v-%s-%s-%s-%" PRId64, w, ro, rnd, unix_sec) < 0)
+		abort(); /* no conversion here can fail */
+	return 0;
+}
