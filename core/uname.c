@@ -32,8 +32,8 @@ void uname_random(char *out, size_t n)
 }
 
 /*
- * Copy at most UNAME_PART bytes of in, with anything outside [A-Za-z0-9_]
- * turned into '_': a command name is chosen by whoever runs the program
+ * Copy at most UNAME_PART bytes of in, with anything outside [A-Za-z0-9-]
+ * turned into '_' ("db-app" stays as Vault shows it): a command name is chosen by whoever runs the program
  * and may hold quotes, spaces, control bytes or half a UTF-8 sequence.
  */
 static void uname_part(char *out, const char *in)
@@ -43,7 +43,8 @@ static void uname_part(char *out, const char *in)
 
 	for (i = 0; i < UNAME_PART && in[i] != '\0'; i++) {
 		c = in[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
 			c = '_';
 		out[i] = c;
 	}

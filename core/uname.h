@@ -5,7 +5,7 @@
  *     v-<who>-<role>-<20 random [A-Za-z0-9]>-<unix time>   cut to 63 bytes
  *
  * <who> is the opening process's command name cut to 8 bytes, <role> the
- * role name cut to 8 bytes. Bytes outside [A-Za-z0-9_] in who/role become
+ * role name cut to 8 bytes. Bytes outside [A-Za-z0-9_-] in who/role become
  * '_' (command names are attacker-chosen), and an empty who becomes
  * "unknown". Randomness comes from libsodium (randombytes_uniform), so
  * sodium_init() must have run. The longest name (a 20-digit negative

@@ -13,7 +13,7 @@
 #include "test.h"
 
 /* Vault's default shape, every part sanitized. */
-#define SHAPE "^v-[A-Za-z0-9_]{1,8}-[A-Za-z0-9_]{0,8}-[A-Za-z0-9]{20}-(-?[0-9]+)$"
+#define SHAPE "^v-[A-Za-z0-9_-]{1,8}-[A-Za-z0-9_-]{0,8}-[A-Za-z0-9]{20}-(-?[0-9]+)$"
 
 static int matches(const char *s)
 {
@@ -64,12 +64,13 @@ static void test_cut(void)
 static void test_sanitize(void)
 {
 	CHECK_STR_EQ(masked("my prog", "r", 5), "v-my_prog-r-RRRRRRRRRRRRRRRRRRRR-5");
-	CHECK_STR_EQ(masked("a\"b';--", "r", 5), "v-a_b____-r-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("a\"b';--", "r", 5), "v-a_b__---r-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("cat", "db-app", 5), "v-cat-db-app-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("\x1b[31m", "r", 5), "v-__31m-r-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("caf\xc3\xa9", "r", 5), "v-caf__-r-RRRRRRRRRRRRRRRRRRRR-5");
 	/* a multibyte character cut in half by the 8-byte limit */
 	CHECK_STR_EQ(masked("abcdefg\xc3\xa9", "r", 5), "v-abcdefg_-r-RRRRRRRRRRRRRRRRRRRR-5");
-	CHECK_STR_EQ(masked("x", "db.app-1", 5), "v-x-db_app_1-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("x", "db.app-1", 5), "v-x-db_app-1-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("\t\n\r", "{{name}}", 5), "v-___-__name__-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("_x_", "_", 5), "v-_x_-_-RRRRRRRRRRRRRRRRRRRR-5");
 }
