@@ -1,0 +1,797 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench.sh - credfs against PostgreSQL itself, side by side, in one run on a
+# throwaway PostgreSQL (scripts/pg-scratch.sh) and a private credfs mount.
+#
+#   sudo scripts/bench.sh                 full run (about 15-25 minutes)
+#   sudo BENCH_QUICK=1 scripts/bench.sh   smoke run for CI (about a minute)
+#
+# Results: a markdown table on stdout and in build/bench-results.md
+# (BENCH_OUT=FILE elsewhere); progress on stderr.
+#
+# What it measures (issue 6):
+#  1. Issuance: N concurrent readers (N = 1, 4, 16) each doing
+#     open+read+close of creds/ROLE in a loop for BENCH_SECONDS (10 s), with
+#     scripts/bench/credbench.c (threads, no fork/exec per credential),
+#     against pgbench -M simple running the identical creation transaction
+#     (the same two statements in one simple-query message, as credfs sends
+#     them) with the same concurrency on the same server: creds/s, their
+#     ratio, p50/p99 latency (pgbench: per-transaction latencies from
+#     --log). Twice: PostgreSQL's default durability, then
+#     synchronous_commit=off (ALTER SYSTEM + pg_reload_conf()).
+#     Before every measured run: no leftover logins, VACUUM of the role
+#     catalogs, CHECKPOINT; the order credfs/raw alternates with N.
+#  2. Revocation drain: BENCH_DRAIN leases (10,000) made due at once (`rm`
+#     of every leases/ROLE/ID in one tight loop), the time until PostgreSQL
+#     has none of their logins left; against the same revocation SQL
+#     (credfs's default, robust revocation, rendered) run directly by
+#     BENCH_DRAIN_SESSIONS (8, credfs's revocation worker count) psql
+#     sessions on as many logins made by a plain script. Both modes.
+#  3. Scale: BENCH_SCALE (100,000) live leases: the daemon's RSS per lease
+#     (VmRSS before/after), the time of `ls leases/ROLE`, and the restart
+#     time with that state (unmount, then exec until every lease is listed
+#     again) -- "n/a" if credfs keeps no state across a restart (detected:
+#     the role and its leases are gone after the remount).
+#  4. Metadata: stat, readdir and read of config/, roles/ and leases/ files
+#     per second, asserting PostgreSQL saw nothing from credfs meanwhile (no
+#     credfs backend started a query or a connection: pg_stat_activity; the
+#     xact_commit delta of the database is reported beside it).
+#
+# Every role in the benchmark grants a group role (GRANT app_readers TO
+# "{{name}}"), never a table: a table granted to each login stops at about
+# 2,400 logins (PostgreSQL's ACL row outgrows its page).
+#
+# Knobs (environment): BENCH_QUICK=1, BENCH_SECONDS, BENCH_CONCURRENCY
+# ("1 4 16"), BENCH_DRAIN, BENCH_DRAIN_SESSIONS, BENCH_SCALE,
+# BENCH_META_SECONDS (per metadata operation), BENCH_OUT, BENCH_KEEP=1 (keep
+# the work directory), BENCH_CREDFS_ARGS (extra daemon arguments),
+# CREDFS_BIN, PG_BINDIR.
+#
+# A benchmark never fails for being slow: missed targets are marked in the
+# table. It fails (exit 1) only for real errors: credfs or pgbench errors,
+# a crash, a drain that never completes, PostgreSQL seeing credfs work
+# during the metadata loop. Exit 77: cannot run here (not root, no FUSE).
+# shellcheck disable=SC2317 # cleanup runs from the EXIT trap
+# shellcheck disable=SC2209 # PGPASSWORD=admin "$PSQL" is an assignment before a command
+# shellcheck disable=SC2012 # lease ids are [A-Za-z0-9]: ls is what the issue times
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+CREDFS_BIN=${CREDFS_BIN:-$SRC/build/credfs}
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	B_SECS=${BENCH_SECONDS:-2}
+	B_NS=${BENCH_CONCURRENCY:-1 4}
+	B_DRAIN=${BENCH_DRAIN:-500}
+	B_SCALE=${BENCH_SCALE:-2000}
+	B_META=${BENCH_META_SECONDS:-0.3}
+else
+	B_SECS=${BENCH_SECONDS:-10}
+	B_NS=${BENCH_CONCURRENCY:-1 4 16}
+	B_DRAIN=${BENCH_DRAIN:-10000}
+	B_SCALE=${BENCH_SCALE:-100000}
+	B_META=${BENCH_META_SECONDS:-1}
+fi
+B_DRAIN_SESSIONS=${BENCH_DRAIN_SESSIONS:-8}
+B_OUT=${BENCH_OUT:-$SRC/build/bench-results.md}
+B_POOL=16 # max_open_connections of the benchmark's connection
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: error: %s\n' "$*" >&2
+	exit 1
+}
+skip() {
+	printf 'bench: SKIP: %s\n' "$*" >&2
+	exit 77
+}
+
+# ---- prerequisites ------------------------------------------------------------
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (FUSE mount, the postgres OS user)"
+[ -c /dev/fuse ] || skip "/dev/fuse missing"
+for c in fusermount3 gcc awk sort; do
+	command -v "$c" >/dev/null 2>&1 || skip "$c missing (run scripts/deps.sh)"
+done
+for c in postgres psql pgbench pg_ctl; do
+	[ -x "$PG_BINDIR/$c" ] || skip "$PG_BINDIR/$c missing (run scripts/deps.sh)"
+done
+PSQL=$PG_BINDIR/psql
+PGBENCH=$PG_BINDIR/pgbench
+
+if [ ! -x "$CREDFS_BIN" ]; then
+	say "building credfs"
+	cmake -S "$SRC" -B "$SRC/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+	cmake --build "$SRC/build" -j"$(nproc)" >&2
+fi
+[ -x "$CREDFS_BIN" ] || die "no credfs binary at $CREDFS_BIN"
+
+# ---- work directory, cleanup ----------------------------------------------------
+
+WORK=$(mktemp -d /tmp/credfs-bench.XXXXXX)
+chmod 0711 "$WORK" # the postgres OS user reaches $WORK/pg
+MNT=$WORK/mnt
+STATE=$WORK/state
+LOG=$WORK/credfs.log
+CREDFS_PID=
+PG_DIR=$WORK/pg
+PG_UP=0
+PROBLEMS=()
+META_ID=
+
+cleanup() {
+	local rc=$?
+	set +e
+	trap - EXIT INT TERM
+	jobs -p | while read -r j; do kill "$j" 2>/dev/null; done
+	if grep -qF " $MNT fuse" /proc/self/mounts 2>/dev/null; then
+		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null
+	fi
+	if [ -n "$CREDFS_PID" ]; then
+		for _ in $(seq 1 100); do
+			kill -0 "$CREDFS_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$CREDFS_PID" 2>/dev/null
+		wait "$CREDFS_PID" 2>/dev/null
+	fi
+	if [ "$PG_UP" = 1 ]; then
+		"$SRC/scripts/pg-scratch.sh" stop "$PG_DIR" >/dev/null 2>&1
+	fi
+	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+		say "work directory kept: $WORK (credfs log: $LOG)"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# problem MSG - a real error: reported in the table, and bench.sh exits 1.
+problem() {
+	say "PROBLEM: $*"
+	PROBLEMS+=("$*")
+}
+
+now() { echo "$EPOCHREALTIME"; }
+# elapsed T0 [T1] - seconds since T0 (until T1), 3 decimals.
+elapsed() { awk -v a="$1" -v b="${2:-$EPOCHREALTIME}" 'BEGIN { printf "%.3f", b - a }'; }
+# calc EXPR - awk arithmetic, printf-formatted by the caller's format in EXPR.
+calc() { awk "BEGIN { $1 }"; }
+
+# One binary for the whole run (the restart too), whatever happens to build/ meanwhile.
+cp "$CREDFS_BIN" "$WORK/credfs"
+CREDFS_SRC_BIN=$CREDFS_BIN
+CREDFS_BIN=$WORK/credfs
+
+# ---- the helper program -----------------------------------------------------------
+
+CB=$WORK/credbench
+gcc -O2 -Wall -pthread -I"$("$PG_BINDIR/pg_config" --includedir)" -o "$CB" \
+	"$SRC/scripts/bench/credbench.c" -lpq || die "cannot build credbench (libpq-dev needed)"
+
+# kv FILE KEY - the value of KEY=... in FILE (credbench output).
+kv() { sed -n "s/^$2=//p" "$1" | head -n 1; }
+
+# ---- PostgreSQL ------------------------------------------------------------------
+
+say "starting a scratch PostgreSQL in $PG_DIR"
+PG_UP=1
+"$SRC/scripts/pg-scratch.sh" start "$PG_DIR" >&2 || die "scratch PostgreSQL did not start"
+PG_PORT=$(cat "$PG_DIR/port")
+export PGCONNECT_TIMEOUT=10
+unset PGUSER PGPASSWORD PGDATABASE PGSERVICE PGPASSFILE PGHOST PGPORT
+
+# apsql ARGS... - psql as superuser credfs_admin on wizard (tuples only).
+apsql() {
+	PGPASSWORD=admin "$PSQL" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin -d wizard \
+		-XAtq -v ON_ERROR_STOP=1 "$@"
+}
+
+# count_roles LIKE - number of roles whose name matches LIKE.
+count_roles() { apsql -c "SELECT count(*) FROM pg_roles WHERE rolname LIKE '$1'"; }
+
+apsql <<-'EOF' || die "setting up the group role failed"
+	CREATE ROLE app_readers NOLOGIN;
+	GRANT SELECT ON coffees TO app_readers;
+EOF
+
+# settle - the same starting point for every measured run.
+settle() {
+	apsql -c "VACUUM pg_authid" -c "VACUUM pg_auth_members" -c "CHECKPOINT" >/dev/null
+}
+
+# set_durability default|off
+set_durability() {
+	if [ "$1" = off ]; then
+		apsql -c "ALTER SYSTEM SET synchronous_commit = off" >/dev/null
+	else
+		apsql -c "ALTER SYSTEM RESET synchronous_commit" >/dev/null
+	fi
+	apsql -c "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5 # backends take the reload at their next command
+	say "synchronous_commit = $(apsql -c 'SHOW synchronous_commit')"
+}
+
+# drop_roles LIKE - drop every role named LIKE, committing every 500.
+drop_roles() {
+	apsql -v pat="$1" >/dev/null <<-'EOF'
+		SELECT set_config('bench.pat', :'pat', false);
+		DO $bench$
+		DECLARE r record; n int := 0;
+		BEGIN
+			FOR r IN SELECT rolname FROM pg_roles WHERE rolname LIKE current_setting('bench.pat') LOOP
+				EXECUTE format('DROP ROLE %I', r.rolname);
+				n := n + 1;
+				IF n % 500 = 0 THEN COMMIT; END IF;
+			END LOOP;
+		END $bench$;
+	EOF
+}
+
+# pg_expiration SECS - a VALID UNTIL value SECS (+5 s, as credfs) from now, credfs's shape.
+pg_expiration() { date -u -d "@$(($(date +%s) + $1 + 5))" '+%Y-%m-%d %H:%M:%S+0000'; }
+
+# ---- credfs --------------------------------------------------------------------------
+
+daemon_alive() {
+	[ -n "$CREDFS_PID" ] && kill -0 "$CREDFS_PID" 2>/dev/null &&
+		[ "$(awk '{ print $3 }' "/proc/$CREDFS_PID/stat" 2>/dev/null)" != Z ]
+}
+
+show_log() {
+	say "--- credfs log (last 20 lines, $LOG) ---"
+	tail -n 20 "$LOG" >&2 || true
+}
+
+# check_daemon WHAT - die if the daemon is gone.
+check_daemon() {
+	if ! daemon_alive; then
+		show_log
+		die "credfs died during $1"
+	fi
+}
+
+# mount_credfs - start credfs -f on $MNT with state $STATE; sets CREDFS_PID.
+mount_credfs() {
+	mkdir -p "$MNT" "$STATE"
+	chmod 0700 "$STATE"
+	echo "=== bench: credfs -f --state $STATE ${BENCH_CREDFS_ARGS:-} $MNT" >>"$LOG"
+	# shellcheck disable=SC2086 # BENCH_CREDFS_ARGS is a word list
+	"$CREDFS_BIN" -f --state "$STATE" ${BENCH_CREDFS_ARGS:-} "$MNT" 2>>"$LOG" </dev/null &
+	CREDFS_PID=$!
+	for _ in $(seq 1 600); do
+		if [ -d "$MNT/config" ] && grep -qF " $MNT fuse" /proc/self/mounts; then
+			return 0
+		fi
+		daemon_alive || { show_log; die "credfs exited during startup"; }
+		sleep 0.01
+	done
+	show_log
+	die "credfs did not mount within 6 s"
+}
+
+# umount_credfs - unmount, wait for the daemon to exit 0.
+umount_credfs() {
+	local rc=0
+	fusermount3 -u "$MNT" || die "fusermount3 -u $MNT failed"
+	for _ in $(seq 1 1200); do
+		daemon_alive || break
+		sleep 0.05
+	done
+	if daemon_alive; then
+		show_log
+		die "credfs did not exit within 60 s of the unmount"
+	fi
+	wait "$CREDFS_PID" || rc=$?
+	CREDFS_PID=
+	[ "$rc" -eq 0 ] || { show_log; problem "credfs exited with status $rc after unmount"; }
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$CREDFS_PID/status"; }
+
+CREATE_SQL='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"'; GRANT app_readers TO "{{name}}";'
+
+# write_role NAME [EXTRA_LINE...] - a role on connection bench with the benchmark's creation SQL.
+write_role() {
+	local name=$1
+	shift
+	printf '%s\n' db_name=bench "creation_statements=$CREATE_SQL" default_ttl=1h max_ttl=24h \
+		"$@" >"$MNT/roles/$name" || die "writing roles/$name failed: $(tail -n 1 "$MNT/errors")"
+}
+
+setup_credfs_defs() {
+	printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
+		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$PG_PORT/wizard?sslmode=disable" \
+		username=credfs_admin password=admin "max_open_connections=$B_POOL" \
+		>"$MNT/config/bench" || die "writing config/bench failed: $(tail -n 1 "$MNT/errors")"
+	# Issuance: cleanup between runs is a plain DROP ROLE (not measured).
+	write_role iss 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
+	# Drain and scale: credfs's default, robust revocation.
+	write_role drain
+	write_role meta
+	write_role scale
+}
+
+# wait_roles_gone LIKE TIMEOUT - poll PostgreSQL every 0.1 s until no role
+# matches LIKE; prints the completion time (EPOCHREALTIME) or fails.
+wait_roles_gone() {
+	local like=$1 limit=$2 start=$EPOCHREALTIME n
+	while :; do
+		n=$(count_roles "$like")
+		if [ "$n" = 0 ]; then
+			now
+			return 0
+		fi
+		if [ "$(elapsed "$start" | cut -d. -f1)" -ge "$limit" ]; then
+			say "still $n roles like $like after ${limit}s"
+			return 1
+		fi
+		check_daemon "revocation"
+		sleep 0.1
+	done
+}
+
+# revoke_all ROLE - rm every lease of ROLE and wait until PostgreSQL has none left.
+revoke_all() {
+	local out=$WORK/unlink.$1
+	"$CB" unlinkall "$MNT/leases/$1" >"$out"
+	[ "$(kv "$out" errors)" = 0 ] || problem "rm leases/$1/*: $(kv "$out" first_error)"
+	wait_roles_gone 'v-%' 900 >/dev/null ||
+		problem "credfs did not revoke every lease of $1 within 900 s"
+}
+
+# ---- results -----------------------------------------------------------------------------
+
+declare -A R # result figures, by name
+
+# verdict VALUE OP TARGET - "met" / "MISSED" (OP: ge or le), "-" without a value.
+verdict() {
+	case "$1" in '' | n/a | -) echo "-"; return ;; esac
+	if awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { exit !(op == "ge" ? v >= t : v <= t) }'; then
+		echo "met"
+	else
+		echo "MISSED"
+	fi
+}
+
+# ms MICROSECONDS - milliseconds, 2 decimals ("-" when empty).
+ms() {
+	case "$1" in '' | *[!0-9.]*) echo "-" ;; *) calc "printf \"%.2f\", $1 / 1000" ;; esac
+}
+
+# pct FILE Q - nearest-rank Q-quantile of the numbers in FILE (one a line, sorted).
+pct() { awk -v q="$2" '{ v[NR] = $1 } END { if (!NR) { print 0; exit } r = int(q * NR + 0.999999); if (r < 1) r = 1; if (r > NR) r = NR; print v[r] }' "$1"; }
+
+# ---- 1. issuance -----------------------------------------------------------------------
+
+PGB_SCRIPT=$WORK/issue.sql
+# The credfs role's creation_statements, as pgbench variables: a name unique
+# per transaction (run tag, client, per-client sequence, random), a password,
+# the expiration; both statements in one simple-query message (\;), which is
+# what credfs sends (one implicit transaction, one round trip).
+cat >"$PGB_SCRIPT" <<'EOF'
+\set seq :seq + 1
+\set rnd random(1000000000, 9999999999)
+CREATE ROLE "p-pgbench-iss-:tag-:client_id-:seq-:rnd" WITH LOGIN PASSWORD 'Pw:rnd-:seq-:client_id-bench' VALID UNTIL ':exp'\; GRANT app_readers TO "p-pgbench-iss-:tag-:client_id-:seq-:rnd";
+EOF
+
+run_credfs_issue() {
+	local mode=$1 n=$2 out=$WORK/iss-credfs-$1-$2
+	settle
+	say "issuance [$mode] credfs N=$n for ${B_SECS}s"
+	"$CB" issue "$MNT/creds/iss" "$n" "$B_SECS" >"$out"
+	check_daemon "issuance"
+	R[iss_c_rate_${mode}_$n]=$(kv "$out" rate)
+	R[iss_c_p50_${mode}_$n]=$(ms "$(kv "$out" p50_us)")
+	R[iss_c_p99_${mode}_$n]=$(ms "$(kv "$out" p99_us)")
+	R[iss_c_ops_${mode}_$n]=$(kv "$out" ops)
+	if [ "$(kv "$out" errors)" != 0 ]; then
+		problem "credfs issuance [$mode N=$n]: $(kv "$out" errors) errors, first: $(kv "$out" first_error); errors file: $(tail -n 1 "$MNT/errors" 2>/dev/null)"
+	fi
+	say "  credfs: $(kv "$out" ops) creds, $(kv "$out" rate)/s, p50 ${R[iss_c_p50_${mode}_$n]} ms, p99 ${R[iss_c_p99_${mode}_$n]} ms"
+	revoke_all iss
+}
+
+run_raw_issue() {
+	local mode=$1 n=$2 j out=$WORK/iss-raw-$1-$2 logdir=$WORK/pgblog-$1-$2 rc=0 lat
+	j=$((n < 2 ? n : 2))
+	mkdir -p "$logdir"
+	settle
+	say "issuance [$mode] pgbench N=$n -j $j for ${B_SECS}s"
+	(cd "$logdir" && PGPASSWORD=admin "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
+		-n -c "$n" -j "$j" -T "$B_SECS" -M simple -D seq=0 -D "tag=$mode$n" \
+		-D "exp=$(pg_expiration 3600)" --log --log-prefix="$logdir/pgb" \
+		-f "$PGB_SCRIPT" wizard) >"$out" 2>&1 || rc=$?
+	lat=$WORK/lat-raw-$1-$2
+	cat "$logdir"/pgb.* 2>/dev/null | awk '{ print $3 }' | sort -n >"$lat"
+	R[iss_r_rate_${mode}_$n]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$out" | head -n 1)
+	R[iss_r_ops_${mode}_$n]=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+	R[iss_r_p50_${mode}_$n]=$(ms "$(pct "$lat" 0.50)")
+	R[iss_r_p99_${mode}_$n]=$(ms "$(pct "$lat" 0.99)")
+	if [ "$rc" -ne 0 ] || [ -z "${R[iss_r_rate_${mode}_$n]}" ] ||
+		grep -qE '^number of failed transactions: [1-9]' "$out"; then
+		problem "pgbench [$mode N=$n] failed (exit $rc): $(grep -iE 'error|abort|fail' "$out" | head -n 3 | tr '\n' ' ')"
+	fi
+	say "  pgbench: ${R[iss_r_ops_${mode}_$n]} creds, ${R[iss_r_rate_${mode}_$n]}/s, p50 ${R[iss_r_p50_${mode}_$n]} ms, p99 ${R[iss_r_p99_${mode}_$n]} ms"
+	drop_roles 'p-%'
+}
+
+phase_issuance() {
+	local mode=$1 n k=0
+	for n in $B_NS; do
+		if [ "$(count_roles 'v-%')" != 0 ] || [ "$(count_roles 'p-%')" != 0 ]; then
+			die "leftover logins before an issuance run"
+		fi
+		# Alternate who goes first, against drift (autovacuum, a neighbour's build).
+		if [ $((k % 2)) = 0 ]; then
+			run_credfs_issue "$mode" "$n"
+			run_raw_issue "$mode" "$n"
+		else
+			run_raw_issue "$mode" "$n"
+			run_credfs_issue "$mode" "$n"
+		fi
+		k=$((k + 1))
+	done
+}
+
+# ---- 2. revocation drain -----------------------------------------------------------------
+
+# The revocation credfs runs by default for one login (core/conn.c,
+# conn_default_revoke + conn_terminate), rendered for each login name on
+# stdin: one line = one simple-query message (credbench rawsql), then the
+# session termination. credfs also runs two lookups first (the login's oid,
+# its schemas with table grants); those are its own cost and not repeated here.
+raw_revoke_sql() {
+	awk -v db=wizard '{
+		u = "\"" $1 "\""
+		printf "ALTER ROLE %s NOLOGIN;\nREVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM %s;\n", u, u
+		printf "REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM %s;\nREVOKE USAGE ON SCHEMA public FROM %s;\n", u, u
+		printf "REVOKE CONNECT ON DATABASE %s FROM %s;\nREASSIGN OWNED BY %s TO CURRENT_USER;\n", db, u, u
+		printf "DROP OWNED BY %s;\nDROP ROLE IF EXISTS %s;\n", u, u
+	}' | awk '{ printf "%s ", $0 } /^DROP ROLE/ { printf "\n" }'
+}
+
+# raw_terminate_sql - the session termination credfs runs after a revocation.
+raw_terminate_sql() {
+	awk '{ printf "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '\''%s'\'' AND pid <> pg_backend_pid();\n", $1 }'
+}
+
+phase_drain() {
+	local mode=$1 out=$WORK/drain-issue-$1 t0 t1 verifier log0
+	[ "$(count_roles 'v-%')" = 0 ] || die "leftover v- logins before the drain"
+	say "drain [$mode]: issuing $B_DRAIN leases"
+	"$CB" count "$MNT/creds/drain" "$B_POOL" "$B_DRAIN" >"$out"
+	check_daemon "drain issuance"
+	[ "$(kv "$out" errors)" = 0 ] ||
+		problem "drain [$mode] issuance: $(kv "$out" errors) errors, first: $(kv "$out" first_error)"
+	R[drain_n_$mode]=$(count_roles 'v-%')
+	settle
+	say "drain [$mode]: rm of every leases/drain/ID, waiting for PostgreSQL"
+	log0=$(wc -l <"$LOG")
+	t0=$(now)
+	"$CB" unlinkall "$MNT/leases/drain" >"$out.rm"
+	[ "$(kv "$out.rm" errors)" = 0 ] || problem "drain [$mode] rm: $(kv "$out.rm" first_error)"
+	if t1=$(wait_roles_gone 'v-%' 1800); then
+		R[drain_c_s_$mode]=$(elapsed "$t0" "$t1")
+	else
+		problem "drain [$mode]: credfs did not revoke $B_DRAIN leases within 1800 s"
+		R[drain_c_s_$mode]=
+	fi
+	R[drain_c_rm_$mode]=$(kv "$out.rm" unlink_secs)
+	# Revocations credfs had to retry (it logs each failure), and why.
+	R[drain_c_fail_$mode]=$(tail -n +"$((log0 + 1))" "$LOG" | grep -c 'revocation failed' || true)
+	R[drain_c_why_$mode]=$(tail -n +"$((log0 + 1))" "$LOG" | sed -n 's/.*revocation failed: //p' |
+		sort | uniq -c | sort -rn | head -n 3 | awk '{ $1 = $1 "x"; print }' | paste -sd ';' -)
+	say "  credfs: ${R[drain_n_$mode]} leases revoked in ${R[drain_c_s_$mode]:-?} s (rm loop ${R[drain_c_rm_$mode]} s; ${R[drain_c_fail_$mode]} failed attempts retried: ${R[drain_c_why_$mode]:-none})"
+
+	# Raw: as many logins made by a plain script (same creation SQL shape; the
+	# password given as a ready SCRAM verifier so that setup is quick), then
+	# the revocation SQL in parallel sessions.
+	say "drain [$mode]: raw setup of $B_DRAIN logins"
+	apsql -c "CREATE ROLE \"p-verifier\" PASSWORD 'Pw-bench-verifier-000'" >/dev/null
+	verifier=$(apsql -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'p-verifier'")
+	apsql -c 'DROP ROLE "p-verifier"' >/dev/null
+	apsql -v n="$B_DRAIN" -v v="$verifier" -v exp="$(pg_expiration 3600)" >/dev/null <<-'EOF'
+		SELECT set_config('bench.n', :'n', false), set_config('bench.v', :'v', false),
+		       set_config('bench.exp', :'exp', false);
+		DO $bench$
+		DECLARE i int; u text;
+		BEGIN
+			FOR i IN 1 .. current_setting('bench.n')::int LOOP
+				u := 'p-raw-drain-' || i || '-AbCdEfGhIjKlMnOpQrSt-1700000000';
+				EXECUTE format('CREATE ROLE %I WITH LOGIN PASSWORD %L VALID UNTIL %L', u,
+					       current_setting('bench.v'), current_setting('bench.exp'));
+				EXECUTE format('GRANT app_readers TO %I', u);
+				IF i % 500 = 0 THEN COMMIT; END IF;
+			END LOOP;
+		END $bench$;
+	EOF
+	R[drain_rn_$mode]=$(count_roles 'p-raw-drain-%')
+	apsql -c "SELECT rolname FROM pg_roles WHERE rolname LIKE 'p-raw-drain-%'" >"$WORK/raw-names"
+	# Per login: the revocation message, then the termination (interleaved).
+	paste -d '\n' <(raw_revoke_sql <"$WORK/raw-names") <(raw_terminate_sql <"$WORK/raw-names") \
+		>"$WORK/raw-drain.sql"
+	settle
+	say "drain [$mode]: raw revocation SQL over $B_DRAIN_SESSIONS connections"
+	"$CB" rawsql "host=127.0.0.1 port=$PG_PORT user=credfs_admin password=admin dbname=wizard application_name=bench-raw" \
+		"$B_DRAIN_SESSIONS" "$WORK/raw-drain.sql" >"$out.raw"
+	R[drain_r_s_$mode]=$(kv "$out.raw" secs)
+	R[drain_r_retries_$mode]=$(kv "$out.raw" retries)
+	[ "$(kv "$out.raw" errors)" = 0 ] ||
+		problem "drain [$mode]: raw revocation: $(kv "$out.raw" errors) errors, first: $(kv "$out.raw" first_error)"
+	[ "$(count_roles 'p-raw-drain-%')" = 0 ] || problem "drain [$mode]: raw logins left after the raw revocation"
+	say "  raw: ${R[drain_rn_$mode]} logins revoked in ${R[drain_r_s_$mode]} s (${R[drain_r_retries_$mode]} messages retried after \"tuple concurrently updated\")"
+}
+
+# ---- 4. metadata -----------------------------------------------------------------------------
+
+# pg_credfs_activity T - credfs backends that started a connection or a query at or after T.
+pg_credfs_activity() {
+	apsql -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'credfs'
+		AND (backend_start >= '$1'::timestamptz OR query_start >= '$1'::timestamptz)"
+}
+
+pg_xacts() {
+	apsql -c "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'wizard'"
+}
+
+phase_metadata() {
+	local out=$WORK/meta id t0 x0 x1 seen n_meta=100
+	[ "$QUICK" = 1 ] && n_meta=20
+	say "metadata: $n_meta leases of role meta, then the loops (${B_META}s per operation)"
+	"$CB" count "$MNT/creds/meta" 4 "$n_meta" >"$out.issue"
+	[ "$(kv "$out.issue" errors)" = 0 ] || problem "metadata setup: $(kv "$out.issue" first_error)"
+	id=$(find "$MNT/leases/meta" -mindepth 1 -maxdepth 1 -printf '%f\n' -quit)
+	META_ID=$id
+	[ -n "$id" ] || die "no lease in leases/meta"
+	# An idle backend flushes its statistics up to 10 s late (PostgreSQL 15):
+	# wait that out so that the xact delta below is about the loop alone.
+	if [ "$QUICK" = 1 ]; then sleep 1.1; else sleep 11; fi
+	x0=$(pg_xacts)
+	t0=$(apsql -c "SELECT now()")
+	"$CB" meta "$B_META" \
+		"stat:$MNT/config/bench" "stat:$MNT/roles/meta" "stat:$MNT/leases/meta/$id" \
+		"readdir:$MNT/config" "readdir:$MNT/roles" "readdir:$MNT/leases/meta" \
+		"read:$MNT/config/bench" "read:$MNT/roles/meta" "read:$MNT/leases/meta/$id" >"$out"
+	check_daemon "the metadata loop"
+	seen=$(pg_credfs_activity "$t0")
+	sleep 1.1
+	x1=$(pg_xacts)
+	R[meta_seen]=$seen
+	# This script's own probes on wizard: the first pg_xacts, now(), pg_credfs_activity.
+	R[meta_xacts]=$((x1 - x0 - 3))
+	if [ "$seen" != 0 ]; then
+		problem "metadata: PostgreSQL saw $seen credfs backend(s) work during the metadata loop"
+	fi
+	if grep -qE 'errors=[1-9]' "$out"; then
+		problem "metadata: errors: $(grep -E 'errors=[1-9]' "$out" | head -n 2 | tr '\n' ' ')"
+	fi
+	# The detector works: one credential makes a credfs backend show up.
+	t0=$(apsql -c "SELECT now()")
+	"$CB" count "$MNT/creds/meta" 1 1 >/dev/null
+	R[meta_selfcheck]=$([ "$(pg_credfs_activity "$t0")" != 0 ] && echo ok || echo "FAILED")
+	[ "${R[meta_selfcheck]}" = ok ] || problem "metadata: the pg_stat_activity detector saw no issuance"
+	cat "$out" >&2
+}
+
+# ---- 3. scale ------------------------------------------------------------------------------
+
+phase_scale() {
+	local out=$WORK/scale rss0 rss1 t0 n ls_times=() stop_s
+	[ "$(count_roles 'v-%')" = 0 ] || revoke_all meta
+	say "scale: issuing $B_SCALE leases"
+	rss0=$(rss_kib)
+	t0=$(now)
+	"$CB" count "$MNT/creds/scale" "$B_POOL" "$B_SCALE" >"$out"
+	check_daemon "scale issuance"
+	[ "$(kv "$out" errors)" = 0 ] ||
+		problem "scale issuance: $(kv "$out" errors) errors, first: $(kv "$out" first_error)"
+	R[scale_issue_rate]=$(kv "$out" rate)
+	R[scale_issue_s]=$(kv "$out" secs)
+	sleep 1
+	rss1=$(rss_kib)
+	n=$(find "$MNT/leases/scale" -mindepth 1 -maxdepth 1 | wc -l) || n=0
+	R[scale_n]=$n
+	[ "$n" = "$B_SCALE" ] || problem "scale: leases/scale lists $n leases, expected $B_SCALE"
+	R[scale_rss0]=$rss0
+	R[scale_rss1]=$rss1
+	R[scale_rss_per]=$(calc "printf \"%.0f\", ($rss1 - $rss0) * 1024 / $n")
+	say "  RSS $rss0 KiB -> $rss1 KiB: ${R[scale_rss_per]} B per lease"
+	for _ in 1 2 3; do
+		t0=$(now)
+		n=$(ls "$MNT/leases/scale" | wc -l) || n="ls failed"
+		ls_times+=("$(elapsed "$t0")")
+		[ "$n" = "${R[scale_n]}" ] || problem "scale: ls leases/scale listed $n, expected ${R[scale_n]}"
+	done
+	R[scale_ls]=$(printf '%s\n' "${ls_times[@]}" | sort -n | sed -n 2p) # median of 3
+	R[scale_ls_all]="${ls_times[*]}"
+	say "  ls leases/scale: ${ls_times[*]} s"
+
+	# Restart with that state.
+	if [ "${BENCH_RESTART:-1}" = 0 ]; then
+		R[scale_restart]=n/a
+		R[scale_restart_note]="skipped (BENCH_RESTART=0)"
+		return
+	fi
+	say "scale: restart with $B_SCALE leases"
+	t0=$(now)
+	umount_credfs
+	stop_s=$(elapsed "$t0")
+	R[scale_stop]=$stop_s
+	t0=$(now)
+	mount_credfs
+	R[scale_mount]=$(elapsed "$t0")
+	if [ ! -e "$MNT/roles/scale" ] && [ -z "$(ls "$MNT/leases/scale" 2>/dev/null | head -n 1)" ]; then
+		R[scale_restart]=n/a
+		R[scale_restart_note]="credfs keeps no state across a restart yet (roles/ and leases/ empty after remount; mount itself took ${R[scale_mount]} s)"
+		say "  ${R[scale_restart_note]}"
+		return
+	fi
+	# State is back: the restart is done when every lease is listed again.
+	while :; do
+		n=$(ls "$MNT/leases/scale" 2>/dev/null | wc -l) || n=0
+		[ "$n" -ge "${R[scale_n]}" ] && break
+		if [ "$(elapsed "$t0" | cut -d. -f1)" -ge 600 ]; then
+			problem "restart: only $n of ${R[scale_n]} leases back after 600 s"
+			break
+		fi
+		check_daemon "restart"
+		sleep 0.05
+	done
+	R[scale_restart]=$(elapsed "$t0")
+	R[scale_restart_note]="unmount ${R[scale_stop]} s; exec to mounted ${R[scale_mount]} s; to all $n leases listed ${R[scale_restart]} s"
+	say "  restart: ${R[scale_restart_note]}"
+}
+
+# ---- the report ----------------------------------------------------------------------------
+
+machine_info() {
+	local cpu mem pgv credv commit dirty=""
+	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+	mem=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+	pgv=$("$PG_BINDIR/postgres" --version | awk '{ print $3 }')
+	credv=$("$CREDFS_BIN" --version 2>/dev/null | head -n 1)
+	commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no -- core fs 2>/dev/null)" ]; then
+		dirty=" + uncommitted changes in core/ fs/"
+	fi
+	echo "| machine | $(hostname -s 2>/dev/null || echo ?) |"
+	echo "| CPU | ${cpu:-unknown}, nproc $(nproc) |"
+	echo "| memory | $mem |"
+	echo "| kernel | $(uname -sr) |"
+	echo "| PostgreSQL | $pgv (pg-scratch defaults: shared_buffers 64MB, fsync on) |"
+	echo "| credfs | ${credv:-?}, git $commit$dirty ($CREDFS_SRC_BIN, built $(date -u -r "$CREDFS_SRC_BIN" '+%Y-%m-%d %H:%M UTC')) |"
+	echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+	echo "| load average (1 min) | at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) |"
+}
+
+report() {
+	local mode n cr rr ratio cp99 rp99 p99r label
+	echo "# credfs benchmark results"
+	echo
+	if [ "$QUICK" = 1 ]; then
+		echo "**Quick (smoke) mode** (BENCH_QUICK=1): tiny sizes, numbers are not meaningful."
+		echo
+	fi
+	echo "| | |"
+	echo "|---|---|"
+	machine_info
+	echo "| run | BENCH_SECONDS=$B_SECS, N=\"$B_NS\", drain $B_DRAIN, scale $B_SCALE, raw drain sessions $B_DRAIN_SESSIONS, credfs pool $B_POOL |"
+	echo
+	echo "Numbers from a shared machine are noisy (other builds and tests run beside it): compare the ratios, which come from the same run, more than the absolute figures."
+	echo
+	echo "## 1. Issuance: creds/s, credfs (open+read+close of creds/ROLE) vs pgbench (-M simple, the same creation transaction)"
+	echo
+	echo "| durability | N | credfs creds/s | raw creds/s | ratio (target >= 0.95) | credfs p50 ms | raw p50 ms | credfs p99 ms | raw p99 ms | p99 ratio (target <= 1.2) |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for mode in default off; do
+		label=$([ "$mode" = off ] && echo "synchronous_commit=off" || echo "default")
+		for n in $B_NS; do
+			cr=${R[iss_c_rate_${mode}_$n]:-}
+			rr=${R[iss_r_rate_${mode}_$n]:-}
+			cp99=${R[iss_c_p99_${mode}_$n]:-}
+			rp99=${R[iss_r_p99_${mode}_$n]:-}
+			ratio=-
+			p99r=-
+			[ -n "$cr" ] && [ -n "$rr" ] && ratio=$(calc "printf \"%.2f\", $cr / $rr")
+			[ -n "$cp99" ] && [ -n "$rp99" ] && p99r=$(calc "printf \"%.2f\", $cp99 / ($rp99 > 0 ? $rp99 : 0.001)")
+			printf '| %s | %s | %.0f | %.0f | %s (%s) | %s | %s | %s | %s | %s (%s) |\n' \
+				"$label" "$n" "${cr:-0}" "${rr:-0}" "$ratio" "$(verdict "$ratio" ge 0.95)" \
+				"${R[iss_c_p50_${mode}_$n]:--}" "${R[iss_r_p50_${mode}_$n]:--}" \
+				"${cp99:--}" "${rp99:--}" "$p99r" "$(verdict "$p99r" le 1.2)"
+		done
+	done
+	echo
+	echo "Creation SQL (both): \`$CREATE_SQL\` -- one simple-query message per credential. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
+	echo
+	echo "## 2. Revocation drain: $B_DRAIN leases due at once"
+	echo
+	echo "| durability | leases | credfs s | credfs revocations/s | credfs failed attempts (retried) | raw s | raw revocations/s | raw messages retried | ratio raw time / credfs time (target >= 0.9) |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for mode in default off; do
+		label=$([ "$mode" = off ] && echo "synchronous_commit=off" || echo "default")
+		local cs=${R[drain_c_s_$mode]:-} rs=${R[drain_r_s_$mode]:-} cps=- rps=- dr=-
+		[ -n "$cs" ] && cps=$(calc "printf \"%.0f\", ${R[drain_n_$mode]} / ($cs > 0 ? $cs : 0.001)")
+		[ -n "$rs" ] && rps=$(calc "printf \"%.0f\", ${R[drain_rn_$mode]:-0} / ($rs > 0 ? $rs : 0.001)")
+		[ -n "$cs" ] && [ -n "$rs" ] && dr=$(calc "printf \"%.2f\", $rs / ($cs > 0 ? $cs : 0.001)")
+		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) |\n' "$label" "${R[drain_n_$mode]:--}" \
+			"${cs:--}" "$cps" "${R[drain_c_fail_$mode]:--}" "${rs:--}" "$rps" \
+			"${R[drain_r_retries_$mode]:--}" "$dr" "$(verdict "$dr" ge 0.9)"
+	done
+	echo
+	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default (REVOKE ..., REASSIGN OWNED, DROP OWNED, DROP ROLE, then end the login's sessions). Raw: the same statements rendered, one message per login plus the session termination, over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once (credfs additionally looks up the login's oid and its schemas with table grants first, and retries a failed revocation after a 1 s backoff)."
+	for mode in default off; do
+		if [ -n "${R[drain_c_why_$mode]:-}" ]; then
+			echo
+			echo "credfs's failed revocation attempts [$mode], by reason: ${R[drain_c_why_$mode]}"
+		fi
+	done
+	echo
+	echo "## 3. Scale: ${R[scale_n]:-$B_SCALE} live leases"
+	echo
+	echo "| figure | value | target |"
+	echo "|---|---|---|"
+	echo "| issuing them ($B_POOL readers, synchronous_commit=off) | ${R[scale_issue_s]:--} s (${R[scale_issue_rate]:--} creds/s) | |"
+	echo "| daemon RSS before / after | ${R[scale_rss0]:--} KiB / ${R[scale_rss1]:--} KiB | |"
+	echo "| RSS per live lease | ${R[scale_rss_per]:--} B | <= 1024 B ($(verdict "${R[scale_rss_per]:-}" le 1024)) |"
+	echo "| \`ls leases/scale\` (median of 3: ${R[scale_ls_all]:-}) | ${R[scale_ls]:--} s | <= 0.5 s ($(verdict "${R[scale_ls]:-}" le 0.5)) |"
+	echo "| restart with that state | ${R[scale_restart]:-n/a} | <= 2 s ($(verdict "${R[scale_restart]:-}" le 2)) |"
+	echo
+	echo "Restart: ${R[scale_restart_note]:-not measured}."
+	echo
+	echo "## 4. Metadata: operations per second (one thread; attr_timeout=0, so every stat reaches credfs)"
+	echo
+	echo "| operation | path | ops/s |"
+	echo "|---|---|---|"
+	if [ -f "$WORK/meta" ]; then
+		awk -v m="$MNT/" -v id="$META_ID" '$1 == "meta" {
+			p = $3; if (index(p, m) == 1) p = substr(p, length(m) + 1)
+			if (id != "" && substr(p, length(p) - length(id) + 1) == id) p = substr(p, 1, length(p) - length(id)) "ID"
+			r = $6; sub(/rate=/, "", r); printf "| %s | %s | %s |\n", $2, p, r }' "$WORK/meta"
+	fi
+	echo
+	echo "| check | value | target |"
+	echo "|---|---|---|"
+	echo "| credfs backends that connected or ran a query during the loop (pg_stat_activity) | ${R[meta_seen]:--} | 0 ($(verdict "${R[meta_seen]:-}" le 0)) |"
+	echo "| xact_commit+xact_rollback delta of db wizard over the loop (this script's 3 probes subtracted$([ "$QUICK" = 1 ] && echo "; quick mode does not wait out PostgreSQL's 10 s statistics flush, so earlier work shows here")) | ${R[meta_xacts]:--} | 0 |"
+	echo "| detector self-check (one issuance is seen) | ${R[meta_selfcheck]:--} | ok |"
+	echo
+	if [ "${#PROBLEMS[@]}" -gt 0 ]; then
+		echo "## Errors"
+		echo
+		for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+	else
+		echo "No errors: every credential was issued, every lease revoked, nothing touched PostgreSQL during the metadata loop."
+	fi
+}
+
+# ---- the run ---------------------------------------------------------------------------------
+
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+T_START=$(now)
+mount_credfs
+setup_credfs_defs
+
+set_durability default
+phase_issuance default
+phase_drain default
+
+set_durability off
+phase_issuance off
+phase_drain off
+phase_metadata
+phase_scale
+
+mkdir -p "$(dirname "$B_OUT")"
+report | tee "$B_OUT"
+say "done in $(elapsed "$T_START") s; results in $B_OUT"
+if [ -n "$CREDFS_PID" ]; then
+	umount_credfs
+fi
+[ "${#PROBLEMS[@]}" -eq 0 ] || exit 1
+exit 0
