@@ -132,6 +132,7 @@ static void engine_run_job(struct engine *e, struct lease_job *job)
 	struct lease *l = job->lease;
 	struct conn_pool *p = engine_pool_get(e, l->role->db_name);
 	char errbuf[CONN_ERRLEN] = "";
+	bool was_failing = l->attempts > 0; /* a racy read: only a hint */
 	int r;
 
 	if (!p) {
@@ -156,6 +157,9 @@ static void engine_run_job(struct engine *e, struct lease_job *job)
 			 job->action == LEASE_JOB_RENEW ? "renewal" : "revocation", errbuf);
 	lease_ref(l);
 	lease_table_job_done(e->leases, job, r, errbuf, timefmt_now_ms());
+	/* The database is back: the others that failed need not wait out their backoff. */
+	if (r == 0 && was_failing)
+		lease_table_retry_db(e->leases, l->role->db_name, timefmt_now_ms());
 	/* Marked done on disk only after PostgreSQL confirmed it. */
 	if (r == 0 && l->state == LEASE_REVOKED) {
 		engine_state_record_gone(e, l);

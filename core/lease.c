@@ -12,10 +12,10 @@
 struct lease_table {
 	pthread_mutex_t mu;
 	struct lease **buckets; /* protected by mu */
-	size_t nbuckets;        /* protected by mu; a power of two */
-	size_t count;           /* protected by mu */
-	struct lease **heap;    /* protected by mu; min-heap on lease_key() */
-	size_t heap_cap;        /* protected by mu */
+	size_t nbuckets; /* protected by mu; a power of two */
+	size_t count; /* protected by mu */
+	struct lease **heap; /* protected by mu; min-heap on lease_key() */
+	size_t heap_cap; /* protected by mu */
 };
 
 const char *lease_state_name(enum lease_state s)
@@ -35,8 +35,8 @@ const char *lease_state_name(enum lease_state s)
 	return "unknown";
 }
 
-struct lease *lease_new(struct role *role, const char *username,
-			const struct lease_holder *holder, int64_t now)
+struct lease *lease_new(struct role *role, const char *username, const struct lease_holder *holder,
+			int64_t now)
 {
 	struct lease *l = calloc(1, sizeof(*l));
 
@@ -413,8 +413,8 @@ static void lease_renew_done_locked(struct lease *l, struct lease_job *job, int 
 		l->want_renew = false; /* revocation still comes at expires */
 }
 
-void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
-			  const char *errmsg, int64_t now)
+void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, const char *errmsg,
+			  int64_t now)
 {
 	struct lease *l = job->lease;
 	bool drop = false;
@@ -487,8 +487,7 @@ json_t *lease_table_roles(struct lease_table *t)
 	for (size_t i = 0; o && i < t->count; i++)
 		json_object_set_new(o, t->heap[i]->role->name, json_true());
 	pthread_mutex_unlock(&t->mu);
-	json_object_foreach(o, k, v)
-		json_array_append_new(a, json_string(k));
+	json_object_foreach(o, k, v) json_array_append_new(a, json_string(k));
 	json_decref(o);
 	return a;
 }
@@ -507,10 +506,9 @@ static json_t *lease_json_text(const char *s)
 
 json_t *lease_holder_json(const struct lease_holder *h)
 {
-	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "pid", (int)h->pid, "uid",
-			 (int)h->uid, "gid", (int)h->gid, "command", lease_json_text(h->comm),
-			 "executable", lease_json_text(h->exe), "cgroup",
-			 lease_json_text(h->cgroup));
+	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "pid", (int)h->pid, "uid", (int)h->uid,
+			 "gid", (int)h->gid, "command", lease_json_text(h->comm), "executable",
+			 lease_json_text(h->exe), "cgroup", lease_json_text(h->cgroup));
 }
 
 json_t *lease_table_to_json(struct lease_table *t, struct lease *l)
@@ -524,12 +522,11 @@ json_t *lease_table_to_json(struct lease_table *t, struct lease *l)
 	timefmt_rfc3339(l->expires, expires);
 	timefmt_rfc3339(l->max_expires, maxe);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:i, s:s}",
-		      "lease_id", lid, "id", l->id, "role", l->role->name, "username",
-		      l->username, "issued", issued, "expires", expires, "max_expires", maxe,
-		      "ttl", (json_int_t)(l->ttl_ms / 1000), "renewable",
-		      lease_renewable_locked(l), "state", lease_state_name(l->state), "holder",
-		      lease_holder_json(&l->holder), "attempts", l->attempts, "last_error",
-		      l->last_error);
+		      "lease_id", lid, "id", l->id, "role", l->role->name, "username", l->username,
+		      "issued", issued, "expires", expires, "max_expires", maxe, "ttl",
+		      (json_int_t)(l->ttl_ms / 1000), "renewable", lease_renewable_locked(l),
+		      "state", lease_state_name(l->state), "holder", lease_holder_json(&l->holder),
+		      "attempts", l->attempts, "last_error", l->last_error);
 	pthread_mutex_unlock(&t->mu);
 	return j;
 }
@@ -553,4 +550,21 @@ void *lease_table_swap_poll(struct lease_table *t, struct lease *l, void *poll)
 	l->poll = poll;
 	pthread_mutex_unlock(&t->mu);
 	return old;
+}
+
+void lease_table_retry_db(struct lease_table *t, const char *db, int64_t now)
+{
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->count; i++) {
+		struct lease *l = t->heap[i];
+
+		if (l->busy || !l->role->db_name || strcmp(l->role->db_name, db) != 0)
+			continue;
+		if ((l->state == LEASE_FAILED || (l->state == LEASE_HELD && l->retry_at)) &&
+		    l->retry_at > now) {
+			l->retry_at = now;
+			heap_fix(t, i);
+		}
+	}
+	pthread_mutex_unlock(&t->mu);
 }

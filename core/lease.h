@@ -155,6 +155,12 @@ size_t lease_table_due(struct lease_table *t, int64_t now, struct lease_job *job
 void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
 			  const char *errmsg, int64_t now);
 
+/*
+ * lease_table_retry_db - failed leases of connection db are due again now
+ * (PostgreSQL answered again), instead of at the end of their backoff.
+ */
+void lease_table_retry_db(struct lease_table *t, const char *db, int64_t now);
+
 /* lease_table_count - live leases in total. */
 size_t lease_table_count(struct lease_table *t);
 

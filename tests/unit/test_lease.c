@@ -801,6 +801,43 @@ static void test_revoke_backoff_after_renew_failures(void)
 	role_unref(ro);
 }
 
+/* a success on the same connection pulls failed revocations forward */
+static void test_retry_db(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct role *other = mkrole("other", "elsewhere", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, at = t0 + MIN;
+	struct lease *a = issue(t, ro, 100, t0), *b = issue(t, other, 101, t0);
+	struct lease_job job;
+
+	lease_table_revoke_now(t, a, at);
+	CHECK_INT_EQ(due1(t, at, &job), 1);
+	lease_table_job_done(t, &job, -EIO, "down", at);
+	CHECK_INT_EQ(a->state, LEASE_FAILED);
+	/* several failures: a's next retry is far away */
+	for (int i = 0; i < 5; i++) {
+		at = a->retry_at;
+		CHECK_INT_EQ(due1(t, at, &job), 1);
+		CHECK(job.lease == a);
+		lease_table_job_done(t, &job, -EIO, "down", at);
+	}
+	lease_table_revoke_now(t, b, at);
+	CHECK_INT_EQ(due1(t, at, &job), 1);
+	CHECK(job.lease == b);
+	lease_table_job_done(t, &job, -EIO, "down", at);
+	CHECK(a->retry_at - at >= 32 * SEC);
+	lease_table_retry_db(t, "wizard", at + SEC);
+	CHECK_INT_EQ(a->retry_at, at + SEC);
+	CHECK_INT_EQ(b->retry_at, at + SEC); /* its own first backoff, untouched */
+	lease_table_retry_db(t, "wizard", at + 2); /* b's connection is not "wizard" */
+	CHECK_INT_EQ(b->retry_at, at + SEC);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + 2);
+	lease_table_free(t);
+	role_unref(ro);
+	role_unref(other);
+}
+
 /* two due leases, max 1 per call: each handed out once */
 static void test_busy_not_twice(void)
 {
@@ -1303,6 +1340,7 @@ int main(void)
 	RUN(test_revoke_backoff);
 	RUN(test_renew_backoff);
 	RUN(test_revoke_backoff_after_renew_failures);
+	RUN(test_retry_db);
 	RUN(test_busy_not_twice);
 	RUN(test_job_holds_reference);
 	RUN(test_counts_roles_ids);
