@@ -36,8 +36,7 @@ void audit_hmac(const struct secret *key, const char *pw, size_t len, char *out)
 	unsigned char mac[crypto_auth_hmacsha256_BYTES];
 	crypto_auth_hmacsha256_state st;
 
-	crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret_str(key),
-				    secret_len(key));
+	crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret_str(key), secret_len(key));
 	crypto_auth_hmacsha256_update(&st, (const unsigned char *)pw, len);
 	crypto_auth_hmacsha256_final(&st, mac);
 	memcpy(out, "hmac-sha256:", 12);

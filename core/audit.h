@@ -47,14 +47,14 @@ void audit_hmac(const struct secret *key, const char *pw, size_t len, char *out)
 struct secret *audit_key_derive(const struct secret *state_key);
 
 struct audit_event {
-	const char *action;    /* "issue", "renew", "let-go", "revoke", "config-write", ... */
-	const char *result;    /* "ok" or "error" */
-	const char *error;     /* reason when failed, or NULL */
-	const char *path;      /* e.g. "roles/db-app", or NULL */
-	const struct lease *lease;          /* or NULL */
-	const struct lease_holder *holder;  /* who asked (or the lease's opener), or NULL */
-	uid_t uid;             /* who asked, when there is no holder */
-	const struct secret *password;      /* HMAC'd, never written; or NULL */
+	const char *action; /* "issue", "renew", "let-go", "revoke", "config-write", ... */
+	const char *result; /* "ok" or "error" */
+	const char *error; /* reason when failed, or NULL */
+	const char *path; /* e.g. "roles/db-app", or NULL */
+	const struct lease *lease; /* or NULL */
+	const struct lease_holder *holder; /* who asked (or the lease's opener), or NULL */
+	uid_t uid; /* who asked, when there is no holder */
+	const struct secret *password; /* HMAC'd, never written; or NULL */
 };
 
 /*

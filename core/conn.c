@@ -15,8 +15,8 @@
 #include "tmpl.h"
 
 #define CONN_CHECKOUT_TIMEOUT_S 10
-#define CONN_STATEMENT_TIMEOUT "-c statement_timeout=30000"
-#define CONN_DEFAULT_RENEW "ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"
+#define CONN_STATEMENT_TIMEOUT	"-c statement_timeout=30000"
+#define CONN_DEFAULT_RENEW	"ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"
 
 struct conn_idle {
 	PGconn *pg;
@@ -27,10 +27,10 @@ struct conn_pool {
 	int refs; /* atomic */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	struct dbconf *conf;     /* protected by mu; swapped by root rotation */
-	struct conn_idle *idle;  /* protected by mu; max_open slots */
-	int nidle;               /* protected by mu */
-	int open;                /* protected by mu: idle + checked out */
+	struct dbconf *conf; /* protected by mu; swapped by root rotation */
+	struct conn_idle *idle; /* protected by mu; max_open slots */
+	int nidle; /* protected by mu */
+	int open; /* protected by mu: idle + checked out */
 };
 
 /* --- errors -------------------------------------------------------------- */
@@ -81,7 +81,8 @@ static const char *conn_root_password(const struct dbconf *c)
 static int conn_render_value(const struct dbconf *c, const char *v, char **out)
 {
 	struct tmpl_var vars[] = {
-		{ "username", c->username ? c->username : "", c->username ? strlen(c->username) : 0 },
+		{ "username", c->username ? c->username : "",
+		  c->username ? strlen(c->username) : 0 },
 		{ "password", conn_root_password(c), strlen(conn_root_password(c)) },
 	};
 	size_t len;
@@ -562,15 +563,16 @@ static int conn_default_revoke(PGconn *pg, const char *username, char *errbuf)
 		PQfreemem(s);
 	}
 	if (r == 0)
-		r = conn_appendf(&sql,
-				 "REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM %s;\n"
-				 "REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM %s;\n"
-				 "REVOKE USAGE ON SCHEMA public FROM %s;\n"
-				 "REVOKE CONNECT ON DATABASE %s FROM %s;\n"
-				 "REASSIGN OWNED BY %s TO CURRENT_USER;\n"
-				 "DROP OWNED BY %s;\n"
-				 "DROP ROLE IF EXISTS %s;\n",
-				 u, u, u, db, u, u, u, u);
+		r = conn_appendf(
+			&sql,
+			"REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM %s;\n"
+			"REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM %s;\n"
+			"REVOKE USAGE ON SCHEMA public FROM %s;\n"
+			"REVOKE CONNECT ON DATABASE %s FROM %s;\n"
+			"REASSIGN OWNED BY %s TO CURRENT_USER;\n"
+			"DROP OWNED BY %s;\n"
+			"DROP ROLE IF EXISTS %s;\n",
+			u, u, u, db, u, u, u, u);
 	if (r != 0) {
 		conn_set_err(errbuf, "", "out of memory");
 		goto out;

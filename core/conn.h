@@ -25,7 +25,7 @@
 #include "role.h"
 #include "secret.h"
 
-#define CONN_ERRLEN 256
+#define CONN_ERRLEN	     256
 #define CONN_CONNECT_TIMEOUT "3" /* seconds, unless connection_url sets one */
 
 struct conn_pool;

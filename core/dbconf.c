@@ -10,10 +10,20 @@
 #include "tmpl.h"
 
 static const char *const dbconf_keys[] = {
-	"plugin_name", "plugin_version", "connection_url", "username", "password",
-	"allowed_roles", "verify_connection", "max_open_connections", "max_idle_connections",
-	"max_connection_lifetime", "password_authentication", "root_rotation_statements",
-	"password_length", NULL,
+	"plugin_name",
+	"plugin_version",
+	"connection_url",
+	"username",
+	"password",
+	"allowed_roles",
+	"verify_connection",
+	"max_open_connections",
+	"max_idle_connections",
+	"max_connection_lifetime",
+	"password_authentication",
+	"root_rotation_statements",
+	"password_length",
+	NULL,
 };
 
 static const char *const dbconf_url_vars[] = { "username", "password", NULL };
@@ -61,9 +71,11 @@ static int dbconf_strings(struct dbconf *c, json_t *p, bool final, struct parse_
 		return r;
 	if (s && !(c->password = secret_new(s, strlen(s))))
 		return -ENOMEM;
-	if ((c->username && (strstr(c->username, "{{username}}") || strstr(c->username, "{{password}}"))) ||
+	if ((c->username &&
+	     (strstr(c->username, "{{username}}") || strstr(c->username, "{{password}}"))) ||
 	    (s && (strstr(s, "{{username}}") || strstr(s, "{{password}}")))) {
-		perr_set(err, 0, 0, "username and password must not contain {{username}} or {{password}}");
+		perr_set(err, 0, 0,
+			 "username and password must not contain {{username}} or {{password}}");
 		return -EINVAL;
 	}
 	return 0;
@@ -106,7 +118,9 @@ static int dbconf_lists(struct dbconf *c, json_t *p, struct parse_error *err)
 		} else if (!strcmp(s, "scram-sha-256")) {
 			c->pwauth = DBCONF_PW_SCRAM;
 		} else {
-			perr_set(err, 0, 0, "password_authentication: expected \"password\" or \"scram-sha-256\"");
+			perr_set(
+				err, 0, 0,
+				"password_authentication: expected \"password\" or \"scram-sha-256\"");
 			return -EINVAL;
 		}
 	}
@@ -216,18 +230,16 @@ struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw)
 
 json_t *dbconf_to_json(const struct dbconf *c)
 {
-	return json_pack("{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:s, s:o, s:i}",
-			 "plugin_name", DBCONF_PLUGIN, "connection_url", c->connection_url,
-			 "username", c->username, "allowed_roles",
-			 params_strv_json(c->allowed_roles, c->n_allowed_roles),
-			 "verify_connection", c->verify_connection, "max_open_connections",
-			 c->max_open, "max_idle_connections", c->max_idle,
-			 "max_connection_lifetime", (json_int_t)c->max_lifetime,
-			 "password_authentication",
-			 c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
-			 "root_rotation_statements",
-			 params_strv_json(c->root_rotation, c->n_root_rotation),
-			 "password_length", c->password_length);
+	return json_pack(
+		"{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:s, s:o, s:i}", "plugin_name",
+		DBCONF_PLUGIN, "connection_url", c->connection_url, "username", c->username,
+		"allowed_roles", params_strv_json(c->allowed_roles, c->n_allowed_roles),
+		"verify_connection", c->verify_connection, "max_open_connections", c->max_open,
+		"max_idle_connections", c->max_idle, "max_connection_lifetime",
+		(json_int_t)c->max_lifetime, "password_authentication",
+		c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
+		"root_rotation_statements", params_strv_json(c->root_rotation, c->n_root_rotation),
+		"password_length", c->password_length);
 }
 
 bool dbconf_role_allowed(const struct dbconf *c, const char *role)

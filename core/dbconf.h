@@ -19,9 +19,9 @@
 #include "perr.h"
 #include "secret.h"
 
-#define DBCONF_PLUGIN "postgresql-database-plugin"
+#define DBCONF_PLUGIN		"postgresql-database-plugin"
 #define DBCONF_DEFAULT_MAX_OPEN 4
-#define DBCONF_DEFAULT_ROTATE "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
+#define DBCONF_DEFAULT_ROTATE	"ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
 
 enum dbconf_pwauth {
 	DBCONF_PW_PASSWORD,
@@ -29,21 +29,21 @@ enum dbconf_pwauth {
 };
 
 struct dbconf {
-	int refs;                    /* atomic */
+	int refs; /* atomic */
 	char *name;
-	char *connection_url;        /* may contain {{username}} and {{password}} */
-	char *username;              /* NULL when absent */
-	struct secret *password;     /* NULL when absent */
-	char **allowed_roles;        /* globs; NULL-terminated */
+	char *connection_url; /* may contain {{username}} and {{password}} */
+	char *username; /* NULL when absent */
+	struct secret *password; /* NULL when absent */
+	char **allowed_roles; /* globs; NULL-terminated */
 	size_t n_allowed_roles;
 	bool verify_connection;
-	int max_open;                /* >= 1 */
-	int max_idle;                /* 0 .. max_open */
-	int64_t max_lifetime;        /* seconds, 0 = forever */
+	int max_open; /* >= 1 */
+	int max_idle; /* 0 .. max_open */
+	int64_t max_lifetime; /* seconds, 0 = forever */
 	enum dbconf_pwauth pwauth;
-	char **root_rotation;        /* statements, NULL-terminated */
+	char **root_rotation; /* statements, NULL-terminated */
 	size_t n_root_rotation;
-	int password_length;         /* generated passwords */
+	int password_length; /* generated passwords */
 };
 
 /*

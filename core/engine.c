@@ -29,12 +29,18 @@ static const char *engine_dir(enum engine_kind k)
 }
 
 int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
-		 const struct lease *l, const struct lease_holder *holder,
-		 const struct secret *pw, const char *err)
+		 const struct lease *l, const struct lease_holder *holder, const struct secret *pw,
+		 const char *err)
 {
 	struct audit_event ev = {
-		.action = action, .result = err ? "error" : "ok", .error = err, .path = path,
-		.lease = l, .holder = holder, .uid = uid, .password = pw,
+		.action = action,
+		.result = err ? "error" : "ok",
+		.error = err,
+		.path = path,
+		.lease = l,
+		.holder = holder,
+		.uid = uid,
+		.password = pw,
 	};
 
 	return audit_event(e->audit, &ev);
@@ -67,8 +73,8 @@ static void engine_fail(struct engine *e, uid_t uid, const char *dir, const char
 	log_info("%s: %s", path, errbuf);
 }
 
-static void engine_audit_ok(struct engine *e, const char *dir, const char *what,
-			    const char *name, uid_t uid)
+static void engine_audit_ok(struct engine *e, const char *dir, const char *what, const char *name,
+			    uid_t uid)
 {
 	char path[160];
 
@@ -86,8 +92,7 @@ void engine_wake(struct engine *e)
 
 /* --- definitions --------------------------------------------------------- */
 
-static struct engine_def *engine_find_locked(struct engine *e, enum engine_kind k,
-					     const char *name)
+static struct engine_def *engine_find_locked(struct engine *e, enum engine_kind k, const char *name)
 {
 	struct engine_def *d;
 
@@ -424,7 +429,8 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 	if (!(pw = secret_password(c->password_length)))
 		goto out;
 	if ((r = engine_state_record_rotate(e, name, pw)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the rotation in the state directory");
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "cannot record the rotation in the state directory");
 		r = -EIO;
 		goto out;
 	}
@@ -448,7 +454,8 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 
 		if (engine_state_record_def(e, &tmp) != 0)
 			log_err("rotate-root/%s: rotated, but the new password is only in the "
-				"rotation record", name);
+				"rotation record",
+				name);
 	}
 	log_info("rotate-root/%s: root password rotated", name);
 	engine_audit_ok(e, "rotate-root", "write", name, uid);
@@ -536,15 +543,14 @@ static int engine_issue_prepare(struct engine *e, const char *name, struct role 
 		return -ENOENT;
 	}
 	if (!(p = engine_pool_get(e, ro->db_name))) {
-		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" is not configured",
-			 ro->db_name);
+		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" is not configured", ro->db_name);
 		role_unref(ro);
 		return -EIO;
 	}
 	c = conn_pool_conf(p);
 	if (!dbconf_role_allowed(c, ro->name)) {
-		snprintf(errbuf, ENGINE_ERRLEN, "\"%s\" is not an allowed role of connection \"%s\"",
-			 ro->name, c->name);
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "\"%s\" is not an allowed role of connection \"%s\"", ro->name, c->name);
 		dbconf_unref(c);
 		conn_pool_unref(p);
 		role_unref(ro);
@@ -690,8 +696,7 @@ static struct lease *engine_lease_find(struct engine *e, const char *role, const
 	return l;
 }
 
-int engine_lease_read(struct engine *e, const char *role, const char *id, char **out,
-		      size_t *len)
+int engine_lease_read(struct engine *e, const char *role, const char *id, char **out, size_t *len)
 {
 	struct lease *l = engine_lease_find(e, role, id);
 	int r;
@@ -733,7 +738,6 @@ void engine_note_error(struct engine *e, uid_t uid, const char *path, const char
 	errlog_add(e->errlog, timefmt_now_ms(), uid, path, reason);
 	log_info("%s: %s", path, reason);
 }
-
 
 int engine_open_audit(struct engine *e, const char *path)
 {

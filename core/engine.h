@@ -126,8 +126,7 @@ void *engine_poll_take(struct engine *e, struct lease *lease);
 void engine_closed(struct engine *e, struct lease *lease);
 
 /* engine_lease_json - a live lease as new JSON text, or -ENOENT. */
-int engine_lease_read(struct engine *e, const char *role, const char *id, char **out,
-		      size_t *len);
+int engine_lease_read(struct engine *e, const char *role, const char *id, char **out, size_t *len);
 
 /* engine_lease_revoke - revoke a live lease now (rm leases/ROLE/ID). */
 int engine_lease_revoke(struct engine *e, const char *role, const char *id, uid_t uid);

@@ -18,16 +18,16 @@
 #include "store.h"
 #include "audit.h"
 
-#define ENGINE_WORKERS 8
+#define ENGINE_WORKERS	 8
 #define ENGINE_DUE_BATCH 256
 
 struct engine_def {
 	enum engine_kind kind;
 	struct secret *pending_pw; /* ENGINE_CONFIG: a rotation not known to have happened */
 	char *name;
-	struct dbconf *conf;    /* ENGINE_CONFIG */
+	struct dbconf *conf; /* ENGINE_CONFIG */
 	struct conn_pool *pool; /* ENGINE_CONFIG */
-	struct role *role;      /* ENGINE_ROLE */
+	struct role *role; /* ENGINE_ROLE */
 	struct engine_def *next;
 };
 
@@ -36,9 +36,9 @@ struct engine_watch {
 	pid_t pid;
 	unsigned long long start_time;
 	int pidfd;
-	bool dead;              /* protected by e->wmu */
-	struct lease **leases;  /* protected by e->wmu; references */
-	size_t n, cap;          /* protected by e->wmu */
+	bool dead; /* protected by e->wmu */
+	struct lease **leases; /* protected by e->wmu; references */
+	size_t n, cap; /* protected by e->wmu */
 	struct engine_watch *next;
 };
 
@@ -72,21 +72,20 @@ struct engine {
 	/* durable state (engine_state.c); store is NULL without --state */
 	struct store *store;
 	struct secret *key;
-	pthread_mutex_t dmu;      /* serializes definition changes, rotations, compaction */
-	uint64_t role_version;    /* protected by dmu */
+	pthread_mutex_t dmu; /* serializes definition changes, rotations, compaction */
+	uint64_t role_version; /* protected by dmu */
 	pthread_mutex_t imu;
-	struct lease **inflight;  /* protected by imu: recorded, not yet in the table */
+	struct lease **inflight; /* protected by imu: recorded, not yet in the table */
 	size_t n_inflight, cap_inflight; /* protected by imu */
 };
-
 
 /*
  * engine_audit - one audit line; 0 or -EIO. action e.g. "issue"; err NULL
  * for success; lease, holder, pw may be NULL.
  */
 int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
-		 const struct lease *l, const struct lease_holder *holder,
-		 const struct secret *pw, const char *err);
+		 const struct lease *l, const struct lease_holder *holder, const struct secret *pw,
+		 const char *err);
 
 /* engine_wake - make the timer thread look at deadlines again. */
 void engine_wake(struct engine *e);

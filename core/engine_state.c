@@ -31,11 +31,11 @@
 #include "timefmt.h"
 
 struct engine_restore {
-	json_t *confs;    /* name -> {doc, password} */
-	json_t *roles;    /* name -> version (current) */
+	json_t *confs; /* name -> {doc, password} */
+	json_t *roles; /* name -> version (current) */
 	json_t *versions; /* "name\nv" -> doc */
-	json_t *leases;   /* id -> lease record */
-	json_t *rotates;  /* name -> password */
+	json_t *leases; /* id -> lease record */
+	json_t *rotates; /* name -> password */
 	uint64_t max_version;
 };
 
@@ -148,8 +148,8 @@ static json_t *engine_lease_rec(struct lease *l, int64_t valid)
 			 (json_int_t)l->role->version, "user", l->username, "issued",
 			 (json_int_t)l->issued, "ttl", (json_int_t)l->ttl_ms, "max",
 			 (json_int_t)l->max_expires, "valid", (json_int_t)valid, "holder", "pid",
-			 (int)h->pid, "start", (json_int_t)h->start_time, "uid", (int)h->uid,
-			 "gid", (int)h->gid, "comm", h->comm, "exe", h->exe, "cgroup", h->cgroup);
+			 (int)h->pid, "start", (json_int_t)h->start_time, "uid", (int)h->uid, "gid",
+			 (int)h->gid, "comm", h->comm, "exe", h->exe, "cgroup", h->cgroup);
 }
 
 int engine_state_record_lease(struct engine *e, struct lease *l)
@@ -164,8 +164,9 @@ void engine_state_record_renew(struct engine *e, struct lease *l)
 	if (!e->store)
 		return;
 	valid = l->valid_until; /* a racy read is fine: a later renew record follows */
-	if (engine_put(e, json_pack("{s:s, s:s, s:I}", "t", "renew", "id", l->id, "valid",
-				    (json_int_t)valid),
+	if (engine_put(e,
+		       json_pack("{s:s, s:s, s:I}", "t", "renew", "id", l->id, "valid",
+				 (json_int_t)valid),
 		       false) != 0)
 		log_warn("lease %s: renewal not recorded", l->id);
 }
@@ -252,7 +253,8 @@ static int engine_dump_all(void *ctx, struct store *s, store_emit_fn *emit)
 	}
 	pthread_mutex_unlock(&e->mu);
 	ids = lease_table_ids(e->leases, NULL);
-	json_array_foreach(ids, i, v) {
+	json_array_foreach(ids, i, v)
+	{
 		struct lease *l = lease_table_get(e->leases, json_string_value(v));
 
 		if (l) {
@@ -286,7 +288,8 @@ static int engine_restore_confs(struct engine *e, struct engine_restore *rs)
 	const char *name;
 	json_t *rec;
 
-	json_object_foreach(rs->confs, name, rec) {
+	json_object_foreach(rs->confs, name, rec)
+	{
 		struct parse_error pe = { 0 };
 		struct engine_def *d = calloc(1, sizeof(*d));
 		struct dbconf *c = NULL;
@@ -310,8 +313,8 @@ static int engine_restore_confs(struct engine *e, struct engine_restore *rs)
 }
 
 /* A role object for version v of name: shared by every lease that uses it. */
-static struct role *engine_restore_role(struct engine_restore *rs, json_t *cache,
-					const char *name, uint64_t v)
+static struct role *engine_restore_role(struct engine_restore *rs, json_t *cache, const char *name,
+					uint64_t v)
 {
 	struct parse_error pe = { 0 };
 	struct role *ro = NULL;
@@ -337,7 +340,8 @@ static int engine_restore_roles(struct engine *e, struct engine_restore *rs, jso
 	const char *name;
 	json_t *v;
 
-	json_object_foreach(rs->roles, name, v) {
+	json_object_foreach(rs->roles, name, v)
+	{
 		struct engine_def *d = calloc(1, sizeof(*d));
 
 		if (!d || !(d->name = strdup(name)) ||
@@ -430,7 +434,8 @@ static void engine_restore_rotations(struct engine *e)
 		c = conn_pool_conf(d->pool);
 		nc = dbconf_with_password(c, secret_dup(d->pending_pw));
 		if (nc && conn_verify(nc, errbuf) == 0) {
-			log_info("connection %s: the interrupted root rotation took effect", d->name);
+			log_info("connection %s: the interrupted root rotation took effect",
+				 d->name);
 			conn_pool_unref(d->pool);
 			d->pool = conn_pool_new(nc);
 			dbconf_unref(d->conf);
@@ -445,8 +450,9 @@ static void engine_restore_rotations(struct engine *e)
 			d->pending_pw = NULL;
 			engine_state_record_rotate_abort(e, d->name);
 		} else {
-			log_warn("connection %s: cannot tell which root password is current yet: %s",
-				 d->name, errbuf);
+			log_warn(
+				"connection %s: cannot tell which root password is current yet: %s",
+				d->name, errbuf);
 		}
 		dbconf_unref(nc);
 		dbconf_unref(c);
@@ -455,8 +461,8 @@ static void engine_restore_rotations(struct engine *e)
 
 int engine_open_state(struct engine *e, const char *dir, const char *key_file, char *errbuf)
 {
-	struct engine_restore rs = { json_object(), json_object(), json_object(), json_object(),
-				     json_object(), 0 };
+	struct engine_restore rs = { json_object(), json_object(), json_object(),
+				     json_object(), json_object(), 0 };
 	json_t *cache = json_object(), *rec;
 	int64_t now = timefmt_now_ms();
 	const char *id;
@@ -468,12 +474,14 @@ int engine_open_state(struct engine *e, const char *dir, const char *key_file, c
 	if ((r = store_open(dir, e->key, engine_replay, &rs, &e->store, errbuf)) != 0)
 		goto out;
 	e->role_version = rs.max_version;
-	if ((r = engine_restore_confs(e, &rs)) != 0 || (r = engine_restore_roles(e, &rs, cache)) != 0) {
+	if ((r = engine_restore_confs(e, &rs)) != 0 ||
+	    (r = engine_restore_roles(e, &rs, cache)) != 0) {
 		snprintf(errbuf, STORE_ERRLEN, "state in %s holds a definition credfs cannot read",
 			 dir);
 		goto out;
 	}
-	json_object_foreach(rs.leases, id, rec) {
+	json_object_foreach(rs.leases, id, rec)
+	{
 		if ((r = engine_restore_lease(e, &rs, cache, id, rec, now)) != 0) {
 			snprintf(errbuf, STORE_ERRLEN, "state in %s: lease %s cannot be restored",
 				 dir, id);

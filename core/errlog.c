@@ -16,8 +16,8 @@ struct errlog_line {
 struct errlog {
 	pthread_mutex_t mu;
 	struct errlog_line lines[ERRLOG_KEEP]; /* protected by mu; a ring */
-	size_t next;                           /* protected by mu */
-	size_t used;                           /* protected by mu */
+	size_t next; /* protected by mu */
+	size_t used; /* protected by mu */
 };
 
 struct errlog *errlog_new(void)
@@ -67,7 +67,8 @@ int errlog_render(struct errlog *e, uid_t uid, int all_visible, char **out, size
 		return -ENOMEM;
 	pthread_mutex_lock(&e->mu);
 	for (size_t i = 0; i < e->used; i++) {
-		struct errlog_line *l = &e->lines[(e->next + ERRLOG_KEEP - e->used + i) % ERRLOG_KEEP];
+		struct errlog_line *l =
+			&e->lines[(e->next + ERRLOG_KEEP - e->used + i) % ERRLOG_KEEP];
 
 		if (!all_visible && l->uid != uid)
 			continue;

@@ -31,7 +31,7 @@
 
 #include "role.h"
 
-#define LEASE_ID_LEN 24
+#define LEASE_ID_LEN	     24
 #define LEASE_VALID_SLACK_MS 5000 /* VALID UNTIL = expiry + 5 s, as Vault does */
 #define LEASE_BACKOFF_MIN_MS 1000
 #define LEASE_BACKOFF_MAX_MS (300 * 1000)
@@ -59,28 +59,28 @@ struct lease {
 	char id[LEASE_ID_LEN + 1];
 	struct role *role; /* reference; the role as it was at issue */
 	char username[64];
-	int64_t issued;      /* ms */
-	int64_t ttl_ms;      /* lease duration */
+	int64_t issued; /* ms */
+	int64_t ttl_ms; /* lease duration */
 	int64_t max_expires; /* ms: issued + max_ttl */
 	struct lease_holder holder;
 
 	/* protected by the table's lock */
 	int refs;
 	enum lease_state state;
-	bool closed;         /* the open file saw its last release */
-	bool exited;         /* the opener exited */
-	bool busy;           /* a job for it is running */
-	bool want_renew;     /* one more VALID UNTIL update wanted (let-go past it) */
-	int64_t expires;     /* ms: revocation due at (LET_GO) or lease end (HELD) */
+	bool closed; /* the open file saw its last release */
+	bool exited; /* the opener exited */
+	bool busy; /* a job for it is running */
+	bool want_renew; /* one more VALID UNTIL update wanted (let-go past it) */
+	int64_t expires; /* ms: revocation due at (LET_GO) or lease end (HELD) */
 	int64_t valid_until; /* ms: VALID UNTIL in PostgreSQL, without the slack */
-	int64_t last_renew;  /* ms */
-	int64_t let_go_at;   /* ms, 0 while held */
-	int64_t retry_at;    /* ms, FAILED/renew retry */
-	int attempts;        /* failed revocation attempts */
+	int64_t last_renew; /* ms */
+	int64_t let_go_at; /* ms, 0 while held */
+	int64_t retry_at; /* ms, FAILED/renew retry */
+	int attempts; /* failed revocation attempts */
 	char last_error[160];
-	size_t heap_idx;     /* position in the deadline heap */
-	void *watch;         /* the engine's watch on the opener; engine-owned */
-	void *poll;          /* a waiter's poll handle, owned by whoever takes it */
+	size_t heap_idx; /* position in the deadline heap */
+	void *watch; /* the engine's watch on the opener; engine-owned */
+	void *poll; /* a waiter's poll handle, owned by whoever takes it */
 	struct lease *hnext; /* hash chain */
 };
 
@@ -102,8 +102,8 @@ struct lease_table;
  * role (a new reference is taken), issued at now with the role's TTL.
  * holder is copied (may be NULL). NULL on ENOMEM.
  */
-struct lease *lease_new(struct role *role, const char *username,
-			const struct lease_holder *holder, int64_t now);
+struct lease *lease_new(struct role *role, const char *username, const struct lease_holder *holder,
+			int64_t now);
 
 /*
  * lease_restore - a lease as recorded by an earlier daemon: HELD, with
@@ -152,8 +152,8 @@ size_t lease_table_due(struct lease_table *t, int64_t now, struct lease_job *job
  * errmsg borrowed, may be NULL, never secret) and release job->lease.
  * A revoked lease leaves the table.
  */
-void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r,
-			  const char *errmsg, int64_t now);
+void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, const char *errmsg,
+			  int64_t now);
 
 /*
  * lease_table_retry_db - failed leases of connection db are due again now

@@ -7,11 +7,11 @@
 #include "log.h"
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static log_sink_fn *log_sink;  /* set at start only */
-static void *log_sink_ctx;     /* set at start only */
+static log_sink_fn *log_sink; /* set at start only */
+static void *log_sink_ctx; /* set at start only */
 static int log_level = LOG_INFO;
 
-static const char *const log_names[] = { "emerg", "alert", "crit", "error",
+static const char *const log_names[] = { "emerg",   "alert",  "crit", "error",
 					 "warning", "notice", "info", "debug" };
 
 void log_set_sink(log_sink_fn *fn, void *ctx)

@@ -172,7 +172,8 @@ int params_check_keys(json_t *obj, const char *const *known, struct parse_error 
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(obj, key, v) {
+	json_object_foreach(obj, key, v)
+	{
 		const char *const *k;
 
 		for (k = known; *k; k++)
@@ -254,8 +255,8 @@ int params_get_int(json_t *obj, const char *key, int64_t min, int64_t max, int64
 		return -EINVAL;
 	}
 	if (x < min || x > max) {
-		perr_set(err, 0, 0, "%s: %lld is out of range [%lld, %lld]", key, x,
-			 (long long)min, (long long)max);
+		perr_set(err, 0, 0, "%s: %lld is out of range [%lld, %lld]", key, x, (long long)min,
+			 (long long)max);
 		return -EINVAL;
 	}
 	*out = x;
@@ -356,7 +357,8 @@ static int params_get_vec(json_t *obj, const char *key, bool sql, char ***out, s
 		r = sql ? params_split_sql(key, json_string_value(v), &vec, &len, err)
 			: params_split_commas(json_string_value(v), &vec, &len);
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, item) {
+		json_array_foreach(v, i, item)
+		{
 			if (!json_is_string(item)) {
 				perr_set(err, 0, 0, "%s: expected a list of strings", key);
 				r = -EINVAL;
@@ -383,14 +385,12 @@ static int params_get_vec(json_t *obj, const char *key, bool sql, char ***out, s
 	return 0;
 }
 
-int params_get_list(json_t *obj, const char *key, char ***out, size_t *n,
-		    struct parse_error *err)
+int params_get_list(json_t *obj, const char *key, char ***out, size_t *n, struct parse_error *err)
 {
 	return params_get_vec(obj, key, false, out, n, err);
 }
 
-int params_get_stmts(json_t *obj, const char *key, char ***out, size_t *n,
-		     struct parse_error *err)
+int params_get_stmts(json_t *obj, const char *key, char ***out, size_t *n, struct parse_error *err)
 {
 	return params_get_vec(obj, key, true, out, n, err);
 }
@@ -427,8 +427,8 @@ int params_name_valid(const char *name, struct parse_error *err)
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (params_word(name[i]) || ((name[i] == '-' || name[i] == '.') && i > 0 &&
-					     i < n - 1))
+		if (params_word(name[i]) ||
+		    ((name[i] == '-' || name[i] == '.') && i > 0 && i < n - 1))
 			continue;
 		perr_set(err, 0, 0, "name may use only letters, digits, '_', and inner '-' or '.'");
 		return -EINVAL;

@@ -64,16 +64,14 @@ int params_get_dur(json_t *obj, const char *key, int64_t *out, struct parse_erro
  * (items trimmed, empty items dropped). *out is a new NULL-terminated array
  * of new strings (free with params_strv_free), *n its length.
  */
-int params_get_list(json_t *obj, const char *key, char ***out, size_t *n,
-		    struct parse_error *err);
+int params_get_list(json_t *obj, const char *key, char ***out, size_t *n, struct parse_error *err);
 
 /*
  * params_get_stmts - SQL statements: a JSON array of strings or one string;
  * each string is split into statements with sqlsplit (a ';' inside quotes,
  * identifiers, comments or dollar quotes does not split). *out as above.
  */
-int params_get_stmts(json_t *obj, const char *key, char ***out, size_t *n,
-		     struct parse_error *err);
+int params_get_stmts(json_t *obj, const char *key, char ***out, size_t *n, struct parse_error *err);
 
 /* params_strv_free - free a string vector from the getters (NULL-safe). */
 void params_strv_free(char **v);

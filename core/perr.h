@@ -11,7 +11,7 @@
 
 struct parse_error {
 	int line; /* 1-based, 0 when not applicable */
-	int col;  /* 1-based, 0 when not applicable */
+	int col; /* 1-based, 0 when not applicable */
 	char text[160];
 };
 

@@ -10,18 +10,29 @@
 #include "tmpl.h"
 
 static const char *const role_keys[] = {
-	"db_name", "creation_statements", "revocation_statements", "renew_statements",
-	"rollback_statements", "default_ttl", "max_ttl", "credential_type", "lease_binding",
-	"terminate_sessions", "creds_owner", "creds_group", "creds_mode", NULL,
+	"db_name",
+	"creation_statements",
+	"revocation_statements",
+	"renew_statements",
+	"rollback_statements",
+	"default_ttl",
+	"max_ttl",
+	"credential_type",
+	"lease_binding",
+	"terminate_sessions",
+	"creds_owner",
+	"creds_group",
+	"creds_mode",
+	NULL,
 };
 
 static const char *const role_create_vars[] = { "name", "username", "password", "expiration",
-						 NULL };
+						NULL };
 static const char *const role_renew_vars[] = { "name", "username", "expiration", NULL };
 static const char *const role_revoke_vars[] = { "name", "username", NULL };
 
-static int role_stmts(json_t *p, const char *key, const char *const *vars, char ***out,
-		      size_t *n, struct parse_error *err)
+static int role_stmts(json_t *p, const char *key, const char *const *vars, char ***out, size_t *n,
+		      struct parse_error *err)
 {
 	int r;
 
@@ -81,7 +92,8 @@ static int role_lookup_owner(const char *s, bool group, unsigned *out, struct pa
 		v = strtoull(s, &end, 10);
 		/* (uid_t)-1 means "the daemon's": refuse it and anything wider */
 		if (errno || *end || v >= 0xffffffffULL) {
-			perr_set(err, 0, 0, "%s: id out of range", group ? "creds_group" : "creds_owner");
+			perr_set(err, 0, 0, "%s: id out of range",
+				 group ? "creds_group" : "creds_owner");
 			return -EINVAL;
 		}
 		*out = (unsigned)v;
@@ -147,7 +159,8 @@ static int role_options(struct role *ro, json_t *p, struct parse_error *err)
 		char *end;
 		unsigned long m = strtoul(s, &end, 8);
 		if (!*s || *end || m > 0777 || (m & 0333)) {
-			perr_set(err, 0, 0, "creds_mode: expected octal read permissions such as 0440");
+			perr_set(err, 0, 0,
+				 "creds_mode: expected octal read permissions such as 0440");
 			return -EINVAL;
 		}
 		ro->creds_mode = m;
@@ -230,10 +243,10 @@ json_t *role_to_json(const struct role *ro)
 		"{s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:s, s:s, s:b}", "db_name", ro->db_name,
 		"creation_statements", params_strv_json(ro->creation, ro->n_creation),
 		"revocation_statements", params_strv_json(ro->revocation, ro->n_revocation),
-		"renew_statements", params_strv_json(ro->renew, ro->n_renew),
-		"rollback_statements", params_strv_json(ro->rollback, ro->n_rollback),
-		"default_ttl", (json_int_t)ro->default_ttl, "max_ttl", (json_int_t)ro->max_ttl,
-		"credential_type", "password", "lease_binding",
+		"renew_statements", params_strv_json(ro->renew, ro->n_renew), "rollback_statements",
+		params_strv_json(ro->rollback, ro->n_rollback), "default_ttl",
+		(json_int_t)ro->default_ttl, "max_ttl", (json_int_t)ro->max_ttl, "credential_type",
+		"password", "lease_binding",
 		ro->binding == ROLE_BIND_PROCESS ? "process" : "handle", "terminate_sessions",
 		ro->terminate_sessions);
 	char mode[8];

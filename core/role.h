@@ -23,7 +23,7 @@
 #define ROLE_SYSTEM_MAX_TTL (768LL * 3600) /* Vault's system default and maximum */
 
 enum role_binding {
-	ROLE_BIND_HANDLE,  /* held while the open file is open and the opener lives */
+	ROLE_BIND_HANDLE, /* held while the open file is open and the opener lives */
 	ROLE_BIND_PROCESS, /* held until the opener exits */
 };
 
@@ -40,13 +40,13 @@ struct role {
 	char **rollback;
 	size_t n_rollback;
 	int64_t default_ttl; /* seconds as written; 0 = system default */
-	int64_t max_ttl;     /* seconds as written; 0 = system maximum */
+	int64_t max_ttl; /* seconds as written; 0 = system maximum */
 	enum role_binding binding;
 	bool terminate_sessions; /* revocation also ends live sessions */
-	uid_t creds_uid;         /* owner of creds/NAME, (uid_t)-1 = the daemon's */
-	gid_t creds_gid;         /* group of creds/NAME, (gid_t)-1 = the daemon's */
-	unsigned creds_mode;     /* permission bits of creds/NAME */
-	uint64_t version;        /* which write of roles/NAME this is (durable state) */
+	uid_t creds_uid; /* owner of creds/NAME, (uid_t)-1 = the daemon's */
+	gid_t creds_gid; /* group of creds/NAME, (gid_t)-1 = the daemon's */
+	unsigned creds_mode; /* permission bits of creds/NAME */
+	uint64_t version; /* which write of roles/NAME this is (durable state) */
 };
 
 /*

@@ -15,13 +15,13 @@
 #include "log.h"
 #include "store.h"
 
-#define STORE_MAGIC "CREDFS-STATE-1\n" /* 15 bytes and its NUL */
-#define STORE_HDR 32                   /* magic (16) + file id (16) */
-#define STORE_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define STORE_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define STORE_MAGIC	   "CREDFS-STATE-1\n" /* 15 bytes and its NUL */
+#define STORE_HDR	   32 /* magic (16) + file id (16) */
+#define STORE_NONCE	   crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define STORE_TAG	   crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define STORE_REC_OVERHEAD (4 + STORE_NONCE + STORE_TAG)
-#define STORE_REC_MAX (16 * 1024 * 1024)
-#define STORE_COMPACT_MIN (4 * 1024 * 1024)
+#define STORE_REC_MAX	   (16 * 1024 * 1024)
+#define STORE_COMPACT_MIN  (4 * 1024 * 1024)
 
 struct store {
 	pthread_mutex_t mu;
@@ -30,15 +30,15 @@ struct store {
 	const struct secret *key;
 	int fd;
 	unsigned char file_id[16]; /* protected by mu */
-	uint64_t next_seq;         /* protected by mu: seq of the next record */
-	uint64_t durable_seq;      /* protected by mu: records below it are on disk */
-	unsigned char *pend;       /* protected by mu: encrypted, not yet written */
-	size_t plen, pcap;         /* protected by mu */
-	bool flushing;             /* protected by mu: a leader is writing */
-	bool compacting;           /* protected by mu */
-	bool broken;               /* protected by mu: a write failed */
-	size_t file_size;          /* protected by mu */
-	size_t snapshot_size;      /* protected by mu */
+	uint64_t next_seq; /* protected by mu: seq of the next record */
+	uint64_t durable_seq; /* protected by mu: records below it are on disk */
+	unsigned char *pend; /* protected by mu: encrypted, not yet written */
+	size_t plen, pcap; /* protected by mu */
+	bool flushing; /* protected by mu: a leader is writing */
+	bool compacting; /* protected by mu */
+	bool broken; /* protected by mu: a write failed */
+	size_t file_size; /* protected by mu */
+	size_t snapshot_size; /* protected by mu */
 	/* compaction's private output */
 	int cfd;
 	unsigned char cfile_id[16];
@@ -73,10 +73,9 @@ static int store_seal(const struct store *s, const unsigned char *file_id, uint6
 	}
 	store_ad(file_id, seq, ad);
 	randombytes_buf(buf + 4, STORE_NONCE);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + 4 + STORE_NONCE, &clen,
-						   (unsigned char *)secret_buf(plain), n, ad,
-						   sizeof(ad), NULL, buf + 4,
-						   (const unsigned char *)secret_str(s->key));
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+		buf + 4 + STORE_NONCE, &clen, (unsigned char *)secret_buf(plain), n, ad, sizeof(ad),
+		NULL, buf + 4, (const unsigned char *)secret_str(s->key));
 	secret_free(plain);
 	for (int i = 0; i < 4; i++)
 		buf[i] = (unsigned char)(clen >> (8 * i));
@@ -285,8 +284,8 @@ static int store_read_file(const char *path, unsigned char **out, size_t *len)
 }
 
 /* Decrypt and replay every record of buf; *good is the length of the intact part. */
-static int store_replay(struct store *s, const unsigned char *buf, size_t len,
-			store_replay_fn *fn, void *ctx, size_t *good, char *errbuf)
+static int store_replay(struct store *s, const unsigned char *buf, size_t len, store_replay_fn *fn,
+			void *ctx, size_t *good, char *errbuf)
 {
 	size_t off = STORE_HDR;
 	uint64_t seq = 0;

@@ -30,7 +30,7 @@
 #include "secret.h"
 
 #define STORE_KEY_LEN 32
-#define STORE_ERRLEN 256
+#define STORE_ERRLEN  256
 
 struct store;
 

@@ -15,7 +15,7 @@ extern const struct fuse_operations fs_ops;
 
 struct fs_ctx {
 	struct engine *engine; /* borrowed */
-	uid_t uid;             /* the daemon's user: owner of everything but creds/ */
+	uid_t uid; /* the daemon's user: owner of everything but creds/ */
 	gid_t gid;
 	pthread_mutex_t mu;
 	struct fs_pending *pending; /* protected by mu: files created, not yet written */
@@ -36,21 +36,21 @@ void fs_install_poll(struct engine *e);
 enum fs_node {
 	FS_NONE,
 	FS_ROOT,
-	FS_DIR,        /* config/, roles/, creds/, rotate-root/, leases/ */
-	FS_ERRORS,     /* errors */
-	FS_CONFIG,     /* config/NAME */
-	FS_ROLE,       /* roles/NAME */
-	FS_CREDS,      /* creds/NAME */
-	FS_ROTATE,     /* rotate-root/NAME */
-	FS_LEASE_DIR,  /* leases/ROLE */
-	FS_LEASE,      /* leases/ROLE/ID */
+	FS_DIR, /* config/, roles/, creds/, rotate-root/, leases/ */
+	FS_ERRORS, /* errors */
+	FS_CONFIG, /* config/NAME */
+	FS_ROLE, /* roles/NAME */
+	FS_CREDS, /* creds/NAME */
+	FS_ROTATE, /* rotate-root/NAME */
+	FS_LEASE_DIR, /* leases/ROLE */
+	FS_LEASE, /* leases/ROLE/ID */
 };
 
 struct fs_path {
 	enum fs_node node;
-	char top[16];   /* the top directory */
-	char name[80];  /* NAME or ROLE */
-	char id[80];    /* ID */
+	char top[16]; /* the top directory */
+	char name[80]; /* NAME or ROLE */
+	char id[80]; /* ID */
 };
 
 /*

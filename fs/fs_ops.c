@@ -20,9 +20,9 @@
 #include "params.h"
 
 enum fs_hkind {
-	FS_H_READ,   /* a snapshot taken at open: config/, roles/, leases/, errors */
-	FS_H_WRITE,  /* a document being written to config/ or roles/ */
-	FS_H_CREDS,  /* an issued credential */
+	FS_H_READ, /* a snapshot taken at open: config/, roles/, leases/, errors */
+	FS_H_WRITE, /* a document being written to config/ or roles/ */
+	FS_H_CREDS, /* an issued credential */
 	FS_H_ROTATE, /* a write to rotate-root/ */
 };
 
@@ -35,10 +35,10 @@ struct fs_handle {
 	size_t len;
 	char *wbuf; /* protected by mu: FS_H_WRITE */
 	size_t wlen, wcap; /* protected by mu */
-	bool dirty;        /* protected by mu: written since last applied */
-	int failed;        /* protected by mu: -errno once rejected */
-	bool rotated;      /* protected by mu: FS_H_ROTATE */
-	bool pending;      /* counted in fs_ctx's pending list */
+	bool dirty; /* protected by mu: written since last applied */
+	int failed; /* protected by mu: -errno once rejected */
+	bool rotated; /* protected by mu: FS_H_ROTATE */
+	bool pending; /* counted in fs_ctx's pending list */
 	struct lease *lease; /* FS_H_CREDS, a reference */
 	struct secret *body; /* FS_H_CREDS */
 };
@@ -263,8 +263,7 @@ static int fs_fill_names(void *buf, fuse_fill_dir_t filler, json_t *names)
 
 	if (!names)
 		return -ENOMEM;
-	json_array_foreach(names, i, v)
-		filler(buf, json_string_value(v), NULL, 0, 0);
+	json_array_foreach(names, i, v) filler(buf, json_string_value(v), NULL, 0, 0);
 	json_decref(names);
 	return 0;
 }
@@ -272,8 +271,8 @@ static int fs_fill_names(void *buf, fuse_fill_dir_t filler, json_t *names)
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
 		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
-	static const char *const top[] = { "config", "roles", "creds", "rotate-root", "leases",
-					   "errors" };
+	static const char *const top[] = { "config",	  "roles",  "creds",
+					   "rotate-root", "leases", "errors" };
 	struct fs_ctx *c = fs_ctx();
 	struct fs_path p;
 	json_t *names;
@@ -305,12 +304,12 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 		json_t *live = engine_lease_ids(c->engine, NULL), *v;
 		size_t i, j;
 
-		json_array_foreach(live, i, v) {
+		json_array_foreach(live, i, v)
+		{
 			bool seen = false;
 			json_t *w;
 
-			json_array_foreach(names, j, w)
-				seen |= json_equal(v, w);
+			json_array_foreach(names, j, w) seen |= json_equal(v, w);
 			if (!seen)
 				json_array_append(names, v);
 		}
@@ -432,8 +431,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	return 0;
 }
 
-static int fs_read(const char *path, char *buf, size_t size, off_t off,
-		   struct fuse_file_info *fi)
+static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
 	const char *src;

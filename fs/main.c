@@ -31,20 +31,17 @@ struct opts {
 	int show_version;
 };
 
-#define OPT(t, p) { t, offsetof(struct opts, p), 1 }
+#define OPT(t, p)                              \
+	{                                      \
+		t, offsetof(struct opts, p), 1 \
+	}
 static const struct fuse_opt opt_spec[] = {
-	OPT("--state %s", state),
-	OPT("--state=%s", state),
-	OPT("--key-file %s", key_file),
-	OPT("--key-file=%s", key_file),
-	OPT("--audit-log %s", audit_log),
-	OPT("--audit-log=%s", audit_log),
-	OPT("--audit-hash", audit_hash),
-	OPT("-h", show_help),
-	OPT("--help", show_help),
-	OPT("-V", show_version),
-	OPT("--version", show_version),
-	FUSE_OPT_END,
+	OPT("--state %s", state),	  OPT("--state=%s", state),
+	OPT("--key-file %s", key_file),	  OPT("--key-file=%s", key_file),
+	OPT("--audit-log %s", audit_log), OPT("--audit-log=%s", audit_log),
+	OPT("--audit-hash", audit_hash),  OPT("-h", show_help),
+	OPT("--help", show_help),	  OPT("-V", show_version),
+	OPT("--version", show_version),	  FUSE_OPT_END,
 };
 
 static void usage(const char *prog)
