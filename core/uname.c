@@ -33,8 +33,9 @@ void uname_random(char *out, size_t n)
 
 /*
  * Copy at most UNAME_PART bytes of in, with anything outside [A-Za-z0-9-]
- * turned into '_' ("db-app" stays as Vault shows it): a command name is chosen by whoever runs the program
- * and may hold quotes, spaces, control bytes or half a UTF-8 sequence.
+ * turned into '_' ("db-app" stays as Vault shows it): a command name is
+ * chosen by whoever runs the program and may hold quotes, spaces, control
+ * bytes or half a UTF-8 sequence; '-' is safe inside a quoted name.
  */
 static void uname_part(char *out, const char *in)
 {
