@@ -42,8 +42,14 @@
 # "{{name}}"), never a table: a table granted to each login stops at about
 # 2,400 logins (PostgreSQL's ACL row outgrows its page).
 #
+# The connection's password_authentication is BENCH_PWAUTH (credfs's default,
+# scram-sha-256: credfs computes the SCRAM verifier itself and sends that;
+# or password: it sends the password and PostgreSQL hashes it). pgbench sends
+# the same: a SCRAM verifier (one, computed once), or a password. So the
+# verifier's computation is credfs's own cost, measured on its own as well.
+#
 # Knobs (environment): BENCH_QUICK=1, BENCH_SECONDS, BENCH_CONCURRENCY
-# ("1 4 16"), BENCH_DRAIN, BENCH_DRAIN_SESSIONS, BENCH_SCALE,
+# ("1 4 16"), BENCH_PWAUTH, BENCH_DRAIN, BENCH_DRAIN_SESSIONS, BENCH_SCALE,
 # BENCH_META_SECONDS (per metadata operation), BENCH_OUT, BENCH_KEEP=1 (keep
 # the work directory), BENCH_CREDFS_ARGS (extra daemon arguments),
 # CREDFS_BIN, PG_BINDIR.
@@ -75,12 +81,17 @@ else
 	B_META=${BENCH_META_SECONDS:-1}
 fi
 B_DRAIN_SESSIONS=${BENCH_DRAIN_SESSIONS:-8}
+B_PWAUTH=${BENCH_PWAUTH:-scram-sha-256}
+case "$B_PWAUTH" in scram-sha-256 | password) ;; *) echo "bench: BENCH_PWAUTH: scram-sha-256 or password" >&2; exit 2 ;; esac
 B_OUT=${BENCH_OUT:-$SRC/build/bench-results.md}
 B_POOL=16 # max_open_connections of the benchmark's connection
 
 say() { printf 'bench: %s\n' "$*" >&2; }
+# die MSG - a fatal error: the run stops; what was measured so far is still
+# reported (the EXIT trap writes the table, with MSG under Errors).
 die() {
 	printf 'bench: error: %s\n' "$*" >&2
+	PROBLEMS+=("fatal: $*")
 	exit 1
 }
 skip() {
@@ -120,12 +131,20 @@ PG_DIR=$WORK/pg
 PG_UP=0
 PROBLEMS=()
 META_ID=
+REPORT_READY=0 # set once the run starts measuring: a failure still writes the table
+REPORTED=0
+KEEP_WORK=0
 
 cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
 	jobs -p | while read -r j; do kill "$j" 2>/dev/null; done
+	if [ "$rc" -ne 0 ] && [ "$REPORT_READY" = 1 ] && [ "$REPORTED" = 0 ]; then
+		say "writing the results measured so far"
+		mkdir -p "$(dirname "$B_OUT")"
+		report | tee "$B_OUT"
+	fi
 	if grep -qF " $MNT fuse" /proc/self/mounts 2>/dev/null; then
 		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null
 	fi
@@ -140,7 +159,7 @@ cleanup() {
 	if [ "$PG_UP" = 1 ]; then
 		"$SRC/scripts/pg-scratch.sh" stop "$PG_DIR" >/dev/null 2>&1
 	fi
-	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
+	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ] || [ "$KEEP_WORK" = 1 ]; then
 		say "work directory kept: $WORK (credfs log: $LOG)"
 	else
 		rm -rf "$WORK"
@@ -200,6 +219,13 @@ apsql <<-'EOF' || die "setting up the group role failed"
 	GRANT SELECT ON coffees TO app_readers;
 EOF
 
+# A SCRAM verifier, as PostgreSQL makes them, for the raw side's logins.
+apsql -c "CREATE ROLE \"p-verifier\" PASSWORD 'Pw-bench-verifier-000'" >/dev/null
+VERIFIER=$(apsql -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'p-verifier'")
+apsql -c 'DROP ROLE "p-verifier"' >/dev/null
+case "$VERIFIER" in SCRAM-SHA-256*) ;; *) die "no SCRAM verifier from PostgreSQL: $VERIFIER" ;; esac
+CONNINFO="host=127.0.0.1 port=$PG_PORT user=credfs_admin password=admin dbname=wizard application_name=bench-raw"
+
 # settle - the same starting point for every measured run.
 settle() {
 	apsql -c "VACUUM pg_authid" -c "VACUUM pg_auth_members" -c "CHECKPOINT" >/dev/null
@@ -256,8 +282,12 @@ check_daemon() {
 	fi
 }
 
-# mount_credfs - start credfs -f on $MNT with state $STATE; sets CREDFS_PID.
+# mount_credfs [soft] - start credfs -f on $MNT with state $STATE; sets
+# CREDFS_PID. A failure is fatal, or with soft returns 1 with the daemon's
+# last words in MOUNT_ERR.
+MOUNT_ERR=
 mount_credfs() {
+	local soft=${1:-}
 	mkdir -p "$MNT" "$STATE"
 	chmod 0700 "$STATE"
 	echo "=== bench: credfs -f --state $STATE ${BENCH_CREDFS_ARGS:-} $MNT" >>"$LOG"
@@ -268,10 +298,19 @@ mount_credfs() {
 		if [ -d "$MNT/config" ] && grep -qF " $MNT fuse" /proc/self/mounts; then
 			return 0
 		fi
-		daemon_alive || { show_log; die "credfs exited during startup"; }
+		if ! daemon_alive; then
+			show_log
+			MOUNT_ERR=$(tail -n 1 "$LOG")
+			wait "$CREDFS_PID" 2>/dev/null || true
+			CREDFS_PID=
+			[ "$soft" = soft ] && return 1
+			die "credfs exited during startup: $MOUNT_ERR"
+		fi
 		sleep 0.01
 	done
 	show_log
+	MOUNT_ERR="did not mount within 6 s"
+	[ "$soft" = soft ] && return 1
 	die "credfs did not mount within 6 s"
 }
 
@@ -308,6 +347,7 @@ setup_credfs_defs() {
 	printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
 		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$PG_PORT/wizard?sslmode=disable" \
 		username=credfs_admin password=admin "max_open_connections=$B_POOL" \
+		"password_authentication=$B_PWAUTH" \
 		>"$MNT/config/bench" || die "writing config/bench failed: $(tail -n 1 "$MNT/errors")"
 	# Issuance: cleanup between runs is a plain DROP ROLE (not measured).
 	write_role iss 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
@@ -351,7 +391,7 @@ declare -A R # result figures, by name
 
 # verdict VALUE OP TARGET - "met" / "MISSED" (OP: ge or le), "-" without a value.
 verdict() {
-	case "$1" in '' | n/a | -) echo "-"; return ;; esac
+	case "$1" in failed) echo "MISSED"; return ;; '' | *[!0-9.]*) echo "-"; return ;; esac
 	if awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { exit !(op == "ge" ? v >= t : v <= t) }'; then
 		echo "met"
 	else
@@ -371,14 +411,16 @@ pct() { awk -v q="$2" '{ v[NR] = $1 } END { if (!NR) { print 0; exit } r = int(q
 
 PGB_SCRIPT=$WORK/issue.sql
 # The credfs role's creation_statements, as pgbench variables: a name unique
-# per transaction (run tag, client, per-client sequence, random), a password,
-# the expiration; both statements in one simple-query message (\;), which is
-# what credfs sends (one implicit transaction, one round trip).
+# per transaction (run tag, client, per-client sequence, random), what
+# credfs puts for {{password}} (a SCRAM verifier, or a 20-character
+# password), the expiration; both statements in one simple-query message
+# (\;), which is what credfs sends (one implicit transaction, one round trip).
 cat >"$PGB_SCRIPT" <<'EOF'
 \set seq :seq + 1
 \set rnd random(1000000000, 9999999999)
-CREATE ROLE "p-pgbench-iss-:tag-:client_id-:seq-:rnd" WITH LOGIN PASSWORD 'Pw:rnd-:seq-:client_id-bench' VALID UNTIL ':exp'\; GRANT app_readers TO "p-pgbench-iss-:tag-:client_id-:seq-:rnd";
+CREATE ROLE "p-pgbench-iss-:tag-:client_id-:seq-:rnd" WITH LOGIN PASSWORD ':pw' VALID UNTIL ':exp'\; GRANT app_readers TO "p-pgbench-iss-:tag-:client_id-:seq-:rnd";
 EOF
+if [ "$B_PWAUTH" = scram-sha-256 ]; then PGB_PW=$VERIFIER; else PGB_PW=Pw-bench-0123456789ab; fi
 
 run_credfs_issue() {
 	local mode=$1 n=$2 out=$WORK/iss-credfs-$1-$2
@@ -405,7 +447,7 @@ run_raw_issue() {
 	say "issuance [$mode] pgbench N=$n -j $j for ${B_SECS}s"
 	(cd "$logdir" && PGPASSWORD=admin "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
 		-n -c "$n" -j "$j" -T "$B_SECS" -M simple -D seq=0 -D "tag=$mode$n" \
-		-D "exp=$(pg_expiration 3600)" --log --log-prefix="$logdir/pgb" \
+		-D "exp=$(pg_expiration 3600)" -D "pw=$PGB_PW" --log --log-prefix="$logdir/pgb" \
 		-f "$PGB_SCRIPT" wizard) >"$out" 2>&1 || rc=$?
 	lat=$WORK/lat-raw-$1-$2
 	cat "$logdir"/pgb.* 2>/dev/null | awk '{ print $3 }' | sort -n >"$lat"
@@ -419,6 +461,19 @@ run_raw_issue() {
 	fi
 	say "  pgbench: ${R[iss_r_ops_${mode}_$n]} creds, ${R[iss_r_rate_${mode}_$n]}/s, p50 ${R[iss_r_p50_${mode}_$n]} ms, p99 ${R[iss_r_p99_${mode}_$n]} ms"
 	drop_roles 'p-%'
+}
+
+# What credfs pays for each SCRAM verifier (libpq, as credfs calls it), alone
+# and on every core at once.
+phase_scram_cost() {
+	local out=$WORK/scram s=2
+	[ "$QUICK" = 1 ] && s=0.5
+	"$CB" scram "$CONNINFO" 1 "$s" >"$out.1"
+	"$CB" scram "$CONNINFO" "$(nproc)" "$s" >"$out.n"
+	R[scram_ms]=$(kv "$out.1" ms_each)
+	R[scram_rate1]=$(kv "$out.1" rate)
+	R[scram_raten]=$(kv "$out.n" rate)
+	say "SCRAM verifier (libpq): ${R[scram_ms]} ms each; ${R[scram_rate1]}/s on 1 thread, ${R[scram_raten]}/s on $(nproc)"
 }
 
 phase_issuance() {
@@ -462,7 +517,7 @@ raw_terminate_sql() {
 }
 
 phase_drain() {
-	local mode=$1 out=$WORK/drain-issue-$1 t0 t1 verifier log0
+	local mode=$1 out=$WORK/drain-issue-$1 t0 t1 log0
 	[ "$(count_roles 'v-%')" = 0 ] || die "leftover v- logins before the drain"
 	say "drain [$mode]: issuing $B_DRAIN leases"
 	"$CB" count "$MNT/creds/drain" "$B_POOL" "$B_DRAIN" >"$out"
@@ -493,10 +548,7 @@ phase_drain() {
 	# password given as a ready SCRAM verifier so that setup is quick), then
 	# the revocation SQL in parallel sessions.
 	say "drain [$mode]: raw setup of $B_DRAIN logins"
-	apsql -c "CREATE ROLE \"p-verifier\" PASSWORD 'Pw-bench-verifier-000'" >/dev/null
-	verifier=$(apsql -c "SELECT rolpassword FROM pg_authid WHERE rolname = 'p-verifier'")
-	apsql -c 'DROP ROLE "p-verifier"' >/dev/null
-	apsql -v n="$B_DRAIN" -v v="$verifier" -v exp="$(pg_expiration 3600)" >/dev/null <<-'EOF'
+	apsql -v n="$B_DRAIN" -v v="$VERIFIER" -v exp="$(pg_expiration 3600)" >/dev/null <<-'EOF'
 		SELECT set_config('bench.n', :'n', false), set_config('bench.v', :'v', false),
 		       set_config('bench.exp', :'exp', false);
 		DO $bench$
@@ -518,8 +570,7 @@ phase_drain() {
 		>"$WORK/raw-drain.sql"
 	settle
 	say "drain [$mode]: raw revocation SQL over $B_DRAIN_SESSIONS connections"
-	"$CB" rawsql "host=127.0.0.1 port=$PG_PORT user=credfs_admin password=admin dbname=wizard application_name=bench-raw" \
-		"$B_DRAIN_SESSIONS" "$WORK/raw-drain.sql" >"$out.raw"
+	"$CB" rawsql "$CONNINFO" "$B_DRAIN_SESSIONS" "$WORK/raw-drain.sql" >"$out.raw"
 	R[drain_r_s_$mode]=$(kv "$out.raw" secs)
 	R[drain_r_retries_$mode]=$(kv "$out.raw" retries)
 	[ "$(kv "$out.raw" errors)" = 0 ] ||
@@ -624,7 +675,13 @@ phase_scale() {
 	stop_s=$(elapsed "$t0")
 	R[scale_stop]=$stop_s
 	t0=$(now)
-	mount_credfs
+	if ! mount_credfs soft; then
+		R[scale_restart]=failed
+		R[scale_restart_note]="credfs did not start again with the state it wrote: $MOUNT_ERR (the state directory is kept: $STATE)"
+		problem "restart with $B_SCALE leases: credfs did not start: $MOUNT_ERR"
+		KEEP_WORK=1
+		return
+	fi
 	R[scale_mount]=$(elapsed "$t0")
 	if [ ! -e "$MNT/roles/scale" ] && [ -z "$(ls "$MNT/leases/scale" 2>/dev/null | head -n 1)" ]; then
 		R[scale_restart]=n/a
@@ -664,6 +721,7 @@ machine_info() {
 	echo "| CPU | ${cpu:-unknown}, nproc $(nproc) |"
 	echo "| memory | $mem |"
 	echo "| kernel | $(uname -sr) |"
+	echo "| storage of PostgreSQL and credfs's state | $(df -PT "$WORK" | awk 'NR == 2 { print $2 " on " $1 }'); one 8 KiB O_DSYNC write: ${DSYNC_MS:-?} ms |"
 	echo "| PostgreSQL | $pgv (pg-scratch defaults: shared_buffers 64MB, fsync on) |"
 	echo "| credfs | ${credv:-?}, git $commit$dirty ($CREDFS_SRC_BIN, built $(date -u -r "$CREDFS_SRC_BIN" '+%Y-%m-%d %H:%M UTC')) |"
 	echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
@@ -681,7 +739,7 @@ report() {
 	echo "| | |"
 	echo "|---|---|"
 	machine_info
-	echo "| run | BENCH_SECONDS=$B_SECS, N=\"$B_NS\", drain $B_DRAIN, scale $B_SCALE, raw drain sessions $B_DRAIN_SESSIONS, credfs pool $B_POOL |"
+	echo "| run | BENCH_SECONDS=$B_SECS, N=\"$B_NS\", drain $B_DRAIN, scale $B_SCALE, raw drain sessions $B_DRAIN_SESSIONS, credfs pool $B_POOL, password_authentication=$B_PWAUTH |"
 	echo
 	echo "Numbers from a shared machine are noisy (other builds and tests run beside it): compare the ratios, which come from the same run, more than the absolute figures."
 	echo
@@ -709,6 +767,12 @@ report() {
 	echo
 	echo "Creation SQL (both): \`$CREATE_SQL\` -- one simple-query message per credential. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
 	echo
+	if [ "$B_PWAUTH" = scram-sha-256 ]; then
+		echo "password_authentication=scram-sha-256 (credfs's default): credfs computes each login's SCRAM verifier itself and sends it as {{password}}; pgbench sends a verifier too (one, computed beforehand), so PostgreSQL's work is the same and the verifier is credfs's own cost. That cost alone (libpq's PQencryptPasswordConn, as credfs calls it): ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads. BENCH_PWAUTH=password compares with the password sent in clear and hashed by PostgreSQL on both sides."
+	else
+		echo "password_authentication=password: both sides send a 20-character password and PostgreSQL computes its SCRAM verifier (password_encryption=scram-sha-256). For reference, libpq's client-side SCRAM verifier (credfs's default mode) costs ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads."
+	fi
+	echo
 	echo "## 2. Revocation drain: $B_DRAIN leases due at once"
 	echo
 	echo "| durability | leases | credfs s | credfs revocations/s | credfs failed attempts (retried) | raw s | raw revocations/s | raw messages retried | ratio raw time / credfs time (target >= 0.9) |"
@@ -724,7 +788,7 @@ report() {
 			"${R[drain_r_retries_$mode]:--}" "$dr" "$(verdict "$dr" ge 0.9)"
 	done
 	echo
-	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default (REVOKE ..., REASSIGN OWNED, DROP OWNED, DROP ROLE, then end the login's sessions). Raw: the same statements rendered, one message per login plus the session termination, over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once (credfs additionally looks up the login's oid and its schemas with table grants first, and retries a failed revocation after a 1 s backoff)."
+	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default (REVOKE ..., REASSIGN OWNED, DROP OWNED, DROP ROLE, then end the login's sessions). Raw: the same statements rendered, one message per login plus the session termination, over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once (credfs additionally looks up the login's oid and its schemas with table grants first, and retries a failed revocation on its own backoff schedule)."
 	for mode in default off; do
 		if [ -n "${R[drain_c_why_$mode]:-}" ]; then
 			echo
@@ -773,10 +837,19 @@ report() {
 # ---- the run ---------------------------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+# The disk's flush latency, for reading the durability figures.
+DSYNC_MS=$(
+	t0=$EPOCHREALTIME
+	dd if=/dev/zero of="$WORK/dsync-test" bs=8k count=100 oflag=dsync status=none 2>/dev/null &&
+		awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", (b - a) * 1000 / 100 }'
+) || DSYNC_MS=
+rm -f "$WORK/dsync-test"
 T_START=$(now)
 mount_credfs
 setup_credfs_defs
+REPORT_READY=1
 
+phase_scram_cost
 set_durability default
 phase_issuance default
 phase_drain default
@@ -788,6 +861,7 @@ phase_metadata
 phase_scale
 
 mkdir -p "$(dirname "$B_OUT")"
+REPORTED=1
 report | tee "$B_OUT"
 say "done in $(elapsed "$T_START") s; results in $B_OUT"
 if [ -n "$CREDFS_PID" ]; then

@@ -14,6 +14,11 @@
  *   credbench rawsql CONNINFO THREADS FILE each line of FILE is one simple-query
  *                                          message; THREADS connections send
  *                                          them all (the raw side of the drain)
+ *   credbench scram CONNINFO THREADS SECONDS
+ *                                          libpq's PQencryptPasswordConn(...,
+ *                                          "scram-sha-256") in a loop: what
+ *                                          credfs pays per credential to send a
+ *                                          SCRAM verifier instead of a password
  *
  * Output: key=value lines (issue/count/unlinkall) or one line per OP:PATH
  * ("meta OP PATH ops=... secs=... rate=... errors=..."). Latencies are per
@@ -476,13 +481,74 @@ static int run_rawsql(const char *conninfo, int threads, const char *file)
 	return 0;
 }
 
+/* --- scram ---------------------------------------------------------------- */
+
+static atomic_ulong g_scram_ops;
+
+static void *scram_thread(void *arg)
+{
+	PGconn *pg = arg;
+
+	pthread_barrier_wait(&g_start);
+	while (now_s() < g_deadline) {
+		char *v = PQencryptPasswordConn(pg, "Bench-password-1234567", "v-bench-user",
+						"scram-sha-256");
+
+		if (!v) {
+			note_error("PQencryptPasswordConn", EIO);
+			break;
+		}
+		PQfreemem(v);
+		atomic_fetch_add(&g_scram_ops, 1);
+	}
+	return NULL;
+}
+
+static int run_scram(const char *conninfo, int threads, double secs)
+{
+	PGconn **pg = calloc((size_t)threads, sizeof(*pg));
+	pthread_t *tids = calloc((size_t)threads, sizeof(*tids));
+	double t0, t1;
+
+	if (!pg || !tids)
+		return 2;
+	for (int i = 0; i < threads; i++) {
+		pg[i] = PQconnectdb(conninfo);
+		if (PQstatus(pg[i]) != CONNECTION_OK) {
+			printf("ops=0\nerrors=1\nfirst_error=connect: %s\n", PQerrorMessage(pg[i]));
+			return 0;
+		}
+	}
+	pthread_barrier_init(&g_start, NULL, (unsigned)threads + 1);
+	for (int i = 0; i < threads; i++)
+		if (pthread_create(&tids[i], NULL, scram_thread, pg[i]) != 0)
+			return 2;
+	t0 = now_s();
+	g_deadline = t0 + secs;
+	pthread_barrier_wait(&g_start);
+	for (int i = 0; i < threads; i++)
+		pthread_join(tids[i], NULL);
+	t1 = now_s();
+	printf("ops=%lu\nerrors=%d\nsecs=%.3f\nrate=%.1f\nms_each=%.3f\nfirst_error=%s\n",
+	       atomic_load(&g_scram_ops), g_first_error[0] != 0, t1 - t0,
+	       atomic_load(&g_scram_ops) / (t1 - t0),
+	       atomic_load(&g_scram_ops) ? (t1 - t0) * 1000.0 * threads / atomic_load(&g_scram_ops) : 0.0,
+	       g_first_error);
+	for (int i = 0; i < threads; i++)
+		PQfinish(pg[i]);
+	free(pg);
+	free(tids);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: credbench issue FILE THREADS SECONDS\n"
 			"       credbench count FILE THREADS N\n"
 			"       credbench unlinkall DIR\n"
 			"       credbench meta SECONDS OP:PATH...\n"
-			"       credbench rawsql CONNINFO THREADS FILE\n");
+			"       credbench rawsql CONNINFO THREADS FILE\n"
+			"       credbench scram CONNINFO THREADS SECONDS\n");
 	exit(2);
 }
 
@@ -495,6 +561,8 @@ int main(int argc, char **argv)
 		return run_issue(argv[2], atoi(argv[3]), 1e9, atol(argv[4]));
 	if (argc == 3 && !strcmp(argv[1], "unlinkall"))
 		return run_unlinkall(argv[2]);
+	if (argc == 5 && !strcmp(argv[1], "scram"))
+		return run_scram(argv[2], atoi(argv[3]), atof(argv[4]));
 	if (argc == 5 && !strcmp(argv[1], "rawsql"))
 		return run_rawsql(argv[2], atoi(argv[3]), argv[4]);
 	if (argc >= 4 && !strcmp(argv[1], "meta"))
