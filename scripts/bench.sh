@@ -603,6 +603,14 @@ phase_metadata() {
 	# An idle backend flushes its statistics up to 10 s late (PostgreSQL 15):
 	# wait that out so that the xact delta below is about the loop alone.
 	if [ "$QUICK" = 1 ]; then sleep 1.1; else sleep 11; fi
+	# Calibration: this script's own probes, without the loop (every psql
+	# session counts its connection start and its query).
+	x0=$(pg_xacts)
+	t0=$(apsql -c "SELECT now()")
+	pg_credfs_activity "$t0" >/dev/null
+	sleep 1.1
+	x1=$(pg_xacts)
+	R[meta_probe_xacts]=$((x1 - x0))
 	x0=$(pg_xacts)
 	t0=$(apsql -c "SELECT now()")
 	"$CB" meta "$B_META" \
@@ -614,8 +622,7 @@ phase_metadata() {
 	sleep 1.1
 	x1=$(pg_xacts)
 	R[meta_seen]=$seen
-	# This script's own probes on wizard: the first pg_xacts, now(), pg_credfs_activity.
-	R[meta_xacts]=$((x1 - x0 - 3))
+	R[meta_xacts]=$((x1 - x0 - R[meta_probe_xacts]))
 	if [ "$seen" != 0 ]; then
 		problem "metadata: PostgreSQL saw $seen credfs backend(s) work during the metadata loop"
 	fi
@@ -689,19 +696,31 @@ phase_scale() {
 		say "  ${R[scale_restart_note]}"
 		return
 	fi
-	# State is back: the restart is done when every lease is listed again.
+	# State is back: the restart is done when every lease is listed again
+	# (or, if some never come back, when the listing last changed: 10 s stable).
+	local last=-1 t_last t_stable=$EPOCHREALTIME lost logins
+	t_last=$(now)
 	while :; do
 		n=$(ls "$MNT/leases/scale" 2>/dev/null | wc -l) || n=0
-		[ "$n" -ge "${R[scale_n]}" ] && break
-		if [ "$(elapsed "$t0" | cut -d. -f1)" -ge 600 ]; then
-			problem "restart: only $n of ${R[scale_n]} leases back after 600 s"
-			break
+		if [ "$n" != "$last" ]; then
+			last=$n
+			t_last=$(now)
+			t_stable=$EPOCHREALTIME
 		fi
+		[ "$n" -ge "${R[scale_n]}" ] && break
+		[ "$(elapsed "$t_stable" | cut -d. -f1)" -ge 10 ] && break
 		check_daemon "restart"
 		sleep 0.05
 	done
-	R[scale_restart]=$(elapsed "$t0")
-	R[scale_restart_note]="unmount ${R[scale_stop]} s; exec to mounted ${R[scale_mount]} s; to all $n leases listed ${R[scale_restart]} s"
+	R[scale_restart]=$(elapsed "$t0" "$t_last")
+	R[scale_restart_note]="unmount ${R[scale_stop]} s; exec to mounted ${R[scale_mount]} s; to $n of ${R[scale_n]} leases listed ${R[scale_restart]} s"
+	if [ "$n" -lt "${R[scale_n]}" ]; then
+		lost=$((R[scale_n] - n))
+		logins=$(count_roles 'v-%')
+		R[scale_restart_note]+="; $lost live lease(s) LOST by the restart while PostgreSQL still has $logins v- logins: credfs will never revoke $((logins - n)) of them (state kept in $STATE)"
+		problem "restart with ${R[scale_n]} leases: only $n came back; $lost live leases lost, their logins left in PostgreSQL unmanaged"
+		KEEP_WORK=1
+	fi
 	say "  restart: ${R[scale_restart_note]}"
 }
 
@@ -804,7 +823,7 @@ report() {
 	echo "| daemon RSS before / after | ${R[scale_rss0]:--} KiB / ${R[scale_rss1]:--} KiB | |"
 	echo "| RSS per live lease | ${R[scale_rss_per]:--} B | <= 1024 B ($(verdict "${R[scale_rss_per]:-}" le 1024)) |"
 	echo "| \`ls leases/scale\` (median of 3: ${R[scale_ls_all]:-}) | ${R[scale_ls]:--} s | <= 0.5 s ($(verdict "${R[scale_ls]:-}" le 0.5)) |"
-	echo "| restart with that state | ${R[scale_restart]:-n/a} | <= 2 s ($(verdict "${R[scale_restart]:-}" le 2)) |"
+	echo "| restart with that state (exec until every lease is listed) | ${R[scale_restart]:-n/a}$(case "${R[scale_restart]:-}" in *[0-9]) echo " s" ;; esac) | <= 2 s ($(verdict "${R[scale_restart]:-}" le 2)) |"
 	echo
 	echo "Restart: ${R[scale_restart_note]:-not measured}."
 	echo
@@ -822,7 +841,7 @@ report() {
 	echo "| check | value | target |"
 	echo "|---|---|---|"
 	echo "| credfs backends that connected or ran a query during the loop (pg_stat_activity) | ${R[meta_seen]:--} | 0 ($(verdict "${R[meta_seen]:-}" le 0)) |"
-	echo "| xact_commit+xact_rollback delta of db wizard over the loop (this script's 3 probes subtracted$([ "$QUICK" = 1 ] && echo "; quick mode does not wait out PostgreSQL's 10 s statistics flush, so earlier work shows here")) | ${R[meta_xacts]:--} | 0 |"
+	echo "| xact_commit+xact_rollback delta of db wizard over the loop (this script's probes subtracted, ${R[meta_probe_xacts]:-?} measured without the loop$([ "$QUICK" = 1 ] && echo "; quick mode does not wait out PostgreSQL's 10 s statistics flush, so earlier work shows here")) | ${R[meta_xacts]:--} | 0 |"
 	echo "| detector self-check (one issuance is seen) | ${R[meta_selfcheck]:--} | ok |"
 	echo
 	if [ "${#PROBLEMS[@]}" -gt 0 ]; then
