@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
 
 #include "conn.h"
 #include "log.h"
@@ -324,6 +326,53 @@ static void conn_checkin(struct conn_pool *p, PGconn *pg)
 /* --- statements ---------------------------------------------------------- */
 
 /*
+ * Catalog updates race: two transactions that change the same pg_authid or
+ * ACL row (a GRANT of one group role by many creations, a revocation next
+ * to an issue) can fail with "tuple concurrently updated", a deadlock or a
+ * serialization failure. Nothing was committed, so run it again.
+ */
+static bool conn_transient(const PGresult *res)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	if (!state)
+		return false;
+	if (!strcmp(state, "40001") || !strcmp(state, "40P01"))
+		return true;
+	return !strcmp(state, "XX000") && msg && strstr(msg, "concurrently updated");
+}
+
+#define CONN_RETRIES 8
+
+static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
+{
+	PGresult *res = NULL;
+
+	for (int attempt = 0;; attempt++) {
+		ExecStatusType st;
+
+		res = PQexec(pg, sql);
+		st = PQresultStatus(res);
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ||
+		    attempt + 1 >= CONN_RETRIES || !conn_transient(res))
+			return res;
+		if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
+			PGresult *rb = PQexec(pg, "ROLLBACK");
+
+			st = PQresultStatus(rb);
+			PQclear(rb);
+			if (st != PGRES_COMMAND_OK)
+				return res;
+		}
+		PQclear(res);
+		/* a few milliseconds, growing and jittered, so the racers part */
+		usleep((useconds_t)(1000 * (1 + attempt) +
+				    randombytes_uniform(2000 * (1 + attempt))));
+	}
+}
+
+/*
  * Render every statement and send them as one simple-query message: one
  * round trip, and PostgreSQL runs a multi-statement message as a single
  * implicit transaction, so a failure rolls all of it back.
@@ -357,7 +406,7 @@ static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struc
 		off += 2;
 	}
 	sql[off] = '\0';
-	res = PQexec(pg, sql);
+	res = conn_exec_retry(pg, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
 		conn_result_err(errbuf, res, pg);
 		r = -EIO;
@@ -578,7 +627,7 @@ static int conn_default_revoke(PGconn *pg, const char *username, char *errbuf)
 		goto out;
 	}
 	PQclear(res);
-	res = PQexec(pg, sql);
+	res = conn_exec_retry(pg, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		conn_result_err(errbuf, res, pg);
 		r = -EIO;

@@ -219,6 +219,11 @@ static void engine_dump_lease(struct engine_dump *d, struct lease *l)
 {
 	char key[128];
 
+	/* A lease can be both in flight and in the table: written once. */
+	snprintf(key, sizeof(key), "lease:%s", l->id);
+	if (json_object_get(d->seen, key))
+		return;
+	json_object_set_new(d->seen, key, json_true());
 	engine_version_key(l->role->name, l->role->version, key, sizeof(key));
 	if (!json_object_get(d->seen, key)) {
 		json_object_set_new(d->seen, key, json_true());
@@ -231,8 +236,9 @@ static int engine_dump_all(void *ctx, struct store *s, store_emit_fn *emit)
 {
 	struct engine_dump d = { .e = ctx, .s = s, .emit = emit, .seen = json_object() };
 	struct engine *e = d.e;
+	struct lease **inflight = NULL;
+	size_t i, n_inflight = 0;
 	json_t *ids;
-	size_t i;
 	json_t *v;
 
 	pthread_mutex_lock(&e->mu);
@@ -252,7 +258,25 @@ static int engine_dump_all(void *ctx, struct store *s, store_emit_fn *emit)
 		}
 	}
 	pthread_mutex_unlock(&e->mu);
+	/*
+	 * Leases in flight first, then the table: an issue adds its lease to
+	 * the table before it leaves the in-flight list, so a lease that moves
+	 * between the two snapshots is in the second one.
+	 */
+	pthread_mutex_lock(&e->imu);
+	if (e->n_inflight && !(inflight = calloc(e->n_inflight, sizeof(*inflight))))
+		d.r = -ENOMEM;
+	for (i = 0; inflight && i < e->n_inflight; i++)
+		inflight[n_inflight++] = lease_ref(e->inflight[i]);
+	pthread_mutex_unlock(&e->imu);
 	ids = lease_table_ids(e->leases, NULL);
+	if (!ids)
+		d.r = -ENOMEM;
+	for (i = 0; i < n_inflight; i++) {
+		engine_dump_lease(&d, inflight[i]);
+		lease_unref(inflight[i]);
+	}
+	free(inflight);
 	json_array_foreach(ids, i, v)
 	{
 		struct lease *l = lease_table_get(e->leases, json_string_value(v));
@@ -263,10 +287,6 @@ static int engine_dump_all(void *ctx, struct store *s, store_emit_fn *emit)
 		}
 	}
 	json_decref(ids);
-	pthread_mutex_lock(&e->imu);
-	for (i = 0; i < e->n_inflight; i++)
-		engine_dump_lease(&d, e->inflight[i]);
-	pthread_mutex_unlock(&e->imu);
 	json_decref(d.seen);
 	return d.r;
 }

@@ -30,8 +30,14 @@ struct store {
 	const struct secret *key;
 	int fd;
 	unsigned char file_id[16]; /* protected by mu */
-	uint64_t next_seq; /* protected by mu: seq of the next record */
-	uint64_t durable_seq; /* protected by mu: records below it are on disk */
+	uint64_t next_seq; /* protected by mu: seq of the next record in this file */
+	/*
+	 * protected by mu: records appended since open, how many of them were
+	 * written, and how many of those were synced. Unlike seq they do not
+	 * restart when compaction starts a new file, so a waiter's count stays
+	 * meaningful across it.
+	 */
+	uint64_t appended, written, synced;
 	unsigned char *pend; /* protected by mu: encrypted, not yet written */
 	size_t plen, pcap; /* protected by mu */
 	bool flushing; /* protected by mu: a leader is writing */
@@ -239,7 +245,6 @@ static int store_create(struct store *s, char *errbuf)
 		return r;
 	}
 	s->fd = fd;
-	s->durable_seq = s->next_seq;
 	s->snapshot_size = s->file_size;
 	return 0;
 }
@@ -390,7 +395,6 @@ static int store_load(struct store *s, store_replay_fn *fn, void *ctx, char *err
 	}
 	s->file_size = good;
 	s->snapshot_size = good;
-	s->durable_seq = s->next_seq;
 	r = 0;
 out:
 	free(buf);
@@ -454,6 +458,7 @@ static int store_pend_locked(struct store *s, json_t *rec)
 	memcpy(s->pend + s->plen, buf, len);
 	s->plen += len;
 	s->next_seq++;
+	s->appended++;
 	free(buf);
 	return 0;
 }
@@ -465,7 +470,7 @@ static int store_pend_locked(struct store *s, json_t *rec)
  */
 static int store_flush_locked(struct store *s, uint64_t upto, bool sync)
 {
-	while (s->durable_seq < upto && !s->broken) {
+	while ((sync ? s->synced : s->written) < upto && !s->broken) {
 		unsigned char *buf;
 		size_t len;
 		uint64_t last;
@@ -478,7 +483,7 @@ static int store_flush_locked(struct store *s, uint64_t upto, bool sync)
 		s->flushing = true;
 		buf = s->pend;
 		len = s->plen;
-		last = s->next_seq;
+		last = s->appended;
 		s->pend = NULL;
 		s->plen = s->pcap = 0;
 		pthread_mutex_unlock(&s->mu);
@@ -493,7 +498,9 @@ static int store_flush_locked(struct store *s, uint64_t upto, bool sync)
 			log_err("state %s: write failed, refusing further changes: %s", s->path,
 				strerror(-r));
 		} else {
-			s->durable_seq = last;
+			s->written = last;
+			if (sync)
+				s->synced = last;
 			s->file_size += len;
 		}
 		pthread_cond_broadcast(&s->cv);
@@ -512,9 +519,9 @@ int store_append(struct store *s, json_t *rec, bool durable)
 		r = -EIO;
 	} else if ((r = store_pend_locked(s, rec)) == 0) {
 		if (durable)
-			r = store_flush_locked(s, s->next_seq, true);
+			r = store_flush_locked(s, s->appended, true);
 		else if (s->plen > 256 * 1024)
-			r = store_flush_locked(s, s->next_seq, false);
+			r = store_flush_locked(s, s->appended, false);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return r;
@@ -556,13 +563,30 @@ int store_compact(struct store *s, store_dump_fn *dump, void *ctx)
 	int r;
 
 	pthread_mutex_lock(&s->mu);
-	/* Write out what is pending, then hold appends off. */
-	if ((r = store_flush_locked(s, s->next_seq, false)) != 0) {
-		pthread_mutex_unlock(&s->mu);
-		return r;
+	/*
+	 * Write out and sync what is pending, then hold appends off, in one
+	 * critical section: a record sealed for the old file must never land
+	 * in the new one, and nobody may be left waiting for a record that the
+	 * old file will never sync.
+	 */
+	for (;;) {
+		if (s->broken) {
+			pthread_mutex_unlock(&s->mu);
+			return -EIO;
+		}
+		if (s->flushing || s->compacting) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		if (s->synced < s->appended || s->plen) {
+			if ((r = store_flush_locked(s, s->appended, true)) != 0) {
+				pthread_mutex_unlock(&s->mu);
+				return r;
+			}
+			continue;
+		}
+		break;
 	}
-	while (s->flushing || s->compacting)
-		pthread_cond_wait(&s->cv, &s->mu);
 	s->compacting = true;
 	pthread_mutex_unlock(&s->mu);
 
@@ -595,7 +619,7 @@ int store_compact(struct store *s, store_dump_fn *dump, void *ctx)
 	s->fd = s->cfd;
 	s->cfd = -1;
 	memcpy(s->file_id, s->cfile_id, 16);
-	s->next_seq = s->durable_seq = s->cseq;
+	s->next_seq = s->cseq;
 	s->file_size = s->snapshot_size = s->csize;
 	pthread_mutex_unlock(&s->mu);
 	log_info("state %s: compacted to %zu bytes", s->path, s->csize);
@@ -622,7 +646,7 @@ void store_close(struct store *s)
 		return;
 	pthread_mutex_lock(&s->mu);
 	if (s->plen)
-		store_flush_locked(s, s->next_seq, true);
+		store_flush_locked(s, s->appended, true);
 	pthread_mutex_unlock(&s->mu);
 	store_free(s);
 }

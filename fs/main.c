@@ -253,6 +253,12 @@ out:
 	if (fuse)
 		fuse_destroy(fuse);
 	engine_free(ctx.engine);
+	while (ctx.pending) {
+		struct fs_pending *next = ctx.pending->next;
+
+		free(ctx.pending);
+		ctx.pending = next;
+	}
 	fuse_loop_cfg_destroy(loop);
 	free(cmd.mountpoint);
 	free(o.state);

@@ -76,9 +76,9 @@ struct worker {
 };
 
 static const char *g_file;
-static double g_deadline;         /* issue: stop at (monotonic s) */
-static int g_count_mode;          /* count: stop after g_left, not at g_deadline */
-static atomic_long g_left;        /* count: how many still to issue */
+static double g_deadline; /* issue: stop at (monotonic s) */
+static int g_count_mode; /* count: stop after g_left, not at g_deadline */
+static atomic_long g_left; /* count: how many still to issue */
 static pthread_barrier_t g_start;
 static pthread_mutex_t g_errmu = PTHREAD_MUTEX_INITIALIZER;
 static char g_first_error[256];
@@ -123,8 +123,7 @@ static int issue_once(void)
 		err = errno;
 		note_error("close", err);
 	}
-	if (!err && (got == 0 || got > sizeof(buf) ||
-		     !memmem(buf, got, "\"username\"", 10))) {
+	if (!err && (got == 0 || got > sizeof(buf) || !memmem(buf, got, "\"username\"", 10))) {
 		note_error("read", 0);
 		err = -1;
 	}
@@ -230,11 +229,10 @@ static int run_issue(const char *file, int threads, double secs, long count)
 		free(w[i].lat);
 	}
 	qsort(all, total, sizeof(*all), cmp_u32);
-	printf("ops=%zu\nerrors=%llu\nsecs=%.3f\nrate=%.1f\n", total,
-	       (unsigned long long)errors, t1 - t0, total / (t1 - t0));
+	printf("ops=%zu\nerrors=%llu\nsecs=%.3f\nrate=%.1f\n", total, (unsigned long long)errors,
+	       t1 - t0, total / (t1 - t0));
 	printf("p50_us=%u\np90_us=%u\np99_us=%u\nmax_us=%u\n", quantile(all, total, 0.50),
-	       quantile(all, total, 0.90), quantile(all, total, 0.99),
-	       total ? all[total - 1] : 0);
+	       quantile(all, total, 0.90), quantile(all, total, 0.99), total ? all[total - 1] : 0);
 	printf("first_error=%s\n", g_first_error);
 	free(all);
 	free(w);
@@ -472,8 +470,8 @@ static int run_rawsql(const char *conninfo, int threads, const char *file)
 		pthread_join(tids[i], NULL);
 	t1 = now_s();
 	printf("ops=%lu\nerrors=%lu\nretries=%lu\nsecs=%.3f\nfirst_error=%s\n",
-	       atomic_load(&g_sqlok), atomic_load(&g_sqlerrors), atomic_load(&g_retries),
-	       t1 - t0, g_first_error);
+	       atomic_load(&g_sqlok), atomic_load(&g_sqlerrors), atomic_load(&g_retries), t1 - t0,
+	       g_first_error);
 	for (size_t i = 0; i < g_nlines; i++)
 		free(g_lines[i]);
 	free(g_lines);
@@ -532,7 +530,8 @@ static int run_scram(const char *conninfo, int threads, double secs)
 	printf("ops=%lu\nerrors=%d\nsecs=%.3f\nrate=%.1f\nms_each=%.3f\nfirst_error=%s\n",
 	       atomic_load(&g_scram_ops), g_first_error[0] != 0, t1 - t0,
 	       atomic_load(&g_scram_ops) / (t1 - t0),
-	       atomic_load(&g_scram_ops) ? (t1 - t0) * 1000.0 * threads / atomic_load(&g_scram_ops) : 0.0,
+	       atomic_load(&g_scram_ops) ? (t1 - t0) * 1000.0 * threads / atomic_load(&g_scram_ops)
+					 : 0.0,
 	       g_first_error);
 	for (int i = 0; i < threads; i++)
 		PQfinish(pg[i]);
