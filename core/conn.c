@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "scram.h"
 #include "timefmt.h"
 #include "tmpl.h"
 
@@ -426,7 +427,11 @@ out:
 	return r;
 }
 
-/* The {{password}} value: the password itself or its SCRAM verifier. */
+/*
+ * The {{password}} value: the password itself or its SCRAM verifier,
+ * computed here (scram.c) for an ASCII password and by libpq otherwise
+ * (SASLprep). Either is the same PostgreSQL accepts and stores.
+ */
 static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char *user,
 				 const struct secret *pw)
 {
@@ -434,6 +439,8 @@ static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char 
 
 	if (c->pwauth != DBCONF_PW_SCRAM)
 		return strdup(secret_str(pw));
+	if ((v = scram_verifier_new(secret_str(pw), strlen(secret_str(pw)))))
+		return v;
 	if (!(v = PQencryptPasswordConn(pg, secret_str(pw), user, "scram-sha-256")))
 		return NULL;
 	copy = strdup(v);
