@@ -516,22 +516,67 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
 	return r;
 }
 
-/* The login's oid, 0 if it does not exist; -EIO on error. */
-static int64_t conn_role_oid(PGconn *pg, const char *username, char *errbuf)
+/*
+ * The login's oid, 0 if it does not exist; -EIO on error. *deps: whether
+ * anything depends on it (pg_shdepend: objects it owns, privileges granted
+ * to it, in any database), so that DROP ROLE alone could fail.
+ */
+static int64_t conn_role_oid(PGconn *pg, const char *username, bool *deps, char *errbuf)
 {
 	const char *params[1] = { username };
-	PGresult *res = PQexecParams(pg, "SELECT oid FROM pg_roles WHERE rolname = $1", 1, NULL,
-				     params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(pg,
+				     "SELECT r.oid, EXISTS (SELECT 1 FROM pg_shdepend d "
+				     "WHERE d.refclassid = 'pg_authid'::regclass "
+				     "AND d.refobjid = r.oid) FROM pg_roles r WHERE r.rolname = $1",
+				     1, NULL, params, NULL, NULL, 0);
 	int64_t oid = 0;
 
+	*deps = true;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		conn_result_err(errbuf, res, pg);
 		oid = -EIO;
 	} else if (PQntuples(res) == 1) {
 		oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*deps = strcmp(PQgetvalue(res, 0, 1), "f") != 0;
 	}
 	PQclear(res);
 	return oid;
+}
+
+/*
+ * A login nothing depends on holds no privilege and owns nothing: every
+ * REVOKE of the default revocation would change nothing, so DROP ROLE is
+ * all of it, and it leaves the database's and schemas' ACL rows alone,
+ * which concurrent revocations would otherwise fight over ("tuple
+ * concurrently updated"). false when the full sequence is needed after all
+ * (something came to depend on the login since it was looked up).
+ */
+static int conn_drop_only(PGconn *pg, const char *username, bool *fallback, char *errbuf)
+{
+	char *u = PQescapeIdentifier(pg, username, strlen(username)), *sql = NULL;
+	const char *state;
+	PGresult *res;
+	int r = 0;
+
+	*fallback = false;
+	if (!u || asprintf(&sql, "DROP ROLE IF EXISTS %s", u) < 0) {
+		PQfreemem(u);
+		conn_set_err(errbuf, "", "out of memory");
+		return -ENOMEM;
+	}
+	PQfreemem(u);
+	res = conn_exec_retry(pg, sql);
+	free(sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state && !strcmp(state, "2BP01")) /* dependent_objects_still_exist */
+			*fallback = true;
+		else
+			conn_result_err(errbuf, res, pg);
+		r = -EIO;
+	}
+	PQclear(res);
+	return r;
 }
 
 static int conn_terminate(PGconn *pg, int64_t oid, char *errbuf)
@@ -651,13 +696,14 @@ int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *u
 		     char *errbuf)
 {
 	PGconn *pg = NULL;
+	bool deps, fallback = true;
 	int64_t oid;
 	int r;
 
 	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
 		return r;
 	/* A login that is already gone counts as revoked: revocation is idempotent. */
-	if ((oid = conn_role_oid(pg, username, errbuf)) <= 0) {
+	if ((oid = conn_role_oid(pg, username, &deps, errbuf)) <= 0) {
 		r = oid < 0 ? (int)oid : 0;
 		goto out;
 	}
@@ -668,7 +714,10 @@ int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *u
 		};
 		r = conn_exec_stmts(pg, role->revocation, role->n_revocation, vars, 2, errbuf);
 	} else {
-		r = conn_default_revoke(pg, username, errbuf);
+		if (!deps)
+			r = conn_drop_only(pg, username, &fallback, errbuf);
+		if (fallback)
+			r = conn_default_revoke(pg, username, errbuf);
 	}
 	/* After the login is refused or gone, end the sessions it still has. */
 	if (r == 0 && role->terminate_sessions)

@@ -10,6 +10,9 @@
 #   A  role short       default_ttl=2s max_ttl=10s, no revocation_statements, released at once
 #   B  role short-nl    same, revocation_statements=ALTER ROLE ... NOLOGIN, released at once
 #   C  role short       held open by a process until the test ends
+#   D  role grp         a group role granted, nothing else: revoked by DROP ROLE alone
+#   E  role owner       may create in schema public, and creates a table: revoked by
+#                       the full sequence (REASSIGN OWNED ...), the table survives
 # shellcheck disable=SC2119,SC2317 # helpers are called through check/wait_until
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -20,6 +23,15 @@ setup_seed_conn wizard || fail "writing config/wizard failed: $(last_error)"
 printf '%s\n' db_name=wizard "creation_statements=$SEED_CREATE" default_ttl=2s max_ttl=10s \
 	>"$M/roles/short" || fail "writing roles/short failed: $(last_error)"
 setup_seed_role short-nl 2s 10s || fail "writing roles/short-nl failed: $(last_error)"
+
+admin_psql -c "DO \$\$ BEGIN CREATE ROLE expiry_readers NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" ||
+	fail "cannot create the group role expiry_readers"
+T_ON_EXIT+=("admin_psql -c 'DROP TABLE IF EXISTS expiry_owned; DROP ROLE IF EXISTS expiry_readers' >/dev/null 2>&1")
+CREATE_LOGIN='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"';'
+printf '%s\n' db_name=wizard "creation_statements=$CREATE_LOGIN GRANT expiry_readers TO \"{{name}}\";" \
+	default_ttl=2s max_ttl=10s >"$M/roles/grp" || fail "writing roles/grp failed: $(last_error)"
+printf '%s\n' db_name=wizard "creation_statements=$CREATE_LOGIN GRANT CREATE ON SCHEMA public TO \"{{name}}\";" \
+	default_ttl=2s max_ttl=10s >"$M/roles/owner" || fail "writing roles/owner failed: $(last_error)"
 
 check_eq "roles/short has no revocation_statements" 0 \
 	"$(jq '.revocation_statements | length' "$M/roles/short")"
@@ -78,6 +90,24 @@ check "a held lease stops logging in after max_ttl" wait_until 12 not can_login 
 check "C's role is dropped after max_ttl" wait_until 8 role_gone "$c_user"
 elapsed=$(($(date +%s) - c_issued))
 check "C lived at least max_ttl (10 s), lived $elapsed s" int_between "$elapsed" 9 60
+
+# D and E: the two ways of the default revocation.
+d_creds=$(cat "$M/creds/grp") || fail "cat creds/grp failed: $(last_error)"
+e_creds=$(cat "$M/creds/owner") || fail "cat creds/owner failed: $(last_error)"
+d_user=$(jq -r .data.username <<<"$d_creds")
+e_user=$(jq -r .data.username <<<"$e_creds")
+check "D is a member of the group role" test "$(admin_psql -c "SELECT pg_has_role($(sql_lit "$d_user"), 'expiry_readers', 'MEMBER')")" = t
+check "E creates a table of its own" \
+	env PGPASSWORD="$(jq -r .data.password <<<"$e_creds")" psql -h 127.0.0.1 -p "$CREDFS_PG_PORT" \
+	-U "$e_user" -d wizard -XAtq -v ON_ERROR_STOP=1 -c 'CREATE TABLE expiry_owned (x int)'
+check_eq "E owns expiry_owned" "$e_user" \
+	"$(admin_psql -c "SELECT tableowner FROM pg_tables WHERE tablename = 'expiry_owned'")"
+check "D's login (group role only) is dropped after its lease expires" wait_until 12 role_gone "$d_user"
+check "E's login (owner of a table) is dropped after its lease expires" wait_until 12 role_gone "$e_user"
+check_eq "E's table survives, reassigned to the connection's user" postgres \
+	"$(admin_psql -c "SELECT tableowner FROM pg_tables WHERE tablename = 'expiry_owned'")"
+check_eq "no failed revocation in leases/" 0 \
+	"$(cat "$M"/leases/*/* 2>/dev/null | jq -s '[.[] | select(.state == "failed")] | length')"
 
 stop_holder "$holder"
 credfs_umount
