@@ -450,7 +450,8 @@ static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char 
 }
 
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
-		     const struct secret *pw, int64_t expires_ms, char *errbuf)
+		     const struct secret *pw, const char *verifier, int64_t expires_ms,
+		     char *errbuf)
 {
 	char expiration[TIMEFMT_LEN];
 	struct dbconf *c = conn_pool_conf(p);
@@ -465,7 +466,11 @@ int conn_create_user(struct conn_pool *p, const struct role *role, const char *u
 	}
 	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
 		goto out;
-	if (!(pwv = conn_password_value(pg, c, username, pw))) {
+	if (verifier && c->pwauth == DBCONF_PW_SCRAM)
+		pwv = strdup(verifier);
+	else
+		pwv = conn_password_value(pg, c, username, pw);
+	if (!pwv) {
 		conn_set_err(errbuf, "", "cannot encrypt password");
 		r = -EIO;
 		goto out;

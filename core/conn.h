@@ -45,10 +45,12 @@ int conn_verify(const struct dbconf *c, char *errbuf);
 /*
  * conn_create_user - run role's creation statements in one transaction
  * with {{name}}/{{username}} = username, {{password}} = pw (or its SCRAM
- * verifier), {{expiration}} = expires_ms + 5 s. On failure nothing stays.
+ * verifier: verifier when the caller has it ready, else computed here),
+ * {{expiration}} = expires_ms + 5 s. On failure nothing stays.
  */
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
-		     const struct secret *pw, int64_t expires_ms, char *errbuf);
+		     const struct secret *pw, const char *verifier, int64_t expires_ms,
+		     char *errbuf);
 
 /* conn_renew_user - run the renew statements (default ALTER ROLE ... VALID UNTIL). */
 int conn_renew_user(struct conn_pool *p, const struct role *role, const char *username,

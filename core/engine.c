@@ -18,6 +18,7 @@
 #include "holder.h"
 #include "log.h"
 #include "params.h"
+#include "pwpool.h"
 #include "timefmt.h"
 #include "uname.h"
 
@@ -571,6 +572,7 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 	struct secret *pw = NULL, *body = NULL;
 	struct lease *l = NULL;
 	struct dbconf *c = NULL;
+	char *verifier = NULL;
 	int64_t now = timefmt_now_ms();
 	int r;
 
@@ -580,8 +582,11 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 	r = -ENOMEM;
 	snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
 	uname_generate(holder ? holder->comm : NULL, ro->name, now / 1000, username);
-	if (!(pw = secret_password(c->password_length)) ||
-	    !(l = lease_new(ro, username, holder, now)))
+	/* A pair made ahead by the pool, or a password made now. */
+	if (c->pwauth != DBCONF_PW_SCRAM ||
+	    pwpool_take(e->pwpool, c->password_length, &pw, &verifier) != 0)
+		pw = secret_password(c->password_length);
+	if (!pw || !(l = lease_new(ro, username, holder, now)))
 		goto out;
 	/* Write-ahead: the lease is durable before the login exists. */
 	if ((r = engine_inflight(e, l, true)) != 0 || (r = engine_state_record_lease(e, l)) != 0) {
@@ -591,7 +596,7 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		goto out;
 	}
 	crash_point("issue-after-record");
-	if ((r = conn_create_user(p, ro, username, pw, l->valid_until, errbuf)) != 0) {
+	if ((r = conn_create_user(p, ro, username, pw, verifier, l->valid_until, errbuf)) != 0) {
 		engine_state_record_gone(e, l); /* the transaction rolled back */
 		engine_inflight(e, l, false);
 		r = r == -ENOMEM ? -ENOMEM : -EIO;
@@ -640,6 +645,7 @@ out:
 	}
 	lease_unref(l);
 	secret_free(pw);
+	secret_wipe_str(verifier);
 	secret_free(body);
 	dbconf_unref(c);
 	conn_pool_unref(p);

@@ -19,6 +19,7 @@
 #include "audit.h"
 
 #define ENGINE_WORKERS	 8
+#define ENGINE_PWPOOL	 32 /* SCRAM pairs kept ready */
 #define ENGINE_DUE_BATCH 256
 
 struct engine_def {
@@ -69,6 +70,7 @@ struct engine {
 
 	struct audit *audit; /* NULL without --audit-log */
 
+	struct pwpool *pwpool; /* SCRAM pairs made ahead; NULL before engine_start */
 	/* durable state (engine_state.c); store is NULL without --state */
 	struct store *store;
 	struct secret *key;

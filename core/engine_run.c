@@ -18,6 +18,7 @@
 #include "engine_i.h"
 #include "holder.h"
 #include "log.h"
+#include "pwpool.h"
 #include "timefmt.h"
 
 /* --- watching openers ---------------------------------------------------- */
@@ -285,6 +286,9 @@ int engine_start(struct engine *e)
 	if ((r = -pthread_create(&e->timer, NULL, engine_timer, e)) != 0)
 		return r;
 	e->started = true;
+	/* without it issues compute their own verifiers: slower, not wrong */
+	if (!(e->pwpool = pwpool_new(ENGINE_PWPOOL, SECRET_PASSWORD_LEN)))
+		log_warn("no password pool: verifiers are computed at issue");
 	for (int i = 0; i < ENGINE_WORKERS; i++)
 		if ((r = -pthread_create(&e->workers[i], NULL, engine_worker, e)) != 0)
 			return r;
@@ -309,6 +313,7 @@ void engine_free(struct engine *e)
 			if (e->workers[i])
 				pthread_join(e->workers[i], NULL);
 	}
+	pwpool_free(e->pwpool);
 	for (struct engine_qjob *q = e->qhead, *qn; q; q = qn) {
 		qn = q->next;
 		lease_unref(q->job.lease);

@@ -190,8 +190,9 @@ CREDFS_BIN=$WORK/credfs
 # ---- the helper program -----------------------------------------------------------
 
 CB=$WORK/credbench
-gcc -O2 -Wall -pthread -I"$("$PG_BINDIR/pg_config" --includedir)" -o "$CB" \
-	"$SRC/scripts/bench/credbench.c" -lpq || die "cannot build credbench (libpq-dev needed)"
+gcc -O2 -Wall -pthread -I"$("$PG_BINDIR/pg_config" --includedir)" -I"$SRC/core" -o "$CB" \
+	"$SRC/scripts/bench/credbench.c" "$SRC/core/scram.c" -lpq -lsodium ||
+	die "cannot build credbench (libpq-dev and libsodium-dev needed)"
 
 # kv FILE KEY - the value of KEY=... in FILE (credbench output).
 kv() { sed -n "s/^$2=//p" "$1" | head -n 1; }
@@ -463,17 +464,19 @@ run_raw_issue() {
 	drop_roles 'p-%'
 }
 
-# What credfs pays for each SCRAM verifier (libpq, as credfs calls it), alone
-# and on every core at once.
+# What credfs pays for each SCRAM verifier (core/scram.c, as credfs computes
+# it), alone and on every core at once; libpq's PQencryptPasswordConn beside it.
 phase_scram_cost() {
 	local out=$WORK/scram s=2
 	[ "$QUICK" = 1 ] && s=0.5
 	"$CB" scram "$CONNINFO" 1 "$s" >"$out.1"
 	"$CB" scram "$CONNINFO" "$(nproc)" "$s" >"$out.n"
+	"$CB" scram-libpq "$CONNINFO" 1 "$s" >"$out.libpq"
 	R[scram_ms]=$(kv "$out.1" ms_each)
 	R[scram_rate1]=$(kv "$out.1" rate)
 	R[scram_raten]=$(kv "$out.n" rate)
-	say "SCRAM verifier (libpq): ${R[scram_ms]} ms each; ${R[scram_rate1]}/s on 1 thread, ${R[scram_raten]}/s on $(nproc)"
+	R[scram_libpq_ms]=$(kv "$out.libpq" ms_each)
+	say "SCRAM verifier (credfs): ${R[scram_ms]} ms each; ${R[scram_rate1]}/s on 1 thread, ${R[scram_raten]}/s on $(nproc); libpq: ${R[scram_libpq_ms]} ms each"
 }
 
 phase_issuance() {
@@ -497,18 +500,14 @@ phase_issuance() {
 # ---- 2. revocation drain -----------------------------------------------------------------
 
 # The revocation credfs runs by default for one login (core/conn.c,
-# conn_default_revoke + conn_terminate), rendered for each login name on
-# stdin: one line = one simple-query message (credbench rawsql), then the
-# session termination. credfs also runs two lookups first (the login's oid,
-# its schemas with table grants); those are its own cost and not repeated here.
+# conn_revoke_user) rendered for each login name on stdin: one line = one
+# simple-query message (credbench rawsql), then the session termination. The
+# drain's logins are members of a group role and nothing depends on them
+# (pg_shdepend), so credfs sends DROP ROLE alone. credfs also looks the login
+# up first (its oid and whether anything depends on it); that lookup is its
+# own cost and not repeated here.
 raw_revoke_sql() {
-	awk -v db=wizard '{
-		u = "\"" $1 "\""
-		printf "ALTER ROLE %s NOLOGIN;\nREVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM %s;\n", u, u
-		printf "REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM %s;\nREVOKE USAGE ON SCHEMA public FROM %s;\n", u, u
-		printf "REVOKE CONNECT ON DATABASE %s FROM %s;\nREASSIGN OWNED BY %s TO CURRENT_USER;\n", db, u, u
-		printf "DROP OWNED BY %s;\nDROP ROLE IF EXISTS %s;\n", u, u
-	}' | awk '{ printf "%s ", $0 } /^DROP ROLE/ { printf "\n" }'
+	awk '{ printf "DROP ROLE IF EXISTS \"%s\";\n", $1 }'
 }
 
 # raw_terminate_sql - the session termination credfs runs after a revocation.
@@ -787,9 +786,9 @@ report() {
 	echo "Creation SQL (both): \`$CREATE_SQL\` -- one simple-query message per credential. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
 	echo
 	if [ "$B_PWAUTH" = scram-sha-256 ]; then
-		echo "password_authentication=scram-sha-256 (credfs's default): credfs computes each login's SCRAM verifier itself and sends it as {{password}}; pgbench sends a verifier too (one, computed beforehand), so PostgreSQL's work is the same and the verifier is credfs's own cost. That cost alone (libpq's PQencryptPasswordConn, as credfs calls it): ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads. BENCH_PWAUTH=password compares with the password sent in clear and hashed by PostgreSQL on both sides."
+		echo "password_authentication=scram-sha-256 (credfs's default): credfs computes each login's SCRAM verifier itself and sends it as {{password}}; pgbench sends a verifier too (one, computed beforehand), so PostgreSQL's work is the same and the verifier is credfs's own cost. That cost alone (core/scram.c: PBKDF2-HMAC-SHA256, 4096 iterations, on the CPU's SHA extensions where present): ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads; libpq's PQencryptPasswordConn, which credfs used before, ${R[scram_libpq_ms]:-?} ms each. BENCH_PWAUTH=password compares with the password sent in clear and hashed by PostgreSQL on both sides."
 	else
-		echo "password_authentication=password: both sides send a 20-character password and PostgreSQL computes its SCRAM verifier (password_encryption=scram-sha-256). For reference, libpq's client-side SCRAM verifier (credfs's default mode) costs ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads."
+		echo "password_authentication=password: both sides send a 20-character password and PostgreSQL computes its SCRAM verifier (password_encryption=scram-sha-256). For reference, credfs's client-side SCRAM verifier (its default mode) costs ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads."
 	fi
 	echo
 	echo "## 2. Revocation drain: $B_DRAIN leases due at once"
@@ -807,7 +806,7 @@ report() {
 			"${R[drain_r_retries_$mode]:--}" "$dr" "$(verdict "$dr" ge 0.9)"
 	done
 	echo
-	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default (REVOKE ..., REASSIGN OWNED, DROP OWNED, DROP ROLE, then end the login's sessions). Raw: the same statements rendered, one message per login plus the session termination, over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once (credfs additionally looks up the login's oid and its schemas with table grants first, and retries a failed revocation on its own backoff schedule)."
+	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default: for these logins (members of a group role, nothing depends on them) DROP ROLE, then end the login's sessions. Raw: the same statements, one message per login plus the session termination, over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once (credfs additionally looks the login up first: its oid and whether anything depends on it)."
 	for mode in default off; do
 		if [ -n "${R[drain_c_why_$mode]:-}" ]; then
 			echo

@@ -16,7 +16,7 @@ set -euo pipefail
 PG_SERVER=/usr/lib/postgresql/15/bin/postgres
 
 PACKAGES=(
-	gcc libc6-dev make cmake pkg-config clang libclang-rt-14-dev
+	gcc libc6-dev make cmake pkg-config clang libclang-rt-14-dev clang-format
 	libfuse3-dev fuse3
 	libsodium-dev libjansson-dev libpq-dev
 	postgresql-15 postgresql-client-15

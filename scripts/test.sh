@@ -3,7 +3,7 @@
 #
 # test.sh - set up and run every credfs test, on a fresh machine too.
 #
-#   scripts/test.sh               everything
+#   scripts/test.sh               everything, then a 5 s run of every fuzz target
 #   scripts/test.sh -L unit       extra arguments go to ctest
 #
 # Installs what is missing (scripts/deps.sh), builds into build/, starts one
@@ -35,4 +35,17 @@ eval "$(scripts/pg-scratch.sh env "$pgdir")"
 
 rc=0
 ctest --test-dir build --output-on-failure "$@" || rc=$?
+
+# The short fuzzing run (every libFuzzer target for FUZZ_SECONDS, 5 s
+# here) when the whole suite was asked for; 77 = no clang, skipped.
+if [ $# -eq 0 ]; then
+	frc=0
+	FUZZ_SECONDS=${FUZZ_SECONDS:-5} scripts/fuzz.sh || frc=$?
+	if [ "$frc" -eq 77 ]; then
+		echo "test.sh: fuzzing skipped (no clang)"
+	elif [ "$frc" -ne 0 ]; then
+		echo "test.sh: fuzzing FAILED (exit $frc)"
+		rc=1
+	fi
+fi
 exit "$rc"

@@ -15,10 +15,13 @@
  *                                          message; THREADS connections send
  *                                          them all (the raw side of the drain)
  *   credbench scram CONNINFO THREADS SECONDS
- *                                          libpq's PQencryptPasswordConn(...,
- *                                          "scram-sha-256") in a loop: what
- *                                          credfs pays per credential to send a
- *                                          SCRAM verifier instead of a password
+ *                                          credfs's scram_verifier_new (core/
+ *                                          scram.c) in a loop: what credfs pays
+ *                                          per credential to send a SCRAM
+ *                                          verifier instead of a password
+ *   credbench scram-libpq CONNINFO THREADS SECONDS
+ *                                          the same with libpq's
+ *                                          PQencryptPasswordConn, for comparison
  *
  * Output: key=value lines (issue/count/unlinkall) or one line per OP:PATH
  * ("meta OP PATH ops=... secs=... rate=... errors=..."). Latencies are per
@@ -40,6 +43,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +53,9 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sodium.h>
+
+#include "scram.h"
 
 static double now_s(void)
 {
@@ -482,6 +489,7 @@ static int run_rawsql(const char *conninfo, int threads, const char *file)
 /* --- scram ---------------------------------------------------------------- */
 
 static atomic_ulong g_scram_ops;
+static bool g_scram_libpq;
 
 static void *scram_thread(void *arg)
 {
@@ -489,14 +497,19 @@ static void *scram_thread(void *arg)
 
 	pthread_barrier_wait(&g_start);
 	while (now_s() < g_deadline) {
-		char *v = PQencryptPasswordConn(pg, "Bench-password-1234567", "v-bench-user",
-						"scram-sha-256");
+		char *v = g_scram_libpq ? PQencryptPasswordConn(pg, "Bench-password-1234567",
+								"v-bench-user", "scram-sha-256")
+					: scram_verifier_new("Bench-password-1234567", 22);
 
 		if (!v) {
-			note_error("PQencryptPasswordConn", EIO);
+			note_error(g_scram_libpq ? "PQencryptPasswordConn" : "scram_verifier_new",
+				   EIO);
 			break;
 		}
-		PQfreemem(v);
+		if (g_scram_libpq)
+			PQfreemem(v);
+		else
+			free(v);
 		atomic_fetch_add(&g_scram_ops, 1);
 	}
 	return NULL;
@@ -554,6 +567,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (sodium_init() < 0)
+		return 2;
 	if (argc == 5 && !strcmp(argv[1], "issue"))
 		return run_issue(argv[2], atoi(argv[3]), atof(argv[4]), -1);
 	if (argc == 5 && !strcmp(argv[1], "count"))
@@ -562,6 +577,10 @@ int main(int argc, char **argv)
 		return run_unlinkall(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "scram"))
 		return run_scram(argv[2], atoi(argv[3]), atof(argv[4]));
+	if (argc == 5 && !strcmp(argv[1], "scram-libpq")) {
+		g_scram_libpq = true;
+		return run_scram(argv[2], atoi(argv[3]), atof(argv[4]));
+	}
 	if (argc == 5 && !strcmp(argv[1], "rawsql"))
 		return run_rawsql(argv[2], atoi(argv[3]), argv[4]);
 	if (argc >= 4 && !strcmp(argv[1], "meta"))
