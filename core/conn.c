@@ -521,66 +521,94 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
 	return r;
 }
 
-/*
- * The login's oid, 0 if it does not exist; -EIO on error. *deps: whether
- * anything depends on it (pg_shdepend: objects it owns, privileges granted
- * to it, in any database), so that DROP ROLE alone could fail.
- */
-static int64_t conn_role_oid(PGconn *pg, const char *username, bool *deps, char *errbuf)
+/* The login's oid, 0 if it does not exist; -EIO on error. */
+static int64_t conn_role_oid(PGconn *pg, const char *username, char *errbuf)
 {
 	const char *params[1] = { username };
-	PGresult *res = PQexecParams(pg,
-				     "SELECT r.oid, EXISTS (SELECT 1 FROM pg_shdepend d "
-				     "WHERE d.refclassid = 'pg_authid'::regclass "
-				     "AND d.refobjid = r.oid) FROM pg_roles r WHERE r.rolname = $1",
-				     1, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(pg, "SELECT oid FROM pg_roles WHERE rolname = $1", 1, NULL,
+				     params, NULL, NULL, 0);
 	int64_t oid = 0;
 
-	*deps = true;
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		conn_result_err(errbuf, res, pg);
 		oid = -EIO;
 	} else if (PQntuples(res) == 1) {
 		oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		*deps = strcmp(PQgetvalue(res, 0, 1), "f") != 0;
 	}
 	PQclear(res);
 	return oid;
 }
 
 /*
- * A login nothing depends on holds no privilege and owns nothing: every
- * REVOKE of the default revocation would change nothing, so DROP ROLE is
- * all of it, and it leaves the database's and schemas' ACL rows alone,
- * which concurrent revocations would otherwise fight over ("tuple
- * concurrently updated"). false when the full sequence is needed after all
- * (something came to depend on the login since it was looked up).
+ * The default revocation's first try, in one message and one transaction:
+ * the login's oid (*oid, 0 if it is gone), then DROP ROLE. A login that
+ * holds no privilege and owns nothing is then revoked, exactly as the
+ * full sequence would have revoked it, without touching the database's
+ * and schemas' ACL rows that concurrent revocations would fight over
+ * ("tuple concurrently updated"). When something depends on the login
+ * DROP ROLE fails and rolls back: *fallback says to run the full sequence.
  */
-static int conn_drop_only(PGconn *pg, const char *username, bool *fallback, char *errbuf)
+static int conn_lookup_drop(PGconn *pg, const char *username, int64_t *oid, bool *fallback,
+			    char *errbuf)
 {
-	char *u = PQescapeIdentifier(pg, username, strlen(username)), *sql = NULL;
-	const char *state;
-	PGresult *res;
-	int r = 0;
+	char *lit = PQescapeLiteral(pg, username, strlen(username));
+	char *id = PQescapeIdentifier(pg, username, strlen(username));
+	char *sql = NULL;
+	int r = -ENOMEM;
 
+	*oid = 0;
 	*fallback = false;
-	if (!u || asprintf(&sql, "DROP ROLE IF EXISTS %s", u) < 0) {
-		PQfreemem(u);
+	if (!lit || !id ||
+	    asprintf(&sql, "SELECT oid FROM pg_roles WHERE rolname = %s;\nDROP ROLE IF EXISTS %s;",
+		     lit, id) < 0) {
+		sql = NULL;
 		conn_set_err(errbuf, "", "out of memory");
-		return -ENOMEM;
+		goto out;
 	}
-	PQfreemem(u);
-	res = conn_exec_retry(pg, sql);
-	free(sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state && !strcmp(state, "2BP01")) /* dependent_objects_still_exist */
-			*fallback = true;
-		else
-			conn_result_err(errbuf, res, pg);
+	for (int attempt = 0;; attempt++) {
+		PGresult *res, *err = NULL;
+		bool transient;
+
+		r = 0;
+		if (!PQsendQuery(pg, sql)) {
+			conn_result_err(errbuf, NULL, pg);
+			r = -EIO;
+			break;
+		}
+		while ((res = PQgetResult(pg))) {
+			ExecStatusType st = PQresultStatus(res);
+
+			if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
+				*oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+			if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !err)
+				err = res;
+			else
+				PQclear(res);
+		}
+		if (!err)
+			break;
 		r = -EIO;
+		transient = conn_transient(err);
+		if (!transient) {
+			const char *state = PQresultErrorField(err, PG_DIAG_SQLSTATE);
+
+			if (state && !strcmp(state, "2BP01")) /* dependent_objects_still_exist */
+				*fallback = true;
+			else
+				conn_result_err(errbuf, err, pg);
+		} else if (attempt + 1 >= CONN_RETRIES) {
+			conn_result_err(errbuf, err, pg);
+		}
+		PQclear(err);
+		if (!transient || attempt + 1 >= CONN_RETRIES)
+			break;
+		usleep((useconds_t)(1000 * (1 + attempt) +
+				    randombytes_uniform(2000 * (1 + attempt))));
 	}
-	PQclear(res);
+out:
+	PQfreemem(lit);
+	PQfreemem(id);
+	free(sql);
 	return r;
 }
 
@@ -701,26 +729,28 @@ int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *u
 		     char *errbuf)
 {
 	PGconn *pg = NULL;
-	bool deps, fallback = true;
-	int64_t oid;
+	bool fallback = false;
+	int64_t oid = 0;
 	int r;
 
 	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
 		return r;
-	/* A login that is already gone counts as revoked: revocation is idempotent. */
-	if ((oid = conn_role_oid(pg, username, &deps, errbuf)) <= 0) {
-		r = oid < 0 ? (int)oid : 0;
-		goto out;
-	}
 	if (role->n_revocation) {
 		struct tmpl_var vars[] = {
 			{ "name", username, strlen(username) },
 			{ "username", username, strlen(username) },
 		};
+
+		/* A login that is already gone counts as revoked: revocation is idempotent. */
+		if ((oid = conn_role_oid(pg, username, errbuf)) <= 0) {
+			r = oid < 0 ? (int)oid : 0;
+			goto out;
+		}
 		r = conn_exec_stmts(pg, role->revocation, role->n_revocation, vars, 2, errbuf);
 	} else {
-		if (!deps)
-			r = conn_drop_only(pg, username, &fallback, errbuf);
+		r = conn_lookup_drop(pg, username, &oid, &fallback, errbuf);
+		if (r == 0 && oid == 0)
+			goto out; /* already gone */
 		if (fallback)
 			r = conn_default_revoke(pg, username, errbuf);
 	}

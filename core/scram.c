@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SCRAM_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -76,25 +78,21 @@ static void scram_compress_portable(uint32_t h[8], const unsigned char blk[64])
 }
 
 #ifdef SCRAM_X86
+#define SCRAM_NI __attribute__((target("sha,sse4.1,ssse3")))
+
 /*
  * The same compression on the SHA extensions: sha256rnds2 does two rounds
- * on the state held as ABEF/CDGH, sha256msg1/msg2 extend the schedule four
- * words at a time.
+ * on the state held as ABEF/CDGH (lanes F,E,B,A and H,G,D,C), sha256msg1
+ * and msg2 extend the schedule four words at a time. m0..m3 are the
+ * block's sixteen words, four to a vector, first word in lane 0.
  */
-__attribute__((target("sha,sse4.1,ssse3"))) static void
-scram_compress_ni(uint32_t h[8], const unsigned char blk[64])
+SCRAM_NI static inline __attribute__((always_inline)) void
+scram_rounds_ni(__m128i *abef, __m128i *cdgh, __m128i m0, __m128i m1, __m128i m2, __m128i m3)
 {
-	const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-	__m128i tmp, st0, st1, save0, save1, msg, m[4];
+	__m128i st0 = *abef, st1 = *cdgh, msg, tmp, m[4] = { m0, m1, m2, m3 };
 
-	tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
-	st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B); /* EFGH */
-	st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
-	st1 = _mm_blend_epi16(st1, tmp, 0xF0); /* CDGH */
-	save0 = st0;
-	save1 = st1;
-	for (int i = 0; i < 4; i++)
-		m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blk + 16 * i)), mask);
+	/* unrolled, so that m[] lives in registers */
+#pragma GCC unroll 16
 	for (int g = 0; g < 16; g++) {
 		msg = _mm_add_epi32(m[g & 3], _mm_loadu_si128((const __m128i *)&scram_k[4 * g]));
 		st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
@@ -108,12 +106,74 @@ scram_compress_ni(uint32_t h[8], const unsigned char blk[64])
 			m[g & 3] = _mm_sha256msg2_epu32(tmp, m[(g + 3) & 3]);
 		}
 	}
-	st0 = _mm_add_epi32(st0, save0);
-	st1 = _mm_add_epi32(st1, save1);
-	tmp = _mm_shuffle_epi32(st0, 0x1B); /* FEBA */
-	st1 = _mm_shuffle_epi32(st1, 0xB1); /* DCHG */
-	_mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(tmp, st1, 0xF0)); /* DCBA */
-	_mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(st1, tmp, 8)); /* HGFE */
+	*abef = _mm_add_epi32(st0, *abef);
+	*cdgh = _mm_add_epi32(st1, *cdgh);
+}
+
+/* h[0..7] to ABEF/CDGH and back. */
+SCRAM_NI static void scram_load_ni(const uint32_t h[8], __m128i *abef, __m128i *cdgh)
+{
+	__m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);
+	__m128i efgh = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B);
+
+	*abef = _mm_alignr_epi8(tmp, efgh, 8);
+	*cdgh = _mm_blend_epi16(efgh, tmp, 0xF0);
+}
+
+/* The state as message words: lanes A,B,C,D and E,F,G,H. */
+SCRAM_NI static inline __attribute__((always_inline)) void
+scram_words_ni(__m128i abef, __m128i cdgh, __m128i *abcd, __m128i *efgh)
+{
+	*abcd = _mm_shuffle_epi32(_mm_unpackhi_epi64(cdgh, abef), 0x1B);
+	*efgh = _mm_shuffle_epi32(_mm_unpacklo_epi64(cdgh, abef), 0x1B);
+}
+
+SCRAM_NI static void scram_compress_ni(uint32_t h[8], const unsigned char blk[64])
+{
+	const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i abef, cdgh, abcd, efgh, m[4];
+
+	scram_load_ni(h, &abef, &cdgh);
+	for (int i = 0; i < 4; i++)
+		m[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blk + 16 * i)), mask);
+	scram_rounds_ni(&abef, &cdgh, m[0], m[1], m[2], m[3]);
+	scram_words_ni(abef, cdgh, &abcd, &efgh);
+	_mm_storeu_si128((__m128i *)&h[0], abcd);
+	_mm_storeu_si128((__m128i *)&h[4], efgh);
+}
+
+/*
+ * PBKDF2's loop, all in registers: Ui = HMAC(P, Ui-1) is two blocks of a
+ * 32-byte message (the previous digest, then the padding for 96 bytes)
+ * from the pads' saved states; acc ^= Ui.
+ */
+SCRAM_NI static void scram_iterate_ni(const uint32_t ih[8], const uint32_t oh[8], uint32_t t[8],
+				      uint32_t acc[8], unsigned n)
+{
+	const __m128i pad0 = _mm_set_epi32(0, 0, 0, (int)0x80000000u);
+	const __m128i pad1 = _mm_set_epi32(0x300, 0, 0, 0);
+	__m128i iabef, icdgh, oabef, ocdgh, abef, cdgh;
+	__m128i u0 = _mm_loadu_si128((const __m128i *)&t[0]);
+	__m128i u1 = _mm_loadu_si128((const __m128i *)&t[4]);
+	__m128i a0 = _mm_loadu_si128((const __m128i *)&acc[0]);
+	__m128i a1 = _mm_loadu_si128((const __m128i *)&acc[4]);
+
+	scram_load_ni(ih, &iabef, &icdgh);
+	scram_load_ni(oh, &oabef, &ocdgh);
+	for (unsigned it = 0; it < n; it++) {
+		abef = iabef, cdgh = icdgh;
+		scram_rounds_ni(&abef, &cdgh, u0, u1, pad0, pad1);
+		scram_words_ni(abef, cdgh, &u0, &u1);
+		abef = oabef, cdgh = ocdgh;
+		scram_rounds_ni(&abef, &cdgh, u0, u1, pad0, pad1);
+		scram_words_ni(abef, cdgh, &u0, &u1);
+		a0 = _mm_xor_si128(a0, u0);
+		a1 = _mm_xor_si128(a1, u1);
+	}
+	_mm_storeu_si128((__m128i *)&t[0], u0);
+	_mm_storeu_si128((__m128i *)&t[4], u1);
+	_mm_storeu_si128((__m128i *)&acc[0], a0);
+	_mm_storeu_si128((__m128i *)&acc[4], a1);
 }
 #endif
 
@@ -124,11 +184,30 @@ void scram_force_portable(bool on)
 	scram_portable_forced = on;
 }
 
+#ifdef SCRAM_X86
+static bool scram_cpu_sha;
+static pthread_once_t scram_cpu_once = PTHREAD_ONCE_INIT;
+
+/* CPUID once: in a virtual machine each one is a trip to the hypervisor. */
+static void scram_cpu_probe(void)
+{
+	unsigned a, b, c, d;
+	bool sse;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return;
+	sse = (c & bit_SSSE3) && (c & bit_SSE4_1);
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return;
+	scram_cpu_sha = sse && (b & (1u << 29)); /* CPUID.(EAX=7,ECX=0):EBX.SHA */
+}
+#endif
+
 bool scram_hw(void)
 {
 #ifdef SCRAM_X86
-	return !scram_portable_forced && __builtin_cpu_supports("sha") &&
-	       __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+	pthread_once(&scram_cpu_once, scram_cpu_probe);
+	return !scram_portable_forced && scram_cpu_sha;
 #else
 	return false;
 #endif
@@ -201,7 +280,13 @@ void scram_pbkdf2(const void *password, size_t len, const unsigned char *salt, s
 	for (int i = 0; i < 8; i++)
 		acc[i] = t[i] = scram_be32(u1 + 4 * i);
 
-	/* Ui = HMAC(P, Ui-1): two blocks each, the pads' states reused. */
+		/* Ui = HMAC(P, Ui-1): two blocks each, the pads' states reused. */
+#ifdef SCRAM_X86
+	if (fn == scram_compress_ni) {
+		scram_iterate_ni(ih, oh, t, acc, iterations - 1);
+		iterations = 1;
+	}
+#endif
 	memset(blk, 0, sizeof(blk));
 	blk[32] = 0x80;
 	blk[62] = 0x03; /* 768 bits */
