@@ -51,6 +51,13 @@ int secret_eq(const struct secret *a, const struct secret *b);
  */
 struct secret *secret_password(size_t len);
 
+/*
+ * secret_random_chars - n characters drawn uniformly from alphabet (2 to
+ * 256 characters), from one randombytes_buf call for the usual lengths
+ * (rejection sampling on bytes, so no character is more likely).
+ */
+void secret_random_chars(char *out, size_t n, const char *alphabet, size_t alen);
+
 /* secret_wipe - wipe n bytes at p (NULL-safe), for transient copies. */
 void secret_wipe(void *p, size_t n);
 

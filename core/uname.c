@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "secret.h"
 #include "uname.h"
 
 #define UNAME_PART   8 /* bytes kept of who and of role, as Vault's truncate 8 */
@@ -23,11 +24,8 @@ static const char uname_alphabet[] =
 
 void uname_random(char *out, size_t n)
 {
-	size_t i;
-
-	/* randombytes_uniform, not % 62, so every character is equally likely */
-	for (i = 0; i < n; i++)
-		out[i] = uname_alphabet[randombytes_uniform(sizeof(uname_alphabet) - 1)];
+	/* rejection sampling, not % 62 alone: every character equally likely */
+	secret_random_chars(out, n, uname_alphabet, sizeof(uname_alphabet) - 1);
 	out[n] = '\0';
 }
 

@@ -209,6 +209,58 @@ static void test_json_alloc(void)
 	json_decref(j);
 }
 
+/* A freed small secret's slot is reused, and comes back wiped. */
+static void test_slot_reuse(void)
+{
+	struct secret *a = secret_new("top-secret-value", 16), *b, *big;
+	const void *where = a;
+	char huge[3000];
+
+	CHECK(a != NULL);
+	secret_free(a);
+	b = secret_alloc(8);
+	CHECK(b != NULL && (const void *)b == where); /* the same slot */
+	CHECK(b && secret_len(b) == 8);
+	/* nothing of the old secret is left in it, past len either */
+	CHECK(b && memmem(secret_buf(b), 900, "top-secret", 10) == NULL);
+	secret_free(b);
+	/* large secrets are their own mapping, and work the same */
+	memset(huge, 'h', sizeof(huge));
+	big = secret_new(huge, sizeof(huge));
+	CHECK(big && secret_len(big) == sizeof(huge) && secret_str(big)[sizeof(huge)] == '\0');
+	CHECK(big && memcmp(secret_str(big), huge, sizeof(huge)) == 0);
+	secret_free(big);
+	/* many at once: more than the slots kept */
+	struct secret *many[300];
+
+	for (int i = 0; i < 300; i++) {
+		many[i] = secret_new("x", 1);
+		CHECK(many[i] != NULL);
+	}
+	for (int i = 0; i < 300; i++)
+		secret_free(many[i]);
+}
+
+/* secret_random_chars: only alphabet characters, all of them, evenly. */
+static void test_random_chars(void)
+{
+	static const char alpha[] = "abc";
+	char out[30000];
+	int count[3] = { 0 };
+
+	secret_random_chars(out, sizeof(out), alpha, 3);
+	for (size_t i = 0; i < sizeof(out); i++) {
+		const char *p = memchr(alpha, out[i], 3);
+
+		CHECK(p != NULL);
+		if (p)
+			count[p - alpha]++;
+	}
+	/* 10,000 expected each; 5 sigma is about 410 */
+	for (int i = 0; i < 3; i++)
+		CHECK(count[i] > 9500 && count[i] < 10500);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -222,5 +274,7 @@ int main(void)
 	RUN(test_eq);
 	RUN(test_wipe);
 	RUN(test_json_alloc);
+	RUN(test_slot_reuse);
+	RUN(test_random_chars);
 	return DONE();
 }
