@@ -47,10 +47,13 @@ void errlog_add(struct errlog *e, int64_t now, uid_t uid, const char *path, cons
 	l = &e->lines[e->next];
 	l->uid = uid;
 	snprintf(l->text, sizeof(l->text) - 1, "%s %s: %s", when, path, reason);
-	/* One event, one line: a newline inside the reason would forge another. */
+	/*
+	 * One event, one line: a newline inside the reason would forge another,
+	 * and no control byte from a name reaches the reader's terminal.
+	 */
 	for (char *p = l->text; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	strcat(l->text, "\n");
 	e->next = (e->next + 1) % ERRLOG_KEEP;
 	if (e->used < ERRLOG_KEEP)

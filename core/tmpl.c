@@ -147,9 +147,18 @@ int tmpl_check(const char *text, const char *const *allowed, struct parse_error 
 		for (i = 0; allowed != NULL && allowed[i] != NULL; i++)
 			if (tmpl_name_is(&v, allowed[i]))
 				break;
-		if (allowed == NULL || allowed[i] == NULL)
+		if (allowed == NULL || allowed[i] == NULL) {
+			static const char *const known[] = { "name", "username", "password",
+							     "expiration", NULL };
+
+			for (i = 0; known[i] != NULL; i++)
+				if (tmpl_name_is(&v, known[i]))
+					return tmpl_fail(&sc, v.start, err, "template variable ",
+							 v.name, v.nlen,
+							 " is not available in these statements");
 			return tmpl_fail(&sc, v.start, err, "unknown template variable ", v.name,
 					 v.nlen, "");
+		}
 	}
 	return r;
 }

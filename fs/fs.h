@@ -23,7 +23,7 @@ struct fs_ctx {
 
 /* A config/ or roles/ file created by open(O_CREAT) whose document is not applied yet. */
 struct fs_pending {
-	char path[120];
+	char path[300];
 	int opens;
 	double until; /* CLOCK_MONOTONIC seconds: known until then once opens is 0 */
 	struct fs_pending *next;
@@ -49,8 +49,8 @@ enum fs_node {
 struct fs_path {
 	enum fs_node node;
 	char top[16]; /* the top directory */
-	char name[80]; /* NAME or ROLE */
-	char id[80]; /* ID */
+	char name[256]; /* NAME or ROLE: any name the kernel passes (NAME_MAX) */
+	char id[256]; /* ID */
 };
 
 /*

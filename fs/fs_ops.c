@@ -36,6 +36,7 @@ struct fs_handle {
 	char *wbuf; /* protected by mu: FS_H_WRITE */
 	size_t wlen, wcap; /* protected by mu */
 	bool dirty; /* protected by mu: written since last applied */
+	size_t applied_len; /* protected by mu: wlen when a JSON document was last applied */
 	int failed; /* protected by mu: -errno once rejected */
 	bool rotated; /* protected by mu: FS_H_ROTATE */
 	bool pending; /* counted in fs_ctx's pending list */
@@ -480,11 +481,21 @@ static int fs_apply_locked(struct fs_handle *h)
 
 	r = engine_def_write(c->engine, fs_kind(&h->path), h->path.name, h->wbuf, h->wlen, true,
 			     h->uid, errbuf);
-	if (r < 0)
+	if (r < 0) {
 		h->failed = r == -ENOMEM ? -ENOMEM : r == -EIO ? -EIO : -EINVAL;
-	else
+	} else {
 		h->dirty = false;
+		h->applied_len = h->wlen;
+	}
 	return r < 0 ? h->failed : 0;
+}
+
+static bool fs_all_space(const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
+			return false;
+	return true;
 }
 
 static int fs_rotate_locked(struct fs_handle *h)
@@ -549,6 +560,14 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 	memcpy(h->wbuf + off, buf, size);
 	if (end > h->wlen)
 		h->wlen = end;
+	/* A newline after an applied JSON document (echo's, in a write of its
+	 * own) changes nothing: the document is not applied again. */
+	if (h->applied_len && !h->dirty && (size_t)off == h->applied_len &&
+	    fs_all_space(buf, size)) {
+		h->applied_len = h->wlen;
+		r = 0;
+		goto out;
+	}
 	h->dirty = true;
 	r = engine_def_write(fs_ctx()->engine, fs_kind(&h->path), h->path.name, h->wbuf, h->wlen,
 			     false, h->uid, errbuf);
@@ -597,7 +616,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 	}
 	(void)path; /* NULL when unlinked: use the handle's own */
 	if (h->pending) {
-		char key[120];
+		char key[300];
 
 		snprintf(key, sizeof(key), "/%s/%s", h->path.top, h->path.name);
 		fs_pending_add(fs_ctx(), key, -1);

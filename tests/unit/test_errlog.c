@@ -191,6 +191,13 @@ static void test_no_forged_lines(void)
 	CHECK(well_formed(s));
 	CHECK(strstr(s, "\n2023-11-14T22:13:20Z roles/y") == NULL);
 	free(s);
+	/* nor does any other control byte reach the reader's terminal */
+	errlog_add(e, T0, 1000, "roles/x\x1b[1my", "tab\there, bell\a, del\x7f");
+	s = render(e, 1000, 0, NULL);
+	for (const char *p = s; *p; p++)
+		CHECK(*p == '\n' || ((unsigned char)*p >= 0x20 && *p != 0x7f));
+	CHECK(strstr(s, "roles/x?[1my") != NULL);
+	free(s);
 	errlog_free(e);
 }
 

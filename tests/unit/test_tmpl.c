@@ -117,6 +117,16 @@ static void test_unknown(void)
 	CHECK_INT_EQ(line, 2);
 	CHECK_INT_EQ(col, 3);
 	CHECK_STR_EQ(check("{{name}} {{password}} {{expiration}} {{username}}", &line, &col), "ok");
+	{
+		/* a variable credfs knows, where the statements do not have it */
+		static const char *const revoke_vars[] = { "name", "username", NULL };
+		struct parse_error err;
+
+		memset(&err, 0, sizeof(err));
+		CHECK(tmpl_check("ALTER ROLE x PASSWORD '{{password}}'", revoke_vars, &err) != 0);
+		CHECK_STR_EQ(err.text,
+			     "template variable {{password}} is not available in these statements");
+	}
 	CHECK_STR_EQ(check("{{Name}}", &line, &col),
 		     "bad template variable {{Name}}: names are lowercase letters and '_'");
 	CHECK_STR_EQ(check("{{ .RoleName }}", &line, &col),
