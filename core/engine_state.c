@@ -376,18 +376,21 @@ static int engine_restore_roles(struct engine *e, struct engine_restore *rs, jso
 	return 0;
 }
 
-static void engine_restore_holder(json_t *h, struct lease_holder *out)
+static void engine_restore_holder(json_t *h, struct holder_buf *b)
 {
-	memset(out, 0, sizeof(*out));
+	struct lease_holder *out = &b->h;
+
+	memset(b, 0, sizeof(*b));
+	out->exe = b->exe;
+	out->cgroup = b->cgroup;
 	out->pid = json_integer_value(json_object_get(h, "pid"));
 	out->start_time = json_integer_value(json_object_get(h, "start"));
 	out->uid = json_integer_value(json_object_get(h, "uid"));
 	out->gid = json_integer_value(json_object_get(h, "gid"));
 	snprintf(out->comm, sizeof(out->comm), "%s",
 		 json_string_value(json_object_get(h, "comm")) ?: "");
-	snprintf(out->exe, sizeof(out->exe), "%s",
-		 json_string_value(json_object_get(h, "exe")) ?: "");
-	snprintf(out->cgroup, sizeof(out->cgroup), "%s",
+	snprintf(b->exe, sizeof(b->exe), "%s", json_string_value(json_object_get(h, "exe")) ?: "");
+	snprintf(b->cgroup, sizeof(b->cgroup), "%s",
 		 json_string_value(json_object_get(h, "cgroup")) ?: "");
 }
 
@@ -399,7 +402,7 @@ static void engine_restore_holder(json_t *h, struct lease_holder *out)
 static int engine_restore_lease(struct engine *e, struct engine_restore *rs, json_t *cache,
 				const char *id, json_t *rec, int64_t now)
 {
-	struct lease_holder h;
+	struct holder_buf h;
 	struct role *ro;
 	struct lease *l;
 	int r;
@@ -409,7 +412,7 @@ static int engine_restore_lease(struct engine *e, struct engine_restore *rs, jso
 	if (!ro)
 		return -EINVAL;
 	engine_restore_holder(json_object_get(rec, "holder"), &h);
-	l = lease_restore(ro, id, json_string_value(json_object_get(rec, "user")) ?: "", &h,
+	l = lease_restore(ro, id, json_string_value(json_object_get(rec, "user")) ?: "", &h.h,
 			  json_integer_value(json_object_get(rec, "issued")),
 			  json_integer_value(json_object_get(rec, "ttl")),
 			  json_integer_value(json_object_get(rec, "max")),
@@ -421,10 +424,10 @@ static int engine_restore_lease(struct engine *e, struct engine_restore *rs, jso
 	}
 	if (now >= l->valid_until || now >= l->max_expires) {
 		lease_table_revoke_now(e->leases, l, now);
-	} else if (l->role->binding == ROLE_BIND_PROCESS && h.pid > 0 &&
-		   holder_start_time("/proc", h.pid) == h.start_time) {
+	} else if (l->role->binding == ROLE_BIND_PROCESS && h.h.pid > 0 &&
+		   holder_start_time("/proc", h.h.pid) == h.h.start_time) {
 		engine_watch(e, l);
-		log_info("lease %s: opener %d still runs, held again", l->id, (int)h.pid);
+		log_info("lease %s: opener %d still runs, held again", l->id, (int)h.h.pid);
 	} else {
 		lease_table_exited(e->leases, l, now);
 	}

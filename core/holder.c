@@ -61,13 +61,16 @@ static void holder_clean(char *s)
 			*s = '?';
 }
 
-int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct lease_holder *h)
+int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct holder_buf *b)
 {
+	struct lease_holder *h = &b->h;
 	char path[PATH_MAX], buf[512];
 	pid_t pid;
 	ssize_t n;
 
-	memset(h, 0, sizeof(*h));
+	memset(b, 0, sizeof(*b));
+	h->exe = b->exe;
+	h->cgroup = b->cgroup;
 	h->uid = uid;
 	h->gid = gid;
 	if (tid <= 0 || (pid = holder_tgid(proc, tid)) <= 0)
@@ -81,8 +84,8 @@ int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct le
 		memcpy(h->comm, buf, strlen(buf) + 1);
 	}
 	snprintf(path, sizeof(path), "%s/%d/exe", proc, (int)pid);
-	if ((n = readlink(path, h->exe, sizeof(h->exe) - 1)) > 0)
-		h->exe[n] = '\0';
+	if ((n = readlink(path, b->exe, sizeof(b->exe) - 1)) > 0)
+		b->exe[n] = '\0';
 	snprintf(path, sizeof(path), "%s/%d/cgroup", proc, (int)pid);
 	if (holder_read(path, buf, sizeof(buf)) > 0) {
 		/* cgroup v2: "0::/path"; keep the last line's path. */
@@ -93,12 +96,12 @@ int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct le
 		line[strcspn(line, "\n")] = '\0';
 		if (strncmp(line, "0::", 3) == 0)
 			line += 3;
-		if (strlen(line) >= sizeof(h->cgroup))
-			line[sizeof(h->cgroup) - 1] = '\0';
-		memcpy(h->cgroup, line, strlen(line) + 1);
+		if (strlen(line) >= sizeof(b->cgroup))
+			line[sizeof(b->cgroup) - 1] = '\0';
+		memcpy(b->cgroup, line, strlen(line) + 1);
 	}
 	holder_clean(h->comm);
-	holder_clean(h->exe);
-	holder_clean(h->cgroup);
+	holder_clean(b->exe);
+	holder_clean(b->cgroup);
 	return 0;
 }

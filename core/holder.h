@@ -14,12 +14,12 @@
 #include "lease.h"
 
 /*
- * holder_from_tid - fill *h for the thread tid (0 = unknown: only uid/gid
+ * holder_from_tid - fill b->h (its strings in b) for the thread tid (0 = unknown: only uid/gid
  * are kept) from /proc: tgid, start time, command, executable, cgroup.
  * proc is the procfs root ("/proc"; tests pass another). Returns 0, or
  * -ESRCH when the thread is gone (h then has uid/gid and pid 0).
  */
-int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct lease_holder *h);
+int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct holder_buf *b);
 
 /* holder_start_time - field 22 of /proc/PID/stat, 0 if unreadable. */
 unsigned long long holder_start_time(const char *proc, pid_t pid);

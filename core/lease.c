@@ -38,7 +38,10 @@ const char *lease_state_name(enum lease_state s)
 struct lease *lease_new(struct role *role, const char *username, const struct lease_holder *holder,
 			int64_t now)
 {
-	struct lease *l = calloc(1, sizeof(*l));
+	const char *exe = holder && holder->exe ? holder->exe : "";
+	const char *cgroup = holder && holder->cgroup ? holder->cgroup : "";
+	size_t ne = strlen(exe) + 1, nc = strlen(cgroup) + 1;
+	struct lease *l = calloc(1, sizeof(*l) + ne + nc);
 
 	if (!l)
 		return NULL;
@@ -47,6 +50,10 @@ struct lease *lease_new(struct role *role, const char *username, const struct le
 	snprintf(l->username, sizeof(l->username), "%s", username);
 	if (holder)
 		l->holder = *holder;
+	memcpy(l->strings, exe, ne);
+	memcpy(l->strings + ne, cgroup, nc);
+	l->holder.exe = l->strings;
+	l->holder.cgroup = l->strings + ne;
 	l->refs = 1;
 	l->state = LEASE_HELD;
 	l->issued = now;
@@ -87,6 +94,7 @@ void lease_unref(struct lease *l)
 	if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	role_unref(l->role);
+	free(l->last_error);
 	free(l);
 }
 
@@ -120,7 +128,16 @@ static int64_t lease_key(const struct lease *l)
 		k = l->retry_at ? l->retry_at : l->last_renew + l->ttl_ms * 2 / 3;
 		return k < l->expires ? k : l->expires;
 	case LEASE_LET_GO:
-		return l->want_renew ? l->let_go_at : l->expires;
+		if (!l->want_renew)
+			return l->expires;
+		/*
+		 * VALID UNTIL must reach the lease's end before it passes: on the
+		 * schedule a held lease would keep (2/3 into it), not at once, so
+		 * that a restart's let-go of every lease is no storm of ALTER ROLE,
+		 * and a lease revoked early never needs it.
+		 */
+		k = l->valid_until - l->ttl_ms / 3;
+		return k > l->let_go_at ? k : l->let_go_at;
 	case LEASE_FAILED:
 		return l->retry_at;
 	default:
@@ -421,9 +438,10 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, c
 
 	pthread_mutex_lock(&t->mu);
 	l->busy = false;
-	if (r != 0)
-		snprintf(l->last_error, sizeof(l->last_error), "%s",
-			 errmsg ? errmsg : strerror(-r));
+	if (r != 0) {
+		free(l->last_error);
+		l->last_error = strdup(errmsg ? errmsg : strerror(-r)); /* NULL: no reason kept */
+	}
 	if (job->action == LEASE_JOB_RENEW) {
 		lease_renew_done_locked(l, job, r, now);
 	} else if (r == 0) {
@@ -498,6 +516,8 @@ static json_t *lease_json_text(const char *s)
 	char buf[256];
 	size_t i;
 
+	if (!s)
+		s = "";
 	for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
 	buf[i] = '\0';
@@ -526,7 +546,7 @@ json_t *lease_table_to_json(struct lease_table *t, struct lease *l)
 		      "issued", issued, "expires", expires, "max_expires", maxe, "ttl",
 		      (json_int_t)(l->ttl_ms / 1000), "renewable", lease_renewable_locked(l),
 		      "state", lease_state_name(l->state), "holder", lease_holder_json(&l->holder),
-		      "attempts", l->attempts, "last_error", l->last_error);
+		      "attempts", l->attempts, "last_error", l->last_error ? l->last_error : "");
 	pthread_mutex_unlock(&t->mu);
 	return j;
 }

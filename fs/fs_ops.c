@@ -323,7 +323,7 @@ static int fs_open_creds(struct fs_ctx *c, const struct fs_path *p, struct fuse_
 {
 	struct fuse_context *fc = fuse_get_context();
 	char errbuf[ENGINE_ERRLEN];
-	struct lease_holder holder;
+	struct holder_buf holder;
 	struct fs_handle *h;
 	int r;
 
@@ -333,7 +333,7 @@ static int fs_open_creds(struct fs_ctx *c, const struct fs_path *p, struct fuse_
 		return -ENOMEM;
 	/* Resolve the opener now: RELEASE will not say who it was. */
 	holder_from_tid("/proc", fc->pid, fc->uid, fc->gid, &holder);
-	if ((r = engine_issue(c->engine, p->name, &holder, &h->lease, &h->body, errbuf)) != 0) {
+	if ((r = engine_issue(c->engine, p->name, &holder.h, &h->lease, &h->body, errbuf)) != 0) {
 		fs_handle_free(h);
 		return r;
 	}

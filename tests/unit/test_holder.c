@@ -80,7 +80,7 @@ static int fake_proc(const char *proc, int pid, int tid, const char *stat, const
 
 static void test_self(void)
 {
-	struct lease_holder h;
+	struct holder_buf hb;
 	char exe[256] = "", comm[32] = "";
 	ssize_t n;
 	FILE *f;
@@ -96,29 +96,29 @@ static void test_self(void)
 			comm[strcspn(comm, "\n")] = '\0';
 		fclose(f);
 	}
-	memset(&h, 0x5a, sizeof(h));
-	CHECK_INT_EQ(holder_from_tid("/proc", getpid(), getuid(), getgid(), &h), 0);
-	CHECK_INT_EQ(h.pid, getpid());
-	CHECK_INT_EQ(h.uid, getuid());
-	CHECK_INT_EQ(h.gid, getgid());
-	CHECK_STR_EQ(h.comm, comm); /* "test_holder", or the tool's under valgrind */
-	CHECK(h.comm[0] != '\0');
-	CHECK_STR_EQ(h.exe, exe);
-	CHECK(h.start_time > 0);
-	CHECK_INT_EQ(h.start_time, holder_start_time("/proc", getpid()));
+	memset(&hb, 0x5a, sizeof(hb));
+	CHECK_INT_EQ(holder_from_tid("/proc", getpid(), getuid(), getgid(), &hb), 0);
+	CHECK_INT_EQ(hb.h.pid, getpid());
+	CHECK_INT_EQ(hb.h.uid, getuid());
+	CHECK_INT_EQ(hb.h.gid, getgid());
+	CHECK_STR_EQ(hb.h.comm, comm); /* "test_holder", or the tool's under valgrind */
+	CHECK(hb.h.comm[0] != '\0');
+	CHECK_STR_EQ(hb.h.exe, exe);
+	CHECK(hb.h.start_time > 0);
+	CHECK_INT_EQ(hb.h.start_time, holder_start_time("/proc", getpid()));
 	/* cgroup: whatever this process is in, as a path */
-	CHECK(h.cgroup[0] == '\0' || h.cgroup[0] == '/');
-	CHECK(strchr(h.cgroup, '\n') == NULL);
+	CHECK(hb.h.cgroup[0] == '\0' || hb.h.cgroup[0] == '/');
+	CHECK(strchr(hb.h.cgroup, '\n') == NULL);
 	/* uid/gid are what the caller says, not what /proc says */
-	CHECK_INT_EQ(holder_from_tid("/proc", getpid(), 4242, 4343, &h), 0);
-	CHECK_INT_EQ(h.uid, 4242);
-	CHECK_INT_EQ(h.gid, 4343);
+	CHECK_INT_EQ(holder_from_tid("/proc", getpid(), 4242, 4343, &hb), 0);
+	CHECK_INT_EQ(hb.h.uid, 4242);
+	CHECK_INT_EQ(hb.h.gid, 4343);
 }
 
 struct thread_arg {
 	pid_t tid;
 	int r;
-	struct lease_holder h;
+	struct holder_buf hb;
 };
 
 static void *thread_main(void *p)
@@ -126,7 +126,7 @@ static void *thread_main(void *p)
 	struct thread_arg *a = p;
 
 	a->tid = (pid_t)syscall(SYS_gettid);
-	a->r = holder_from_tid("/proc", a->tid, 1, 2, &a->h);
+	a->r = holder_from_tid("/proc", a->tid, 1, 2, &a->hb);
 	return NULL;
 }
 
@@ -149,87 +149,87 @@ static void test_thread(void)
 	CHECK(a.tid > 0);
 	CHECK(a.tid != getpid());
 	CHECK_INT_EQ(a.r, 0);
-	CHECK_INT_EQ(a.h.pid, getpid());
-	CHECK(a.h.comm[0] != '\0');
-	CHECK_STR_EQ(a.h.comm, self_comm);
-	CHECK_INT_EQ(a.h.start_time, holder_start_time("/proc", getpid()));
+	CHECK_INT_EQ(a.hb.h.pid, getpid());
+	CHECK(a.hb.h.comm[0] != '\0');
+	CHECK_STR_EQ(a.hb.h.comm, self_comm);
+	CHECK_INT_EQ(a.hb.h.start_time, holder_start_time("/proc", getpid()));
 }
 
 static void test_gone(void)
 {
-	struct lease_holder h;
+	struct holder_buf hb;
 
-	memset(&h, 0x5a, sizeof(h));
-	CHECK_INT_EQ(holder_from_tid("/proc", INT_MAX, 7, 8, &h), -ESRCH);
-	CHECK_INT_EQ(h.pid, 0);
-	CHECK_INT_EQ(h.uid, 7);
-	CHECK_INT_EQ(h.gid, 8);
-	CHECK_STR_EQ(h.comm, "");
-	CHECK_STR_EQ(h.exe, "");
-	CHECK_INT_EQ(h.start_time, 0);
-	CHECK_INT_EQ(holder_from_tid("/proc", 0, 7, 8, &h), -ESRCH);
-	CHECK_INT_EQ(h.pid, 0);
-	CHECK_INT_EQ(h.uid, 7);
-	CHECK_INT_EQ(holder_from_tid("/proc", -1, 7, 8, &h), -ESRCH);
-	CHECK_INT_EQ(holder_from_tid("/nonexistent-proc", getpid(), 7, 8, &h), -ESRCH);
+	memset(&hb, 0x5a, sizeof(hb));
+	CHECK_INT_EQ(holder_from_tid("/proc", INT_MAX, 7, 8, &hb), -ESRCH);
+	CHECK_INT_EQ(hb.h.pid, 0);
+	CHECK_INT_EQ(hb.h.uid, 7);
+	CHECK_INT_EQ(hb.h.gid, 8);
+	CHECK_STR_EQ(hb.h.comm, "");
+	CHECK_STR_EQ(hb.h.exe, "");
+	CHECK_INT_EQ(hb.h.start_time, 0);
+	CHECK_INT_EQ(holder_from_tid("/proc", 0, 7, 8, &hb), -ESRCH);
+	CHECK_INT_EQ(hb.h.pid, 0);
+	CHECK_INT_EQ(hb.h.uid, 7);
+	CHECK_INT_EQ(holder_from_tid("/proc", -1, 7, 8, &hb), -ESRCH);
+	CHECK_INT_EQ(holder_from_tid("/nonexistent-proc", getpid(), 7, 8, &hb), -ESRCH);
 	CHECK_INT_EQ(holder_start_time("/proc", INT_MAX), 0);
 }
 
 static void test_fake_proc(void)
 {
-	struct lease_holder h;
+	struct holder_buf hb;
 
 	CHECK_INT_EQ(fake_proc(root, 4321, 4322, FAKE_STAT, "a) (b c\n", "/opt/fake bin/prog",
 			       "0::/system.slice/x.scope\n"),
 		     0);
-	memset(&h, 0x5a, sizeof(h));
-	CHECK_INT_EQ(holder_from_tid(root, 4321, 1000, 100, &h), 0);
-	CHECK_INT_EQ(h.pid, 4321);
-	CHECK_INT_EQ(h.start_time, 123456789);
-	CHECK_STR_EQ(h.comm, "a) (b c");
-	CHECK_STR_EQ(h.exe, "/opt/fake bin/prog");
-	CHECK_STR_EQ(h.cgroup, "/system.slice/x.scope");
-	CHECK_INT_EQ(h.uid, 1000);
-	CHECK_INT_EQ(h.gid, 100);
+	memset(&hb, 0x5a, sizeof(hb));
+	CHECK_INT_EQ(holder_from_tid(root, 4321, 1000, 100, &hb), 0);
+	CHECK_INT_EQ(hb.h.pid, 4321);
+	CHECK_INT_EQ(hb.h.start_time, 123456789);
+	CHECK_STR_EQ(hb.h.comm, "a) (b c");
+	CHECK_STR_EQ(hb.h.exe, "/opt/fake bin/prog");
+	CHECK_STR_EQ(hb.h.cgroup, "/system.slice/x.scope");
+	CHECK_INT_EQ(hb.h.uid, 1000);
+	CHECK_INT_EQ(hb.h.gid, 100);
 	CHECK_INT_EQ(holder_start_time(root, 4321), 123456789);
 
 	/* a thread of 4321 maps to the process */
-	memset(&h, 0, sizeof(h));
-	CHECK_INT_EQ(holder_from_tid(root, 4322, 1000, 100, &h), 0);
-	CHECK_INT_EQ(h.pid, 4321);
-	CHECK_INT_EQ(h.start_time, 123456789);
-	CHECK_STR_EQ(h.cgroup, "/system.slice/x.scope");
+	memset(&hb, 0, sizeof(hb));
+	CHECK_INT_EQ(holder_from_tid(root, 4322, 1000, 100, &hb), 0);
+	CHECK_INT_EQ(hb.h.pid, 4321);
+	CHECK_INT_EQ(hb.h.start_time, 123456789);
+	CHECK_STR_EQ(hb.h.cgroup, "/system.slice/x.scope");
 
-	CHECK_INT_EQ(holder_from_tid(root, 4323, 1000, 100, &h), -ESRCH);
+	CHECK_INT_EQ(holder_from_tid(root, 4323, 1000, 100, &hb), -ESRCH);
 }
 
 static void test_fake_oddities(void)
 {
-	struct lease_holder h;
+	struct holder_buf hb;
 
 	/* cgroup v1 lines before the v2 one; a 15-byte comm; control bytes cleaned */
 	CHECK_INT_EQ(fake_proc(root, 500, 0, FAKE_STAT, "abcdefghijklmno\n", "/bin/x\x1b[31m",
 			       "12:pids:/user.slice\n1:name=systemd:/user.slice\n0::/user.slice/"
 			       "user-1000.slice/session-2.scope\n"),
 		     0);
-	CHECK_INT_EQ(holder_from_tid(root, 500, 0, 0, &h), 0);
-	CHECK_STR_EQ(h.comm, "abcdefghijklmno");
-	CHECK_STR_EQ(h.exe, "/bin/x?[31m");
-	CHECK_STR_EQ(h.cgroup, "/user.slice/user-1000.slice/session-2.scope");
+	CHECK_INT_EQ(holder_from_tid(root, 500, 0, 0, &hb), 0);
+	CHECK_STR_EQ(hb.h.comm, "abcdefghijklmno");
+	CHECK_STR_EQ(hb.h.exe, "/bin/x?[31m");
+	CHECK_STR_EQ(hb.h.cgroup, "/user.slice/user-1000.slice/session-2.scope");
 
 	CHECK_INT_EQ(fake_proc(root, 501, 0, FAKE_STAT, "x\ty\n", NULL, "0::/\n"), 0);
-	CHECK_INT_EQ(holder_from_tid(root, 501, 0, 0, &h), 0);
-	CHECK_STR_EQ(h.comm, "x?y");
-	CHECK_STR_EQ(h.exe, ""); /* no exe link (a kernel thread, or no permission) */
-	CHECK_STR_EQ(h.cgroup, "/");
+	CHECK_INT_EQ(holder_from_tid(root, 501, 0, 0, &hb), 0);
+	CHECK_STR_EQ(hb.h.comm, "x?y");
+	CHECK_STR_EQ(hb.h.exe, ""); /* no exe link (a kernel thread, or no permission) */
+	CHECK_STR_EQ(hb.h.cgroup, "/");
 
 	/* unreadable details: still the pid */
 	CHECK_INT_EQ(fake_proc(root, 502, 0, NULL, NULL, NULL, NULL), 0);
-	CHECK_INT_EQ(holder_from_tid(root, 502, 0, 0, &h), 0);
-	CHECK_INT_EQ(h.pid, 502);
-	CHECK_INT_EQ(h.start_time, 0);
-	CHECK_STR_EQ(h.comm, "");
-	CHECK_STR_EQ(h.cgroup, "");
+	CHECK_INT_EQ(holder_from_tid(root, 502, 0, 0, &hb), 0);
+	CHECK_INT_EQ(hb.h.pid, 502);
+	CHECK_INT_EQ(hb.h.start_time, 0);
+	CHECK_STR_EQ(hb.h.comm, "");
+	CHECK_STR_EQ(hb.h.cgroup, "");
 
 	/* a stat without ')' or too few fields: no start time */
 	CHECK_INT_EQ(fake_proc(root, 503, 0, "503 noparen S 1 2 3\n", NULL, NULL, NULL), 0);
@@ -251,7 +251,7 @@ static void test_fake_oddities(void)
 		CHECK(snprintf(dir, sizeof(dir), "%s/506", root) < (int)sizeof(dir));
 		CHECK_INT_EQ(mkdir(dir, 0700), 0);
 		CHECK_INT_EQ(put(dir, "status", "Name:\tx\nPid:\t506\n"), 0);
-		CHECK_INT_EQ(holder_from_tid(root, 506, 0, 0, &h), -ESRCH);
+		CHECK_INT_EQ(holder_from_tid(root, 506, 0, 0, &hb), -ESRCH);
 	}
 }
 
@@ -259,7 +259,7 @@ static void test_fake_oddities(void)
 static void test_long_root(void)
 {
 	char deep[PATH_MAX];
-	struct lease_holder h;
+	struct holder_buf hb;
 
 	CHECK(snprintf(deep, sizeof(deep), "%s/%s", root,
 		       "a-rather-long-directory-name-standing-in-for-a-deep-TMPDIR") <
@@ -268,11 +268,11 @@ static void test_long_root(void)
 	CHECK_INT_EQ(fake_proc(deep, 4321, 0, FAKE_STAT, "deep\n", "/bin/deep",
 			       "0::/system.slice/deep.scope\n"),
 		     0);
-	CHECK_INT_EQ(holder_from_tid(deep, 4321, 0, 0, &h), 0);
-	CHECK_INT_EQ(h.pid, 4321);
-	CHECK_INT_EQ(h.start_time, 123456789);
-	CHECK_STR_EQ(h.comm, "deep");
-	CHECK_STR_EQ(h.cgroup, "/system.slice/deep.scope");
+	CHECK_INT_EQ(holder_from_tid(deep, 4321, 0, 0, &hb), 0);
+	CHECK_INT_EQ(hb.h.pid, 4321);
+	CHECK_INT_EQ(hb.h.start_time, 123456789);
+	CHECK_STR_EQ(hb.h.comm, "deep");
+	CHECK_STR_EQ(hb.h.cgroup, "/system.slice/deep.scope");
 }
 
 int main(void)

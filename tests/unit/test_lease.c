@@ -15,6 +15,8 @@
 #include "secret.h"
 #include "test.h"
 
+#define LAST_ERROR(l) ((l)->last_error ? (l)->last_error : "")
+
 #define SEC  1000LL
 #define MIN  (60 * SEC)
 #define HOUR (60 * MIN)
@@ -55,8 +57,8 @@ static struct lease *issue(struct lease_table *t, struct role *ro, pid_t pid, in
 	h.gid = 1000;
 	h.start_time = 4242;
 	snprintf(h.comm, sizeof(h.comm), "psql");
-	snprintf(h.exe, sizeof(h.exe), "/usr/bin/psql");
-	snprintf(h.cgroup, sizeof(h.cgroup), "/user.slice/session-1.scope");
+	h.exe = "/usr/bin/psql";
+	h.cgroup = "/user.slice/session-1.scope";
 	l = lease_new(ro, "v-psql-db-app-AbCdEfGhIjKlMnOpQrSt-1700000000", &h, now);
 	if (!l)
 		return NULL;
@@ -281,7 +283,7 @@ static void test_issue_and_renew(void)
 	CHECK_INT_EQ(l->expires, t1 + HOUR);
 	CHECK_INT_EQ(l->last_renew, t2);
 	CHECK_INT_EQ(l->attempts, 0);
-	CHECK_STR_EQ(l->last_error, "");
+	CHECK(l->last_error == NULL);
 	/* the next renewal is 2/3 TTL after this one */
 	CHECK_INT_EQ(lease_table_next_deadline(t), t2 + 40 * MIN);
 	CHECK_INT_EQ(lease_table_count(t), 1);
@@ -435,13 +437,15 @@ static void test_let_go_wants_renew(void)
 	CHECK_INT_EQ(l->state, LEASE_LET_GO);
 	CHECK_INT_EQ(l->expires, tl + HOUR);
 	CHECK(l->want_renew);
-	CHECK_INT_EQ(lease_table_next_deadline(t), tl);
-	CHECK_INT_EQ(due1(t, tl, &job), 1);
+	/* due 2/3 into VALID UNTIL (t0 + 40 min), as if it were still held */
+	CHECK_INT_EQ(lease_table_next_deadline(t), t0 + 40 * MIN);
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN, &job), 1);
 	CHECK(job.lease == l);
 	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
 	CHECK_INT_EQ(job.expires, tl + HOUR);
 	CHECK_INT_EQ(l->state, LEASE_LET_GO);
-	lease_table_job_done(t, &job, 0, NULL, tl + 10);
+	lease_table_job_done(t, &job, 0, NULL, t0 + 40 * MIN + 10);
 	CHECK(!l->want_renew);
 	CHECK_INT_EQ(l->valid_until, tl + HOUR);
 	CHECK_INT_EQ(l->expires, tl + HOUR);
@@ -468,13 +472,13 @@ static void test_let_go_renew_fails(void)
 	lease_table_exited(t, l, tl);
 	CHECK(l->exited);
 	CHECK(l->want_renew);
-	CHECK_INT_EQ(due1(t, tl, &job), 1);
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN, &job), 1);
 	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
-	lease_table_job_done(t, &job, -EAGAIN, "database unavailable", tl);
+	lease_table_job_done(t, &job, -EAGAIN, "database unavailable", t0 + 40 * MIN);
 	CHECK(!l->want_renew);
 	CHECK_INT_EQ(l->state, LEASE_LET_GO);
 	CHECK_INT_EQ(l->valid_until, t0 + HOUR);
-	CHECK_STR_EQ(l->last_error, "database unavailable");
+	CHECK_STR_EQ(LAST_ERROR(l), "database unavailable");
 	CHECK_INT_EQ(lease_table_next_deadline(t), tl + HOUR);
 	CHECK_INT_EQ(due1(t, tl + HOUR, &job), 1);
 	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
@@ -510,11 +514,12 @@ static void test_let_go_during_renewal(void)
 	CHECK_INT_EQ(l->expires, tl + HOUR);
 	/* VALID UNTIL is 10 minutes short of the lease's end */
 	CHECK(l->want_renew);
-	CHECK_INT_EQ(lease_table_next_deadline(t), tl);
-	if (due1(t, tl + SEC, &job) == 1) {
+	/* due 2/3 into the new VALID UNTIL: tr + 40 min, before it passes */
+	CHECK_INT_EQ(lease_table_next_deadline(t), tr + 40 * MIN);
+	if (due1(t, tr + 40 * MIN, &job) == 1) {
 		CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
 		CHECK_INT_EQ(job.expires, tl + HOUR);
-		lease_table_job_done(t, &job, 0, NULL, tl + SEC);
+		lease_table_job_done(t, &job, 0, NULL, tr + 40 * MIN + SEC);
 	} else {
 		CHECK(0);
 	}
@@ -679,7 +684,7 @@ static void test_revoke_backoff(void)
 		CHECK_INT_EQ(l->state, LEASE_FAILED);
 		CHECK_INT_EQ(l->attempts, (int)i + 1);
 		CHECK_INT_EQ(l->retry_at, at + want[i] * SEC);
-		CHECK_STR_EQ(l->last_error, "connection refused");
+		CHECK_STR_EQ(LAST_ERROR(l), "connection refused");
 		CHECK_INT_EQ(lease_table_next_deadline(t), at + want[i] * SEC);
 		CHECK_INT_EQ(lease_table_count(t), 1);
 		CHECK(lease_table_get(t, id) == l);
@@ -697,7 +702,7 @@ static void test_revoke_backoff(void)
 	}
 	/* the JSON shows the failure; errmsg NULL falls back to strerror */
 	lease_table_job_done(t, &job, -EIO, NULL, at);
-	CHECK_STR_EQ(l->last_error, strerror(EIO));
+	CHECK_STR_EQ(LAST_ERROR(l), strerror(EIO));
 	j = lease_table_to_json(t, l);
 	CHECK(j != NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "failed");
@@ -1037,7 +1042,7 @@ static void test_to_json_non_utf8_holder(void)
 	json_t *j;
 
 	memcpy(h.comm, "caf\xe9", 5);
-	memcpy(h.exe, "/opt/caf\xe9/bin", 14);
+	h.exe = "/opt/caf\xe9/bin";
 	l = lease_new(ro, "v-user", &h, now_ms);
 	CHECK(lease_table_add(t, l) == 0);
 	j = lease_table_to_json(t, l);
@@ -1101,6 +1106,14 @@ static int model_of(const struct lease *l)
 	return atoi(l->username + 2); /* "u-<index>" */
 }
 
+/* When a lease let go at at wants its VALID UNTIL (issued + ttl) extended. */
+static int64_t renew_at(int64_t issued, int64_t ttl, int64_t at)
+{
+	int64_t k = issued + ttl - ttl / 3;
+
+	return k > at ? k : at;
+}
+
 /*
  * 10,000 leases with random deadlines (held, let go with and without an
  * extra renewal, revoked now) come out of lease_table_due in deadline
@@ -1152,15 +1165,15 @@ static void test_heap_order(void)
 			int64_t e = at + ttl < maxe ? at + ttl : maxe;
 
 			lease_table_closed(t, l, at);
-			models[i].key = e > issued + ttl + 1000 ? at : e;
+			models[i].key = e > issued + ttl + 1000 ? renew_at(issued, ttl, at) : e;
 			break;
 		}
-		case 1: { /* let go later: RENEW at the let-go */
-			int64_t at = issued + 2000 + (int64_t)(rng() % (ttl / 2));
+		case 1: { /* let go later: RENEW 2/3 into VALID UNTIL, or at the let-go */
+			int64_t at = issued + 2000 + (int64_t)(rng() % ttl);
 			int64_t e = at + ttl < maxe ? at + ttl : maxe;
 
 			lease_table_closed(t, l, at);
-			models[i].key = e > issued + ttl + 1000 ? at : e;
+			models[i].key = e > issued + ttl + 1000 ? renew_at(issued, ttl, at) : e;
 			break;
 		}
 		case 2: { /* rm leases/ */
