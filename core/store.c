@@ -334,7 +334,7 @@ static int store_replay(struct store *s, const unsigned char *buf, size_t len, s
 		}
 		rec = json_loadb(secret_str(plain), plen, 0, &jerr);
 		secret_free(plain);
-		if (!rec || !json_is_object(rec)) {
+		if (!rec || (!json_is_object(rec) && !json_is_array(rec))) {
 			json_decref(rec);
 			snprintf(errbuf, STORE_ERRLEN, "state %s: record %llu is not an object",
 				 s->path, (unsigned long long)seq);

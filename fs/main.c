@@ -212,6 +212,8 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "credfs: refusing to start: %s\n", errbuf);
 			goto out;
 		}
+		/* Replaying the journal parsed all of it: give that memory back. */
+		malloc_trim(0);
 	} else {
 		log_warn("--state none: nothing survives a restart, and a crash can leave logins "
 			 "behind");
