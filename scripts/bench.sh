@@ -502,12 +502,10 @@ phase_issuance() {
 # The revocation credfs runs by default for one login (core/conn.c,
 # conn_revoke_user) rendered for each login name on stdin: one line = one
 # simple-query message (credbench rawsql), then the session termination. The
-# drain's logins are members of a group role and nothing depends on them
-# (pg_shdepend), so credfs sends DROP ROLE alone. credfs also looks the login
-# up first (its oid and whether anything depends on it); that lookup is its
-# own cost and not repeated here.
+# drain's logins are members of a group role and nothing depends on them, so
+# credfs's message is the login's oid lookup and DROP ROLE, and nothing more.
 raw_revoke_sql() {
-	awk '{ printf "DROP ROLE IF EXISTS \"%s\";\n", $1 }'
+	awk '{ printf "SELECT oid FROM pg_roles WHERE rolname = '\''%s'\''; DROP ROLE IF EXISTS \"%s\";\n", $1, $1 }'
 }
 
 # raw_terminate_sql - the session termination credfs runs after a revocation.
@@ -806,7 +804,7 @@ report() {
 			"${R[drain_r_retries_$mode]:--}" "$dr" "$(verdict "$dr" ge 0.9)"
 	done
 	echo
-	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default: for these logins (members of a group role, nothing depends on them) DROP ROLE, then end the login's sessions. Raw: the same statements, one message per login plus the session termination, over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once (credfs additionally looks the login up first: its oid and whether anything depends on it)."
+	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default: for these logins (members of a group role, nothing depends on them) one message with the login's oid lookup and DROP ROLE, then the end of the login's sessions. Raw: the same messages over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once. credfs's time includes the \`rm\` loop that makes the leases due, which the raw side does not have."
 	for mode in default off; do
 		if [ -n "${R[drain_c_why_$mode]:-}" ]; then
 			echo
