@@ -60,7 +60,7 @@ ctest --test-dir "$B" --output-on-failure "$@" || rc=$?
 
 # A file with only "Suppressions used:" (LSAN_OPTIONS=suppressions=...) is no error.
 found=$(grep -lE 'ERROR: |runtime error' -r "$reports" | sort || true)
-suppressed=$(grep -l 'Suppressions used' -r "$reports" | wc -l)
+suppressed=$(grep -l "Suppressions used" -r "$reports" | wc -l || true)
 if [ "$suppressed" -gt 0 ]; then
 	echo "sanitize.sh: $suppressed process(es) had leaks suppressed by LSAN_OPTIONS:"
 	grep -h -A100 'Suppressions used' -r "$reports" | grep -E '^ +[0-9]+ +[0-9]+ ' |
