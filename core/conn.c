@@ -374,18 +374,17 @@ static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 }
 
 /*
- * Render every statement and send them as one simple-query message: one
- * round trip, and PostgreSQL runs a multi-statement message as a single
- * implicit transaction, so a failure rolls all of it back.
+ * Render every statement after prefix, each ended by ";\n", into one
+ * string (*sqlp, wiped and freed by the caller with its length *lenp).
  */
-static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
-			   size_t nvars, char *errbuf)
+static int conn_render_stmts(const char *prefix, char *const *stmts, size_t n,
+			     const struct tmpl_var *vars, size_t nvars, char **sqlp, size_t *lenp,
+			     char *errbuf)
 {
 	char **parts = calloc(n ? n : 1, sizeof(*parts));
 	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
-	size_t total = 1, off = 0;
+	size_t plen = strlen(prefix), total = plen + 1, off = 0;
 	char *sql = NULL;
-	PGresult *res = NULL;
 	int r = -ENOMEM;
 
 	if (!parts || !lens)
@@ -400,6 +399,8 @@ static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struc
 	r = -ENOMEM;
 	if (!(sql = malloc(total)))
 		goto out;
+	memcpy(sql, prefix, plen);
+	off = plen;
 	for (size_t i = 0; i < n; i++) {
 		memcpy(sql + off, parts[i], lens[i]);
 		off += lens[i];
@@ -407,23 +408,128 @@ static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struc
 		off += 2;
 	}
 	sql[off] = '\0';
-	res = conn_exec_retry(pg, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		conn_result_err(errbuf, res, pg);
-		r = -EIO;
-		goto out;
-	}
+	*sqlp = sql;
+	*lenp = off;
 	r = 0;
 out:
-	PQclear(res);
-	if (sql) {
-		secret_wipe(sql, off);
-		free(sql);
-	}
 	for (size_t i = 0; parts && i < n; i++)
 		tmpl_free(parts[i]);
 	free(parts);
 	free(lens);
+	return r;
+}
+
+static void conn_free_sql(char *sql, size_t len)
+{
+	if (sql) {
+		secret_wipe(sql, len);
+		free(sql);
+	}
+}
+
+/*
+ * Render every statement and send them as one simple-query message: one
+ * round trip, and PostgreSQL runs a multi-statement message as a single
+ * implicit transaction, so a failure rolls all of it back.
+ */
+static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
+			   size_t nvars, char *errbuf)
+{
+	PGresult *res = NULL;
+	char *sql = NULL;
+	size_t len = 0;
+	int r;
+
+	if ((r = conn_render_stmts("", stmts, n, vars, nvars, &sql, &len, errbuf)) != 0)
+		return r;
+	res = conn_exec_retry(pg, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = -EIO;
+	}
+	PQclear(res);
+	conn_free_sql(sql, len);
+	return r;
+}
+
+/* End an open or failed transaction; a connection where that fails is not reused. */
+static void conn_rollback(PGconn *pg)
+{
+	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE)
+		PQclear(PQexec(pg, "ROLLBACK"));
+}
+
+/*
+ * The creation transaction, in two messages: "BEGIN;" with the statements,
+ * then COMMIT. While PostgreSQL runs the statements, durable(ctx) makes the
+ * lease durable, so its fdatasync overlaps them instead of preceding them;
+ * COMMIT is sent only after durable() succeeded. A crash in between leaves
+ * an open transaction that PostgreSQL rolls back when the connection drops:
+ * a login never exists that the state does not hold.
+ *
+ * 0: committed. -ECANCELED: durable() failed (its own error), rolled back.
+ * -EPROTO: the connection broke during COMMIT, so the login may or may not
+ * exist. -EIO: PostgreSQL refused it, rolled back (errbuf says why).
+ */
+static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable, void *ctx,
+			  char *errbuf)
+{
+	int dr = 1; /* 1: durable() not asked yet */
+	PGresult *res;
+	int r;
+
+	for (int attempt = 0;; attempt++) {
+		PGresult *err = NULL;
+		bool transient;
+
+		if (!PQsendQuery(pg, sql)) {
+			conn_result_err(errbuf, NULL, pg);
+			return -EIO;
+		}
+		if (dr == 1)
+			dr = durable(ctx);
+		while ((res = PQgetResult(pg))) {
+			ExecStatusType st = PQresultStatus(res);
+
+			if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !err)
+				err = res;
+			else
+				PQclear(res);
+		}
+		if (!err && dr == 0)
+			break;
+		conn_rollback(pg);
+		if (dr != 0) {
+			PQclear(err);
+			return -ECANCELED;
+		}
+		transient = conn_transient(err) && attempt + 1 < CONN_RETRIES &&
+			    PQtransactionStatus(pg) == PQTRANS_IDLE;
+		if (!transient) {
+			conn_result_err(errbuf, err, pg);
+			PQclear(err);
+			return -EIO;
+		}
+		PQclear(err);
+		/* a few milliseconds, growing and jittered, so the racers part */
+		usleep((useconds_t)(1000 * (1 + attempt) +
+				    randombytes_uniform(2000 * (1 + attempt))));
+	}
+	res = PQexec(pg, "COMMIT");
+	if (PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "COMMIT")) {
+		r = 0;
+	} else if (!res || PQstatus(pg) != CONNECTION_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = -EPROTO;
+	} else {
+		/* refused at commit (a deferred constraint, ...): rolled back */
+		conn_result_err(errbuf, res, pg);
+		if (PQresultStatus(res) == PGRES_COMMAND_OK)
+			conn_set_err(errbuf, "",
+				     "postgresql: the creation transaction was rolled back");
+		r = -EIO;
+	}
+	PQclear(res);
 	return r;
 }
 
@@ -451,11 +557,12 @@ static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char 
 
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
 		     const struct secret *pw, const char *verifier, int64_t expires_ms,
-		     char *errbuf)
+		     conn_durable_fn *durable, void *ctx, char *errbuf)
 {
 	char expiration[TIMEFMT_LEN];
 	struct dbconf *c = conn_pool_conf(p);
-	char *pwv = NULL;
+	char *pwv = NULL, *sql = NULL;
+	size_t len = 0;
 	PGconn *pg = NULL;
 	int r;
 
@@ -483,13 +590,17 @@ int conn_create_user(struct conn_pool *p, const struct role *role, const char *u
 			{ "password", pwv, strlen(pwv) },
 			{ "expiration", expiration, strlen(expiration) },
 		};
-		r = conn_exec_stmts(pg, role->creation, role->n_creation, vars, 4, errbuf);
+		r = conn_render_stmts("BEGIN;\n", role->creation, role->n_creation, vars, 4, &sql,
+				      &len, errbuf);
 	}
+	if (r == 0)
+		r = conn_create_tx(pg, sql, durable, ctx, errbuf);
 	conn_mask(errbuf, secret_str(pw));
 	conn_mask(errbuf, pwv);
 out:
 	if (pg)
 		conn_checkin(p, pg);
+	conn_free_sql(sql, len);
 	secret_wipe_str(pwv);
 	dbconf_unref(c);
 	return r;

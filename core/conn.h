@@ -42,15 +42,22 @@ struct dbconf *conn_pool_conf(struct conn_pool *p);
 /* conn_verify - connect once with c and check the server answers. */
 int conn_verify(const struct dbconf *c, char *errbuf);
 
+/* Called once the creation statements are on their way; 0 lets them commit. */
+typedef int conn_durable_fn(void *ctx);
+
 /*
  * conn_create_user - run role's creation statements in one transaction
  * with {{name}}/{{username}} = username, {{password}} = pw (or its SCRAM
  * verifier: verifier when the caller has it ready, else computed here),
- * {{expiration}} = expires_ms + 5 s. On failure nothing stays.
+ * {{expiration}} = expires_ms + 5 s. durable(ctx) runs while PostgreSQL
+ * executes them, before COMMIT is sent; it is not called when nothing was
+ * sent. 0: committed. On failure nothing stays: -EIO (errbuf says why),
+ * -ECANCELED (durable() failed); except -EPROTO: the connection broke at
+ * COMMIT, so the login may exist and must be revoked.
  */
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
 		     const struct secret *pw, const char *verifier, int64_t expires_ms,
-		     char *errbuf);
+		     conn_durable_fn *durable, void *ctx, char *errbuf);
 
 /* conn_renew_user - run the renew statements (default ALTER ROLE ... VALID UNTIL). */
 int conn_renew_user(struct conn_pool *p, const struct role *role, const char *username,

@@ -563,9 +563,28 @@ static int engine_issue_prepare(struct engine *e, const char *name, struct role 
 	return 0;
 }
 
+/* The write-ahead record of an issue, made while its creation statements run. */
+struct engine_wal {
+	struct engine *e;
+	struct lease *l;
+	bool asked;
+	int r;
+};
+
+static int engine_issue_record(void *ctx)
+{
+	struct engine_wal *w = ctx;
+
+	w->asked = true;
+	if ((w->r = engine_state_record_lease(w->e, w->l)) == 0)
+		crash_point("issue-after-record");
+	return w->r;
+}
+
 int engine_issue(struct engine *e, const char *name, const struct lease_holder *holder,
 		 struct lease **out, struct secret **bodyp, char *errbuf)
 {
+	struct engine_wal wal = { .e = e };
 	char username[UNAME_MAX + 1];
 	struct conn_pool *p = NULL;
 	struct role *ro = NULL;
@@ -588,17 +607,30 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		pw = secret_password(c->password_length);
 	if (!pw || !(l = lease_new(ro, username, holder, now)))
 		goto out;
-	/* Write-ahead: the lease is durable before the login exists. */
-	if ((r = engine_inflight(e, l, true)) != 0 || (r = engine_state_record_lease(e, l)) != 0) {
+	wal.l = l;
+	if ((r = engine_inflight(e, l, true)) != 0)
+		goto out;
+	/* Write-ahead: the lease is durable before the login can commit. */
+	r = conn_create_user(p, ro, username, pw, verifier, l->valid_until, engine_issue_record,
+			     &wal, errbuf);
+	if (r == -EPROTO) {
+		/* Lost at COMMIT: the login may exist, so revoke it like any other. */
+		if (lease_table_add(e->leases, l) == 0)
+			lease_table_revoke_now(e->leases, l, now);
 		engine_inflight(e, l, false);
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the lease in the state directory");
-		r = r == -ENOMEM ? -ENOMEM : -EIO;
+		engine_wake(e);
+		r = -EIO;
 		goto out;
 	}
-	crash_point("issue-after-record");
-	if ((r = conn_create_user(p, ro, username, pw, verifier, l->valid_until, errbuf)) != 0) {
-		engine_state_record_gone(e, l); /* the transaction rolled back */
+	if (r != 0) {
+		if (wal.asked && wal.r == 0)
+			engine_state_record_gone(e, l); /* the transaction rolled back */
 		engine_inflight(e, l, false);
+		if (wal.asked && wal.r != 0) {
+			snprintf(errbuf, ENGINE_ERRLEN,
+				 "cannot record the lease in the state directory");
+			r = wal.r;
+		}
 		r = r == -ENOMEM ? -ENOMEM : -EIO;
 		goto out;
 	}
