@@ -8,6 +8,7 @@
 #include "dur.h"
 #include "params.h"
 #include "tmpl.h"
+#include "utmpl.h"
 
 static const char *const dbconf_keys[] = {
 	"plugin_name",
@@ -23,6 +24,7 @@ static const char *const dbconf_keys[] = {
 	"password_authentication",
 	"root_rotation_statements",
 	"password_length",
+	"username_template",
 	NULL,
 };
 
@@ -59,6 +61,17 @@ static int dbconf_strings(struct dbconf *c, json_t *p, bool final, struct parse_
 			return r;
 		}
 		if (!(c->connection_url = strdup(s)))
+			return -ENOMEM;
+	}
+	s = NULL;
+	if ((r = params_get_str(p, "username_template", &s, err)) < 0)
+		return r;
+	if (s && *s) {
+		if ((r = utmpl_check(s, err)) != 0) {
+			perr_prefix(err, "username_template");
+			return r;
+		}
+		if (!(c->username_template = strdup(s)))
 			return -ENOMEM;
 	}
 	s = NULL;
@@ -218,10 +231,12 @@ struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw)
 	d->name = strdup(c->name);
 	d->connection_url = c->connection_url ? strdup(c->connection_url) : NULL;
 	d->username = c->username ? strdup(c->username) : NULL;
+	d->username_template = c->username_template ? strdup(c->username_template) : NULL;
 	d->allowed_roles = dbconf_strv_dup(c->allowed_roles, c->n_allowed_roles);
 	d->root_rotation = dbconf_strv_dup(c->root_rotation, c->n_root_rotation);
 	if (!d->name || (c->connection_url && !d->connection_url) ||
-	    (c->username && !d->username) || !d->allowed_roles || !d->root_rotation) {
+	    (c->username && !d->username) || (c->username_template && !d->username_template) ||
+	    !d->allowed_roles || !d->root_rotation) {
 		dbconf_unref(d);
 		return NULL;
 	}
@@ -231,7 +246,7 @@ struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw)
 json_t *dbconf_to_json(const struct dbconf *c)
 {
 	return json_pack(
-		"{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:s, s:o, s:i}", "plugin_name",
+		"{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:s, s:o, s:i, s:s*}", "plugin_name",
 		DBCONF_PLUGIN, "connection_url", c->connection_url, "username", c->username,
 		"allowed_roles", params_strv_json(c->allowed_roles, c->n_allowed_roles),
 		"verify_connection", c->verify_connection, "max_open_connections", c->max_open,
@@ -239,7 +254,7 @@ json_t *dbconf_to_json(const struct dbconf *c)
 		(json_int_t)c->max_lifetime, "password_authentication",
 		c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
 		"root_rotation_statements", params_strv_json(c->root_rotation, c->n_root_rotation),
-		"password_length", c->password_length);
+		"password_length", c->password_length, "username_template", c->username_template);
 }
 
 bool dbconf_role_allowed(const struct dbconf *c, const char *role)
@@ -263,6 +278,7 @@ void dbconf_unref(struct dbconf *c)
 	free(c->name);
 	free(c->connection_url);
 	free(c->username);
+	free(c->username_template);
 	secret_free(c->password);
 	params_strv_free(c->allowed_roles);
 	params_strv_free(c->root_rotation);

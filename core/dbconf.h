@@ -44,6 +44,7 @@ struct dbconf {
 	char **root_rotation; /* statements, NULL-terminated */
 	size_t n_root_rotation;
 	int password_length; /* generated passwords */
+	char *username_template; /* NULL: Vault's default shape (uname.c); else utmpl.h */
 };
 
 /*

@@ -21,6 +21,7 @@
 #include "pwpool.h"
 #include "timefmt.h"
 #include "uname.h"
+#include "utmpl.h"
 
 #include "engine_i.h"
 
@@ -598,9 +599,21 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 	if ((r = engine_issue_prepare(e, name, &ro, &p, errbuf)) != 0)
 		goto out;
 	c = conn_pool_conf(p);
+	if (c->username_template) {
+		const struct utmpl_data d = { holder ? holder->comm : NULL, ro->name, now };
+		struct parse_error pe = { 0 };
+
+		if ((r = utmpl_render(c->username_template, &d, username, sizeof(username), &pe))) {
+			snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": username_template: %s",
+				 c->name, pe.text);
+			r = r == -ENOMEM ? -ENOMEM : -EIO;
+			goto out;
+		}
+	} else {
+		uname_generate(holder ? holder->comm : NULL, ro->name, now / 1000, username);
+	}
 	r = -ENOMEM;
 	snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
-	uname_generate(holder ? holder->comm : NULL, ro->name, now / 1000, username);
 	/* A pair made ahead by the pool, or a password made now. */
 	if (c->pwauth != DBCONF_PW_SCRAM ||
 	    pwpool_take(e->pwpool, c->password_length, &pw, &verifier) != 0)

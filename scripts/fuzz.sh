@@ -111,6 +111,10 @@ seed fuzz_tmpl spaces 'ALTER ROLE "{{ name }}" VALID UNTIL '"'"'{{ expiration }}
 seed fuzz_tmpl array "SELECT '{{1,2},{3,4}}'::int[], '{{}}', \"{{username}}\";"
 seed fuzz_tmpl url "$URL"
 
+seed fuzz_utmpl vault '{{ printf "v-%s-%s-%s-%s" (.DisplayName | truncate 8) (.RoleName | truncate 8) (random 20) (unix_time) | truncate 63 }}'
+seed fuzz_utmpl functions '{{- .RoleName | replace "o" "0" | uppercase -}}_{{ "x" | sha256 | truncate_sha256 12 }}_{{ uuid }}{{/* c */}}'
+seed fuzz_utmpl strings '{{ printf "%s-%d-%v%%" `raw` 42 (unix_time_millis) | lowercase | base64 }}'
+
 seed fuzz_sqlsplit create "$CREATE"
 seed fuzz_sqlsplit quotes "COMMENT ON ROLE \"a;b\"\"c\" IS 'x''; y'; SELECT E'\\\\'';' AS \"q;\"; SELECT 1"
 seed fuzz_sqlsplit dollar 'DO $body$ BEGIN RAISE NOTICE $$;$$; END $body$; SELECT $1;'
@@ -125,7 +129,7 @@ mkdir -p "$B/dict"
 		terminate_sessions creds_owner creds_group creds_mode plugin_name plugin_version \
 		connection_url username password allowed_roles verify_connection \
 		max_open_connections max_idle_connections max_connection_lifetime \
-		password_authentication root_rotation_statements password_length \
+		password_authentication root_rotation_statements password_length username_template \
 		postgresql-database-plugin scram-sha-256 handle process '{{name}}' '{{password}}' \
 		'{{expiration}}' '{{username}}' true false '$$'; do
 		printf '"%s"\n' "$k"
@@ -136,6 +140,9 @@ printf '"%s"\n' '{{' '}}' '{{name}}' '{{password}}' '{{expiration}}' '{{username
 	>"$B/dict/fuzz_tmpl.dict"
 printf '"%s"\n' "'" '"' '$$' '$a$' "E'" '/*' '*/' '--' ';' '\\' "U&'" >"$B/dict/fuzz_sqlsplit.dict"
 printf '"%s"\n' h m s d 0 9 >"$B/dict/fuzz_dur.dict"
+printf '"%s"\n' '{{' '}}' '{{- ' ' -}}' '|' '(' ')' '`' '.DisplayName' '.RoleName' printf random \
+	truncate truncate_sha256 sha256 base64 uppercase lowercase replace uuid unix_time \
+	unix_time_millis '%s' '%d' '%v' '/*' '*/' >"$B/dict/fuzz_utmpl.dict"
 
 # ---- run ----------------------------------------------------------------------------
 mkdir -p "$B/artifacts" "$B/logs"

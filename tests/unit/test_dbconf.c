@@ -496,6 +496,45 @@ static void test_with_password(void)
 	dbconf_unref(NULL);
 }
 
+/* username_template: checked at write time, read back, kept by a rotation. */
+static void test_username_template(void)
+{
+	struct parse_error err;
+	struct dbconf *c, *d;
+	json_t *j;
+
+	CHECK_INT_EQ(build("t",
+			   P U "username_template={{ .RoleName | truncate 4 }}_{{ random 6 }}\n",
+			   true, &c, &err),
+		     0);
+	if (!c)
+		return;
+	CHECK_STR_EQ(c->username_template, "{{ .RoleName | truncate 4 }}_{{ random 6 }}");
+	j = dbconf_to_json(c);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "username_template")),
+		     "{{ .RoleName | truncate 4 }}_{{ random 6 }}");
+	json_decref(j);
+	d = dbconf_with_password(c, secret_new("x", 1));
+	CHECK(d && d->username_template && d->username_template != c->username_template);
+	if (d)
+		CHECK_STR_EQ(d->username_template, c->username_template);
+	dbconf_unref(d);
+	dbconf_unref(c);
+	/* absent or empty: Vault's default shape, nothing in the JSON */
+	CHECK_INT_EQ(build("t", P U "username_template=\n", true, &c, &err), 0);
+	if (c) {
+		CHECK(c->username_template == NULL);
+		j = dbconf_to_json(c);
+		CHECK(json_object_get(j, "username_template") == NULL);
+		json_decref(j);
+		dbconf_unref(c);
+	}
+	reject("t", P U "username_template={{ nosuch }}\n", true,
+	       "username_template: template: unknown function");
+	reject("t", P U "username_template={{ random 70 }}\n", true, "username_template");
+	reject("t", P U "username_template=a'b\n", true, "not printable");
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -512,5 +551,6 @@ int main(void)
 	RUN(test_not_final);
 	RUN(test_allowed_roles);
 	RUN(test_with_password);
+	RUN(test_username_template);
 	return DONE();
 }
