@@ -15,8 +15,9 @@
 #     open+read+close of creds/ROLE in a loop for BENCH_SECONDS (10 s), with
 #     scripts/bench/credbench.c (threads, no fork/exec per credential),
 #     against pgbench -M simple running the identical creation transaction
-#     (the same two statements in one simple-query message, as credfs sends
-#     them) with the same concurrency on the same server: creds/s, their
+#     (the same two statements in one simple-query message; credfs sends
+#     them after BEGIN, then COMMIT once its lease is durable) with the same
+#     concurrency on the same server: creds/s, their
 #     ratio, p50/p99 latency (pgbench: per-transaction latencies from
 #     --log). Twice: PostgreSQL's default durability, then
 #     synchronous_commit=off (ALTER SYSTEM + pg_reload_conf()).
@@ -415,7 +416,9 @@ PGB_SCRIPT=$WORK/issue.sql
 # per transaction (run tag, client, per-client sequence, random), what
 # credfs puts for {{password}} (a SCRAM verifier, or a 20-character
 # password), the expiration; both statements in one simple-query message
-# (\;), which is what credfs sends (one implicit transaction, one round trip).
+# (\;): one implicit transaction, one round trip, the cheapest PostgreSQL
+# way. credfs sends "BEGIN;" and the statements, makes its lease durable
+# meanwhile, then COMMIT: a second round trip that the raw side does not pay.
 cat >"$PGB_SCRIPT" <<'EOF'
 \set seq :seq + 1
 \set rnd random(1000000000, 9999999999)
@@ -781,7 +784,7 @@ report() {
 		done
 	done
 	echo
-	echo "Creation SQL (both): \`$CREATE_SQL\` -- one simple-query message per credential. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
+	echo "Creation SQL (both): \`$CREATE_SQL\` -- raw: one simple-query message per credential; credfs: BEGIN and the statements in one message, its lease made durable meanwhile, then COMMIT. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
 	echo
 	if [ "$B_PWAUTH" = scram-sha-256 ]; then
 		echo "password_authentication=scram-sha-256 (credfs's default): credfs computes each login's SCRAM verifier itself and sends it as {{password}}; pgbench sends a verifier too (one, computed beforehand), so PostgreSQL's work is the same and the verifier is credfs's own cost. That cost alone (core/scram.c: PBKDF2-HMAC-SHA256, 4096 iterations, on the CPU's SHA extensions where present): ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads; libpq's PQencryptPasswordConn, which credfs used before, ${R[scram_libpq_ms]:-?} ms each. BENCH_PWAUTH=password compares with the password sent in clear and hashed by PostgreSQL on both sides."
