@@ -152,7 +152,8 @@ static int fn_printf(struct ev *e, struct val *a, size_t n, struct val *out)
 				piece = "%";
 			} else if (*f == 's' || *f == 'v' || *f == 'd') {
 				if (next >= n)
-					return ev_fail(e, "%s: more verbs than arguments", "printf");
+					return ev_fail(e, "%s: more verbs than arguments",
+						       "printf");
 				if (a[next].is_int) {
 					snprintf(num, sizeof(num), "%" PRId64, a[next].i);
 					piece = num;
@@ -195,10 +196,12 @@ static int fn_call(struct ev *e, const char *fn, struct val *a, size_t n, struct
 		const char *name;
 		size_t nargs; /* SIZE_MAX: printf */
 	} const table[] = {
-		{ "printf", SIZE_MAX },	 { "random", 1 },    { "truncate", 2 },
-		{ "truncate_sha256", 2 }, { "sha256", 1 },    { "base64", 1 },
-		{ "uppercase", 1 },	 { "lowercase", 1 }, { "replace", 3 },
-		{ "uuid", 0 },		 { "unix_time", 0 }, { "unix_time_millis", 0 },
+		{ "printf", SIZE_MAX }, { "random", 1 },
+		{ "truncate", 2 },	{ "truncate_sha256", 2 },
+		{ "sha256", 1 },	{ "base64", 1 },
+		{ "uppercase", 1 },	{ "lowercase", 1 },
+		{ "replace", 3 },	{ "uuid", 0 },
+		{ "unix_time", 0 },	{ "unix_time_millis", 0 },
 	};
 	char buf[UTMPL_VALUE_MAX + 1];
 	size_t i;
@@ -270,7 +273,8 @@ static int fn_call(struct ev *e, const char *fn, struct val *a, size_t n, struct
 	if (!strcmp(fn, "sha256"))
 		return fn_hex_sha256(e, &a[0], out);
 	if (!strcmp(fn, "base64")) {
-		if (sodium_base64_ENCODED_LEN(a[0].len, sodium_base64_VARIANT_ORIGINAL) > sizeof(buf))
+		if (sodium_base64_ENCODED_LEN(a[0].len, sodium_base64_VARIANT_ORIGINAL) >
+		    sizeof(buf))
 			return ev_fail(e, "%s: a value longer than 1024 bytes", fn);
 		sodium_bin2base64(buf, sizeof(buf), (const unsigned char *)a[0].s, a[0].len,
 				  sodium_base64_VARIANT_ORIGINAL);
@@ -384,7 +388,8 @@ static int ev_operand(struct ev *e, struct val *out)
 			return r;
 		if (!strcmp(name, "DisplayName"))
 			return val_field(e, out,
-					 e->d->display && *e->d->display ? e->d->display : "unknown");
+					 e->d->display && *e->d->display ? e->d->display
+									 : "unknown");
 		if (!strcmp(name, "RoleName"))
 			return val_field(e, out, e->d->role ? e->d->role : "");
 		return ev_fail(e, "template: unknown field \".%.40s\" (.DisplayName, .RoleName)",
@@ -564,19 +569,21 @@ int utmpl_render(const char *src, const struct utmpl_data *d, char *out, size_t 
 		return -EINVAL;
 	}
 	if (len > UNAME_MAX || len >= outsz) {
-		perr_set(err, 0, 0,
-			 "template: the name has %zu bytes, PostgreSQL keeps 63 (end with | truncate 63)",
-			 len);
+		perr_set(
+			err, 0, 0,
+			"template: the name has %zu bytes, PostgreSQL keeps 63 (end with | truncate 63)",
+			len);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
 
 		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' || c == '$') {
-			perr_set(err, 0, 0,
-				 "template: the name has a byte (0x%02x) that is not printable ASCII "
-				 "or is one of space \" ' \\ $",
-				 c);
+			perr_set(
+				err, 0, 0,
+				"template: the name has a byte (0x%02x) that is not printable ASCII "
+				"or is one of space \" ' \\ $",
+				c);
 			return -EINVAL;
 		}
 	}

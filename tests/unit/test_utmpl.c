@@ -70,8 +70,9 @@ static void test_vault_default(void)
 	CHECK(matches(s, "^v-psql-readonly-[A-Za-z0-9]{20}-1700000000$"));
 	CHECK_INT_EQ(utmpl_check(t, NULL), 0);
 	/* the same shape as the built-in generator */
-	CHECK(matches(render_with(t, &(struct utmpl_data){ "kubernetes-ns", "a-long-role-name", 0 }),
-		      "^v-kubernet-a-long-r-[A-Za-z0-9]{20}-0$"));
+	CHECK(matches(
+		render_with(t, &(struct utmpl_data){ "kubernetes-ns", "a-long-role-name", 0 }),
+		"^v-kubernet-a-long-r-[A-Za-z0-9]{20}-0$"));
 }
 
 static void test_functions(void)
@@ -110,8 +111,8 @@ static void test_fields_sanitized(void)
 	CHECK_STR_EQ(render_with("{{.DisplayName}}-{{.RoleName}}", &hostile), "x__DROP-r__");
 	CHECK_STR_EQ(render_with("{{.DisplayName}}", &(struct utmpl_data){ NULL, "r", 0 }),
 		     "unknown");
-	CHECK_STR_EQ(render_with("{{.DisplayName}}", &(struct utmpl_data){ "\xc3\xa9t\xc3\xa9", "r",
-									 0 }),
+	CHECK_STR_EQ(render_with("{{.DisplayName}}",
+				 &(struct utmpl_data){ "\xc3\xa9t\xc3\xa9", "r", 0 }),
 		     "__t__");
 }
 
