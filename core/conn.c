@@ -346,6 +346,12 @@ static bool conn_transient(const PGresult *res)
 
 #define CONN_RETRIES 8
 
+/* Between retries of a lost race: a few milliseconds, growing and jittered, so the racers part. */
+static void conn_backoff(int attempt)
+{
+	usleep((useconds_t)(1000 * (1 + attempt) + randombytes_uniform(2000 * (1 + attempt))));
+}
+
 static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 {
 	PGresult *res = NULL;
@@ -367,9 +373,7 @@ static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 				return res;
 		}
 		PQclear(res);
-		/* a few milliseconds, growing and jittered, so the racers part */
-		usleep((useconds_t)(1000 * (1 + attempt) +
-				    randombytes_uniform(2000 * (1 + attempt))));
+		conn_backoff(attempt);
 	}
 }
 
@@ -511,9 +515,7 @@ static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable,
 			return -EIO;
 		}
 		PQclear(err);
-		/* a few milliseconds, growing and jittered, so the racers part */
-		usleep((useconds_t)(1000 * (1 + attempt) +
-				    randombytes_uniform(2000 * (1 + attempt))));
+		conn_backoff(attempt);
 	}
 	res = PQexec(pg, "COMMIT");
 	if (PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "COMMIT")) {
@@ -713,8 +715,7 @@ static int conn_lookup_drop(PGconn *pg, const char *username, int64_t *oid, bool
 		PQclear(err);
 		if (!transient || attempt + 1 >= CONN_RETRIES)
 			break;
-		usleep((useconds_t)(1000 * (1 + attempt) +
-				    randombytes_uniform(2000 * (1 + attempt))));
+		conn_backoff(attempt);
 	}
 out:
 	PQfreemem(lit);

@@ -630,6 +630,9 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		/* Lost at COMMIT: the login may exist, so revoke it like any other. */
 		if (lease_table_add(e->leases, l) == 0)
 			lease_table_revoke_now(e->leases, l, now);
+		else
+			log_err("lease %s: login %s may exist, revoked at restart", l->id,
+				username);
 		engine_inflight(e, l, false);
 		engine_wake(e);
 		r = -EIO;

@@ -29,25 +29,25 @@ void uname_random(char *out, size_t n)
 	out[n] = '\0';
 }
 
-/*
- * Copy at most UNAME_PART bytes of in, with anything outside [A-Za-z0-9-]
- * turned into '_' ("db-app" stays as Vault shows it): a command name is
- * chosen by whoever runs the program and may hold quotes, spaces, control
- * bytes or half a UTF-8 sequence; '-' is safe inside a quoted name.
- */
-static void uname_part(char *out, const char *in)
+void uname_sanitize(char *s)
 {
-	size_t i;
-	char c;
+	for (; *s; s++) {
+		char c = *s;
 
-	for (i = 0; i < UNAME_PART && in[i] != '\0'; i++) {
-		c = in[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '-'))
-			c = '_';
-		out[i] = c;
+			*s = '_';
 	}
-	out[i] = '\0';
+}
+
+/* Copy at most UNAME_PART bytes of in, sanitized ("db-app" stays as Vault shows it). */
+static void uname_part(char *out, const char *in)
+{
+	size_t n = strnlen(in, UNAME_PART);
+
+	memcpy(out, in, n);
+	out[n] = '\0';
+	uname_sanitize(out);
 }
 
 int uname_generate(const char *who, const char *role, int64_t unix_sec, char *out)

@@ -26,6 +26,14 @@
 int uname_generate(const char *who, const char *role, int64_t unix_sec, char *out);
 
 /*
+ * uname_sanitize - turn every byte of s outside [A-Za-z0-9-] into '_': a
+ * command name is chosen by whoever runs the program and may hold quotes,
+ * spaces, control bytes or half a UTF-8 sequence; '-' is safe inside a
+ * quoted name.
+ */
+void uname_sanitize(char *s);
+
+/*
  * uname_random - fill out[0..n-1] with uniformly random [A-Za-z0-9] and
  * NUL-terminate it (out has n + 1 bytes).
  */

@@ -64,21 +64,14 @@ static int val_str(struct ev *e, struct val *v, const char *s, size_t len)
 	return 0;
 }
 
-/* A data field's value: bytes outside [A-Za-z0-9_-] become '_'. */
+/* A data field's value, sanitized as the default name's parts are (uname.c). */
 static int val_field(struct ev *e, struct val *v, const char *in)
 {
-	size_t n = strlen(in);
 	int r;
 
-	if ((r = val_str(e, v, in, n)) != 0)
-		return r;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)v->s[i];
-
-		if (!(isascii(c) && (isalnum(c) || c == '-' || c == '_')))
-			v->s[i] = '_';
-	}
-	return 0;
+	if ((r = val_str(e, v, in, strlen(in))) == 0)
+		uname_sanitize(v->s);
+	return r;
 }
 
 static void ev_space(struct ev *e)
