@@ -546,10 +546,16 @@ static int store_emit(struct store *s, json_t *rec)
 
 bool store_wants_compaction(struct store *s)
 {
+	size_t min = STORE_COMPACT_MIN;
+	bool yes;
+
+#ifdef CREDFS_TEST_HOOKS
 	/* CREDFS_COMPACT_BYTES: tests make compaction happen early. */
 	const char *env = getenv("CREDFS_COMPACT_BYTES");
-	size_t min = env && *env ? strtoull(env, NULL, 10) : STORE_COMPACT_MIN;
-	bool yes;
+
+	if (env && *env)
+		min = strtoull(env, NULL, 10);
+#endif
 
 	pthread_mutex_lock(&s->mu);
 	yes = s->file_size > min && s->file_size > 4 * s->snapshot_size;

@@ -177,7 +177,13 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (o.show_version) {
-		printf("credfs %s (libfuse %s)\n", CREDFS_VERSION, fuse_pkgversion());
+		printf("credfs %s (libfuse %s)%s\n", CREDFS_VERSION, fuse_pkgversion(),
+#ifdef CREDFS_TEST_HOOKS
+		       " test hooks"
+#else
+		       ""
+#endif
+		);
 		ret = 0;
 		goto out;
 	}

@@ -8,7 +8,7 @@
 #   scripts/sanitize.sh -L unit       extra arguments go to ctest
 #
 # Installs what is missing (scripts/deps.sh), configures build-asan/ with
-# -DCREDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug (CC, default gcc), builds,
+# -DCREDFS_SANITIZE=ON -DCREDFS_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=Debug (CC, default gcc), builds,
 # starts one scratch PostgreSQL for the integration tests as
 # scripts/test.sh does, and runs ctest against the instrumented credfs
 # and unit tests.
@@ -29,7 +29,7 @@ scripts/deps.sh
 
 B=build-asan
 echo "sanitize.sh: building into $B/ (ASan + UBSan, Debug)"
-CC=${CC:-gcc} cmake -S . -B "$B" -DCREDFS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+CC=${CC:-gcc} cmake -S . -B "$B" -DCREDFS_SANITIZE=ON -DCREDFS_TEST_HOOKS=ON -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$B" -j"$(nproc)"
 
 # The daemon may also run as another user (t_security): reports from it must

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 
 echo "test.sh: building into build/"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCREDFS_TEST_HOOKS=ON
 cmake --build build -j2
 
 pgdir=$(mktemp -d /tmp/credfs-test-pg.XXXXXX)

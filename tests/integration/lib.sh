@@ -59,6 +59,14 @@ if [ ! -x "$CREDFS_BIN" ]; then
 	exit 1
 fi
 
+# needs_test_hooks - skip unless credfs was built with CREDFS_TEST_HOOKS
+# (crash points, early compaction, the wall-clock offset); scripts/test.sh
+# builds it so.
+needs_test_hooks() {
+	"$CREDFS_BIN" --version | grep -q 'test hooks' ||
+		skip "$CREDFS_BIN was built without CREDFS_TEST_HOOKS"
+}
+
 T_NAME=$(basename "$0" .sh)
 T_DIR=$(mktemp -d "/tmp/credfs-$T_NAME.XXXXXX")
 chmod 0711 "$T_DIR" # the postgres OS user must reach a private $T_DIR/pg

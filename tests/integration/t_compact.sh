@@ -31,6 +31,7 @@
 # shellcheck disable=SC2119,SC2317 # SC2317: functions run through check and wait_until
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+needs_test_hooks
 
 export CREDFS_COMPACT_BYTES=20000
 READERS=8       # in the clean storm

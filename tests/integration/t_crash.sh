@@ -24,6 +24,7 @@
 # shellcheck disable=SC2119,SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
+needs_test_hooks
 
 TTL=2
 POINTS=(issue-after-record issue-after-create issue-before-reply
