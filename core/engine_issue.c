@@ -91,8 +91,8 @@ static int engine_username(const struct dbconf *c, const struct role *ro,
 		return 0;
 	}
 	if ((r = utmpl_render(c->username_template, &d, username, UNAME_MAX + 1, &pe)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": username_template: %s",
-			 c->name, pe.text);
+		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": username_template: %s", c->name,
+			 pe.text);
 		return r == -ENOMEM ? -ENOMEM : -EIO;
 	}
 	return 0;

@@ -57,8 +57,8 @@ json_t *jn_lease_rec(struct lease *l, const char *boot, const struct lease_fate 
 {
 	const struct lease_holder *h = &l->holder;
 
-	return json_pack("[s, s, s, I, s, I, I, I, I, i, I, i, i, s, s, s, s, I, I, I, i]",
-			 "lease", l->id, l->role->name, (json_int_t)l->role->version, l->username,
+	return json_pack("[s, s, s, I, s, I, I, I, I, i, I, i, i, s, s, s, s, I, I, I, i]", "lease",
+			 l->id, l->role->name, (json_int_t)l->role->version, l->username,
 			 (json_int_t)(l->issued + off), (json_int_t)l->ttl_ms,
 			 (json_int_t)(l->max_expires + off), (json_int_t)(f->valid_until + off),
 			 (int)h->pid, (json_int_t)h->start_time, (int)h->uid, (int)h->gid, h->comm,
@@ -101,21 +101,24 @@ int jn_lease_event(void *ctx, struct lease *l, enum leasesvc_rec what, int64_t a
 
 	switch (what) {
 	case LEASESVC_REC_LET_GO:
-		return jn_put(j, json_pack("{s:s, s:s, s:I}", "t", "letgo", "id", l->id, "at",
-					   (json_int_t)at),
+		return jn_put(j,
+			      json_pack("{s:s, s:s, s:I}", "t", "letgo", "id", l->id, "at",
+					(json_int_t)at),
 			      true);
 	case LEASESVC_REC_REVOKE:
-		return jn_put(j, json_pack("{s:s, s:s, s:I}", "t", "revoke", "id", l->id, "at",
-					   (json_int_t)at),
+		return jn_put(j,
+			      json_pack("{s:s, s:s, s:I}", "t", "revoke", "id", l->id, "at",
+					(json_int_t)at),
 			      true);
 	case LEASESVC_REC_RENEWED:
-		return jn_put(j, json_pack("{s:s, s:s, s:I}", "t", "renew", "id", l->id, "valid",
-					   (json_int_t)at),
+		return jn_put(j,
+			      json_pack("{s:s, s:s, s:I}", "t", "renew", "id", l->id, "valid",
+					(json_int_t)at),
 			      true);
 	case LEASESVC_REC_FAILED:
-		return jn_put(j, json_pack("{s:s, s:s, s:i}", "t", "fail", "id", l->id, "n",
-					   l->attempts),
-			      false);
+		return jn_put(
+			j, json_pack("{s:s, s:s, s:i}", "t", "fail", "id", l->id, "n", l->attempts),
+			false);
 	case LEASESVC_REC_REVOKED:
 		return jn_put(j, json_pack("{s:s, s:s}", "t", "gone", "id", l->id), false);
 	}

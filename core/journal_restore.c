@@ -51,8 +51,8 @@ void jn_replay_free(struct jn_replay *rs)
 /* A lease record as an array of LREC_N: older arrays and objects are upgraded. */
 static json_t *jn_lease_upgrade(json_t *rec)
 {
-	static const char *const keys[] = { NULL,    "id",   "role", "v",   "user", "issued",
-					    "ttl",   "max",  "valid" };
+	static const char *const keys[] = { NULL,     "id",  "role", "v",    "user",
+					    "issued", "ttl", "max",  "valid" };
 	static const char *const hkeys[] = { "pid", "start", "uid", "gid", "comm", "exe", "cgroup" };
 	json_t *a;
 
@@ -63,9 +63,9 @@ static json_t *jn_lease_upgrade(json_t *rec)
 	json_array_append_new(a, json_string("lease"));
 	for (size_t i = 1; i < LREC_N1; i++) {
 		json_t *v = json_is_array(rec) ? json_array_get(rec, i)
-			    : i < LREC_PID ? json_object_get(rec, keys[i])
-					   : json_object_get(json_object_get(rec, "holder"),
-							     hkeys[i - LREC_PID]);
+			    : i < LREC_PID     ? json_object_get(rec, keys[i])
+					       : json_object_get(json_object_get(rec, "holder"),
+								 hkeys[i - LREC_PID]);
 		json_array_append(a, v ? v : json_null());
 	}
 	json_array_append_new(a, json_string("")); /* boot: unknown */
@@ -124,8 +124,7 @@ static void jn_replay_conf_del(struct jn_replay *rs, const char *name)
 }
 
 /* An event of lease id: renew, letgo, revoke, fail, gone. */
-static void jn_replay_lease_event(struct jn_replay *rs, const char *t, const char *id,
-				  json_t *rec)
+static void jn_replay_lease_event(struct jn_replay *rs, const char *t, const char *id, json_t *rec)
 {
 	json_t *l = json_object_get(rs->leases, id);
 	int64_t v;
@@ -156,8 +155,8 @@ void jn_replay(void *ctx, json_t *rec)
 	const char *t = NULL, *name, *id;
 	char key[300];
 
-	if (json_is_array(rec) || ((t = json_string_value(json_object_get(rec, "t"))) &&
-				   !strcmp(t, "lease"))) {
+	if (json_is_array(rec) ||
+	    ((t = json_string_value(json_object_get(rec, "t"))) && !strcmp(t, "lease"))) {
 		json_t *a = jn_lease_upgrade(rec);
 
 		if (a && *jn_str(a, LREC_ID))
@@ -313,8 +312,7 @@ static int jn_restore_lease(struct jn_replay *rs, json_t *cache, struct registry
 			    struct leasesvc *s, const char *boot, void *jctx, json_t *rec,
 			    char *errbuf)
 {
-	static const enum leasesvc_restore how[] = { LEASESVC_RESTORE_HELD,
-						     LEASESVC_RESTORE_LET_GO,
+	static const enum leasesvc_restore how[] = { LEASESVC_RESTORE_HELD, LEASESVC_RESTORE_LET_GO,
 						     LEASESVC_RESTORE_LET_GO,
 						     LEASESVC_RESTORE_REVOKE };
 	int64_t now = timefmt_now_ms(), off = leasesvc_wall_off(), at;
@@ -354,8 +352,7 @@ static int jn_restore_lease(struct jn_replay *rs, json_t *cache, struct registry
 	if ((r = leasesvc_restore(s, l, how[fate], at - off)) == 0) {
 		lease_table_set_attempts(leasesvc_table(s), l, (int)jn_int(rec, LREC_ATTEMPTS));
 		if (fate == JN_HELD)
-			log_info("lease %s: opener %d still runs, held again", l->id,
-				 (int)h.h.pid);
+			log_info("lease %s: opener %d still runs, held again", l->id, (int)h.h.pid);
 	} else {
 		snprintf(errbuf, JOURNAL_ERRLEN, "out of memory");
 	}
@@ -400,8 +397,8 @@ out:
 
 /* --- --check-state --------------------------------------------------------------------- */
 
-static json_t *jn_check_lease(struct jn_replay *rs, json_t *cache, const char *boot,
-			      json_t *rec, char *errbuf)
+static json_t *jn_check_lease(struct jn_replay *rs, json_t *cache, const char *boot, json_t *rec,
+			      char *errbuf)
 {
 	char due[TIMEFMT_LEN];
 	struct role *ro = jn_role(rs, cache, jn_str(rec, LREC_ROLE), jn_int(rec, LREC_V), errbuf);
@@ -415,11 +412,13 @@ static json_t *jn_check_lease(struct jn_replay *rs, json_t *cache, const char *b
 	role_unref(ro);
 	end = at + jn_int(rec, LREC_TTL);
 	end = end < jn_int(rec, LREC_MAX) ? end : jn_int(rec, LREC_MAX);
-	timefmt_rfc3339(fate == JN_REVOKE ? now : fate == JN_HELD ? jn_int(rec, LREC_VALID) : end,
+	timefmt_rfc3339(fate == JN_REVOKE ? now
+			: fate == JN_HELD ? jn_int(rec, LREC_VALID)
+					  : end,
 			due);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", jn_str(rec, LREC_ID), "role",
 		      jn_str(rec, LREC_ROLE), "username", jn_str(rec, LREC_USER), "state",
-		      jn_int(rec, LREC_REVOKE) ? "revoking"
+		      jn_int(rec, LREC_REVOKE)	 ? "revoking"
 		      : jn_int(rec, LREC_LET_GO) ? "let go"
 						 : "held",
 		      "on_start", jn_fate_names[fate], "due", due);
@@ -450,18 +449,16 @@ static json_t *jn_check_report(struct jn_replay *rs, const char *dir,
 		if (jn_conf(name, rec, &c, errbuf) != 0)
 			goto fail;
 		dbconf_unref(c);
-		json_array_append_new(
-			conns, json_pack("{s:s, s:I, s:b, s:b}", "name", name, "version",
-					 json_integer_value(json_object_get(rec, "v")) ?: 1,
-					 "current", 1, "pending_rotation",
-					 json_object_get(rs->rotates, name) != NULL));
-	}
-	json_object_foreach(rs->confvs, name, rec)
 		json_array_append_new(conns,
-				      json_pack("{s:O, s:O, s:b, s:b}", "name",
-						json_object_get(rec, "name"), "version",
-						json_object_get(rec, "v"), "current", 0,
-						"pending_rotation", 0));
+				      json_pack("{s:s, s:I, s:b, s:b}", "name", name, "version",
+						json_integer_value(json_object_get(rec, "v")) ?: 1,
+						"current", 1, "pending_rotation",
+						json_object_get(rs->rotates, name) != NULL));
+	}
+	json_object_foreach(rs->confvs, name, rec) json_array_append_new(
+		conns,
+		json_pack("{s:O, s:O, s:b, s:b}", "name", json_object_get(rec, "name"), "version",
+			  json_object_get(rec, "v"), "current", 0, "pending_rotation", 0));
 	json_object_foreach(rs->roles, name, v)
 	{
 		struct role *ro = jn_role(rs, cache, name, json_integer_value(v), errbuf);

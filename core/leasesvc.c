@@ -56,14 +56,23 @@ struct leasesvc {
 	size_t n_inflight, cap_inflight; /* protected by imu */
 };
 
+/* The clocks; unit tests inject their own (leasesvc_set_clock). */
+static leasesvc_clock_fn *svc_mono = timefmt_mono_ms, *svc_wall = timefmt_now_ms;
+
+void leasesvc_set_clock(leasesvc_clock_fn *mono, leasesvc_clock_fn *wall)
+{
+	svc_mono = mono ? mono : timefmt_mono_ms;
+	svc_wall = wall ? wall : timefmt_now_ms;
+}
+
 int64_t leasesvc_now(void)
 {
-	return timefmt_mono_ms();
+	return svc_mono();
 }
 
 int64_t leasesvc_wall_off(void)
 {
-	return timefmt_now_ms() - timefmt_mono_ms();
+	return svc_wall() - svc_mono();
 }
 
 struct lease_table *leasesvc_table(struct leasesvc *s)
@@ -153,14 +162,14 @@ static void svc_run_job(struct leasesvc *s, struct lease_job *job)
 	if (r == 0 && was_failing)
 		lease_table_retry_db(s->t, l->role->db_name, leasesvc_now());
 	if (r == 0 && !renew) {
-		if (svc_record(s, l, LEASESVC_REC_REVOKED, timefmt_now_ms()) != 0)
+		if (svc_record(s, l, LEASESVC_REC_REVOKED, svc_wall()) != 0)
 			log_warn("lease %s: revocation not recorded", l->id);
 		crash_point("revoke-after-record");
 		watchset_leave(s->ws, l);
 		if (s->b.gone)
 			s->b.gone(s->b.ctx, l);
 	} else if (r != 0 && !renew) {
-		(void)svc_record(s, l, LEASESVC_REC_FAILED, timefmt_now_ms());
+		(void)svc_record(s, l, LEASESVC_REC_FAILED, svc_wall());
 	}
 	svc_poll_check(s, l);
 	lease_unref(l);

@@ -85,6 +85,17 @@ void leasesvc_free(struct leasesvc *s);
 /* leasesvc_table - the table (borrowed, for reads), valid until leasesvc_free. */
 struct lease_table *leasesvc_table(struct leasesvc *s);
 
+/* leasesvc_clock_fn - a clock in ms. */
+typedef int64_t leasesvc_clock_fn(void);
+
+/*
+ * leasesvc_set_clock - unit tests: the monotonic and wall clocks every
+ * service of the process reads (NULL: the real ones). Before any service
+ * exists. The timer still sleeps in real time: wake it after moving the
+ * clock (leasesvc_wake).
+ */
+void leasesvc_set_clock(leasesvc_clock_fn *mono, leasesvc_clock_fn *wall);
+
 /* leasesvc_now - the service's clock (monotonic ms). */
 int64_t leasesvc_now(void);
 

@@ -96,8 +96,7 @@ void registry_hold(struct registry *g, bool hold)
 }
 
 /* version 0: the current one. */
-static struct reg_conn *reg_find_conn_locked(struct registry *g, const char *name,
-					     uint64_t version)
+static struct reg_conn *reg_find_conn_locked(struct registry *g, const char *name, uint64_t version)
 {
 	for (struct reg_conn *c = g->conns; c; c = c->next)
 		if (!strcmp(c->name, name) && (version ? c->version == version : c->current))
@@ -193,7 +192,8 @@ int registry_conn_write(struct registry *g, struct dbconf *c, char *errbuf)
 	n->version = version;
 	n->current = true;
 	if (g->o.conn_put && (r = g->o.conn_put(g->o.ctx, c->name, version, c, pending)) != 0) {
-		snprintf(errbuf, REGISTRY_ERRLEN, "cannot record the change in the state directory");
+		snprintf(errbuf, REGISTRY_ERRLEN,
+			 "cannot record the change in the state directory");
 		r = -EIO;
 		goto out;
 	}
@@ -317,8 +317,8 @@ static void reg_resolve_locked_w(struct registry *g, struct reg_conn *rc)
 			pthread_mutex_unlock(&g->mu);
 		}
 	} else if (pw) {
-		log_warn("config/%s: cannot tell which root password is current yet: %s",
-			 rc->name, errbuf);
+		log_warn("config/%s: cannot tell which root password is current yet: %s", rc->name,
+			 errbuf);
 	}
 	dbconf_unref(nc);
 	dbconf_unref(c);
@@ -415,7 +415,8 @@ int registry_role_write(struct registry *g, struct role *ro, char *errbuf)
 	pthread_mutex_lock(&g->wmu);
 	ro->version = ++g->role_version;
 	if (g->o.role_put && g->o.role_put(g->o.ctx, ro) != 0) {
-		snprintf(errbuf, REGISTRY_ERRLEN, "cannot record the change in the state directory");
+		snprintf(errbuf, REGISTRY_ERRLEN,
+			 "cannot record the change in the state directory");
 		r = -EIO;
 		goto out;
 	}
@@ -483,7 +484,8 @@ int registry_delete(struct registry *g, enum registry_kind kind, const char *nam
 		goto out;
 	}
 	if (g->o.deleted && g->o.deleted(g->o.ctx, kind, name) != 0) {
-		snprintf(errbuf, REGISTRY_ERRLEN, "cannot record the change in the state directory");
+		snprintf(errbuf, REGISTRY_ERRLEN,
+			 "cannot record the change in the state directory");
 		r = -EIO;
 		goto out;
 	}

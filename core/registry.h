@@ -140,7 +140,8 @@ void registry_foreach(struct registry *g, registry_conn_fn *cf, registry_role_fn
  * (pending may be NULL); current=false adds a retired version.
  */
 int registry_restore_conn(struct registry *g, const char *name, uint64_t version, bool current,
-			  struct dbconf *c, struct secret *pending) __attribute__((warn_unused_result));
+			  struct dbconf *c, struct secret *pending)
+	__attribute__((warn_unused_result));
 
 /* registry_restore_role - ro (taken) is the current version of its role. */
 int registry_restore_role(struct registry *g, struct role *ro) __attribute__((warn_unused_result));

@@ -82,8 +82,8 @@ static void watch_maybe_free_locked(struct watchset *ws, struct watch *w)
 	watch_free(w);
 }
 
-static int watch_open_locked(struct watchset *ws, const struct lease_holder *h,
-			     struct watch **out, char *errbuf)
+static int watch_open_locked(struct watchset *ws, const struct lease_holder *h, struct watch **out,
+			     char *errbuf)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct watch *w = NULL;
