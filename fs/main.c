@@ -17,6 +17,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "doc.h"
 #include "audit.h"
 #include "crash.h"
 #include "log.h"
@@ -251,10 +252,9 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
 		goto out;
-	pthread_mutex_init(&ctx.mu, NULL);
 	ctx.uid = getuid();
 	ctx.gid = getgid();
-	if (!(ctx.engine = engine_new())) {
+	if (!(ctx.engine = engine_new()) || !(ctx.docs = docset_new())) {
 		fprintf(stderr, "credfs: cannot start: out of memory\n");
 		goto out;
 	}
@@ -323,12 +323,7 @@ out:
 	if (fuse)
 		fuse_destroy(fuse);
 	engine_free(ctx.engine);
-	while (ctx.pending) {
-		struct fs_pending *next = ctx.pending->next;
-
-		free(ctx.pending);
-		ctx.pending = next;
-	}
+	docset_free(ctx.docs);
 	fuse_loop_cfg_destroy(loop);
 	free(cmd.mountpoint);
 	free(o.state);
