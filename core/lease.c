@@ -509,6 +509,27 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, c
 	lease_unref(l);
 }
 
+size_t lease_table_renew_held_now(struct lease_table *t, int64_t now)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->count; i++) {
+		struct lease *l = t->heap[i];
+
+		if (l->busy || !lease_renewable_locked(l))
+			continue;
+		l->retry_at = now;
+		n++;
+	}
+	/* Every key may have moved: rebuild the heap. */
+	for (size_t i = t->count / 2 + 1; i-- > 0;)
+		if (i < t->count)
+			heap_fix(t, i);
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
 size_t lease_table_count(struct lease_table *t)
 {
 	size_t n;

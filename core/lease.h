@@ -201,6 +201,13 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, c
  */
 void lease_table_retry_db(struct lease_table *t, const char *db, int64_t now);
 
+/*
+ * lease_table_renew_held_now - every held lease that can be renewed is
+ * due for a renewal now (the wall clock stepped: VALID UNTIL, which is
+ * wall time, is sent again from the new clock). Returns how many.
+ */
+size_t lease_table_renew_held_now(struct lease_table *t, int64_t now);
+
 /* lease_table_count - live leases in total. */
 size_t lease_table_count(struct lease_table *t);
 

@@ -20,6 +20,7 @@
 
 #define LEASESVC_DUE_BATCH 256
 #define LEASESVC_IDLE_MS   60000
+#define LEASESVC_STEP_MS   2000 /* a wall-clock change this large is a step */
 
 struct leasesvc_qjob {
 	struct lease_job job;
@@ -246,12 +247,20 @@ static void *svc_timer(void *arg)
 	struct leasesvc *s = arg;
 	struct lease_job jobs[LEASESVC_DUE_BATCH];
 	struct epoll_event evs[16];
-	int64_t now, next, wait;
+	int64_t now, next, wait, off = leasesvc_wall_off(), noff;
 	size_t n;
 	int k;
 
 	while (!s->stop) {
 		now = leasesvc_now();
+		/* Deadlines do not move with the wall clock, but VALID UNTIL does. */
+		noff = leasesvc_wall_off();
+		if (noff - off > LEASESVC_STEP_MS || off - noff > LEASESVC_STEP_MS) {
+			n = lease_table_renew_held_now(s->t, now);
+			log_warn("the wall clock stepped by %+lld s: %zu held lease(s) renewed now",
+				 (long long)(noff - off) / 1000, n);
+		}
+		off = noff;
 		n = lease_table_due(s->t, now, jobs, LEASESVC_DUE_BATCH);
 		svc_enqueue(s, jobs, n);
 		if (n == LEASESVC_DUE_BATCH)
