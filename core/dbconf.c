@@ -7,6 +7,7 @@
 #include "dbconf.h"
 #include "dur.h"
 #include "params.h"
+#include "sqlsplit.h"
 #include "tmpl.h"
 #include "utmpl.h"
 
@@ -160,7 +161,8 @@ static int dbconf_lists(struct dbconf *c, json_t *p, struct parse_error *err)
 			return r;
 		}
 	}
-	return 0;
+	return sqlsplit_check_txn_control(c->root_rotation, c->n_root_rotation,
+					  "root_rotation_statements", err);
 }
 
 static struct dbconf *dbconf_alloc(const char *name)

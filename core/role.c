@@ -7,6 +7,7 @@
 
 #include "params.h"
 #include "role.h"
+#include "sqlsplit.h"
 #include "tmpl.h"
 
 static const char *const role_keys[] = {
@@ -44,7 +45,7 @@ static int role_stmts(json_t *p, const char *key, const char *const *vars, char 
 			return r;
 		}
 	}
-	return 0;
+	return sqlsplit_check_txn_control(*out, *n, key, err);
 }
 
 static int role_all_stmts(struct role *ro, json_t *p, struct parse_error *err)
