@@ -268,8 +268,9 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 	if (r == 1 && !params)
 		return 1;
 	if (r >= 0) {
-		int r2 = kind == ENGINE_CONFIG ? dbconf_from_params(name, params, apply, &c, &pe)
-					       : role_from_params(name, params, apply, &ro, &pe);
+		unsigned flags = apply ? PARAMS_FINAL : 0;
+		int r2 = kind == ENGINE_CONFIG ? dbconf_from_params(name, params, flags, &c, &pe)
+					       : role_from_params(name, params, flags, &ro, &pe);
 		if (r2 < 0)
 			r = r2;
 	}

@@ -59,6 +59,14 @@ static int engine_issue_prepare(struct engine *e, const char *name, struct role 
 		snprintf(errbuf, ENGINE_ERRLEN, "unknown role");
 		return -ENOENT;
 	}
+	if (ro->txn_control) {
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "creation_statements contain transaction control, which credfs now "
+			 "refuses: write roles/%s again",
+			 ro->name);
+		role_unref(ro);
+		return -EIO;
+	}
 	if (!(p = registry_pool(e->reg, ro->db_name, 0, version))) {
 		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" is not configured", ro->db_name);
 		role_unref(ro);

@@ -12,6 +12,7 @@
 #include "holder.h"
 #include "journal_i.h"
 #include "log.h"
+#include "params.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -242,7 +243,7 @@ static struct role *jn_role(struct jn_replay *rs, json_t *cache, const char *nam
 	if ((hit = json_object_get(cache, key)))
 		return role_ref((struct role *)(uintptr_t)json_integer_value(hit));
 	if (!(doc = json_object_get(rs->versions, key)) ||
-	    role_from_params(name, doc, true, &ro, &pe) != 0) {
+	    role_from_params(name, doc, PARAMS_FINAL | PARAMS_RESTORE, &ro, &pe) != 0) {
 		snprintf(errbuf, JOURNAL_ERRLEN, "role %s version %llu cannot be restored: %s",
 			 name, (unsigned long long)v, doc ? pe.text : "missing");
 		return NULL;
@@ -266,7 +267,8 @@ static int jn_conf(const char *name, json_t *rec, struct dbconf **c, char *errbu
 {
 	struct parse_error pe = { 0 };
 
-	if (dbconf_from_params(name, json_object_get(rec, "doc"), true, c, &pe) != 0) {
+	if (dbconf_from_params(name, json_object_get(rec, "doc"), PARAMS_FINAL | PARAMS_RESTORE, c,
+			       &pe) != 0) {
 		snprintf(errbuf, JOURNAL_ERRLEN, "connection %s cannot be restored: %s", name,
 			 pe.text);
 		return -EINVAL;

@@ -40,7 +40,7 @@ static const char seed_json[] =
 	" \"revocation_statements\": [\"ALTER ROLE \\\"{{name}}\\\" NOLOGIN;\"],"
 	" \"default_ttl\": \"1h\", \"max_ttl\": 86400}";
 
-static int build(const char *name, const char *doc, bool final, struct role **out,
+static int build(const char *name, const char *doc, unsigned final, struct role **out,
 		 struct parse_error *err)
 {
 	json_t *p = NULL;
@@ -623,6 +623,26 @@ static void test_roundtrip(void)
 	role_unref(NULL);
 }
 
+/* A role written before transaction control was refused still restores, marked. */
+static void test_txn_control_restore(void)
+{
+	static const char doc[] = "db_name=wizard\n"
+				  "creation_statements=CREATE ROLE \"{{name}}\"; COMMIT\n"
+				  "revocation_statements=DROP ROLE \"{{name}}\"; COMMIT\n";
+	struct parse_error err;
+	struct role *ro = NULL;
+
+	CHECK_INT_EQ(build("old", doc, PARAMS_FINAL, &ro, &err), -EINVAL);
+	CHECK(ro == NULL);
+	CHECK_INT_EQ(build("old", doc, PARAMS_FINAL | PARAMS_RESTORE, &ro, &err), 0);
+	CHECK(ro != NULL && ro->txn_control);
+	CHECK(ro != NULL && ro->n_revocation == 2);
+	role_unref(ro);
+	CHECK_INT_EQ(build("db-app", seed_json, PARAMS_FINAL | PARAMS_RESTORE, &ro, &err), 0);
+	CHECK(ro != NULL && !ro->txn_control);
+	role_unref(ro);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -642,5 +662,6 @@ int main(void)
 	RUN(test_creds_owner_range);
 	RUN(test_roundtrip);
 	RUN(test_txn_control);
+	RUN(test_txn_control_restore);
 	return DONE();
 }
