@@ -160,9 +160,8 @@ static void engine_be_idle(void *ctx)
 static size_t engine_count(void *ctx, const char *name, uint64_t version)
 {
 	struct engine *e = ctx;
-	struct lease_table *t = leasesvc_table(e->svc);
 
-	return version ? lease_table_count_conn(t, name, version) : lease_table_count_db(t, name);
+	return leasesvc_count_conn(e->svc, name, version);
 }
 
 /* --- life ------------------------------------------------------------------------- */

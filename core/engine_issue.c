@@ -132,10 +132,21 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 	struct engine_wal wal = { .e = e, .l = l };
 	int r;
 
+	struct conn_pool *still = NULL;
+
 	if ((r = leasesvc_inflight_add(e->svc, l)) != 0) {
 		leasesvc_watch_cancel(e->svc, w);
 		return r;
 	}
+	/* Counted from now on: a rewrite keeps this version for it. Was it kept until now? */
+	if (!(still = registry_pool(e->reg, l->role->db_name, l->conn_version, NULL))) {
+		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" was rewritten meanwhile",
+			 l->role->db_name);
+		leasesvc_inflight_del(e->svc, l);
+		leasesvc_watch_cancel(e->svc, w);
+		return -EAGAIN;
+	}
+	conn_pool_unref(still);
 	r = conn_create_user(p, l->role, l->username, pw, verifier,
 			     l->valid_until + leasesvc_wall_off(), engine_issue_record, &wal,
 			     errbuf);

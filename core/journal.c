@@ -239,14 +239,6 @@ void journal_maybe_compact(struct journal *j)
 
 /* --- opening ------------------------------------------------------------------------ */
 
-static size_t jn_count(void *ctx, const char *name, uint64_t version)
-{
-	struct leasesvc *s = ctx;
-
-	return version ? lease_table_count_conn(leasesvc_table(s), name, version)
-		       : lease_table_count_db(leasesvc_table(s), name);
-}
-
 int journal_open(const char *dir, const char *key_file, struct registry *g, struct leasesvc *s,
 		 struct journal **out, char *errbuf)
 {
@@ -272,7 +264,6 @@ int journal_open(const char *dir, const char *key_file, struct registry *g, stru
 							      .rotate_intent = jn_rotate_intent,
 							      .ctx = j });
 	leasesvc_set_observer(s, &(struct leasesvc_observer){ .record = jn_lease_event, .ctx = j });
-	registry_set_count(g, jn_count, s);
 	if ((r = jn_restore(&rs, g, s, j->boot_id, j, errbuf)) != 0)
 		goto out;
 	/* What restoring journaled is durable before anything is served. */

@@ -483,6 +483,24 @@ void *leasesvc_poll_take(struct leasesvc *s, struct lease *l)
 	return lease_table_swap_poll(s->t, l, NULL);
 }
 
+size_t leasesvc_count_conn(struct leasesvc *s, const char *db, uint64_t version)
+{
+	size_t n = version ? lease_table_count_conn(s->t, db, version)
+			   : lease_table_count_db(s->t, db);
+
+	/* An issue between its version lookup and the table counts too. */
+	pthread_mutex_lock(&s->imu);
+	for (size_t i = 0; i < s->n_inflight; i++) {
+		const struct lease *l = s->inflight[i];
+
+		if (l->role->db_name && !strcmp(l->role->db_name, db) &&
+		    (!version || l->conn_version == version))
+			n++;
+	}
+	pthread_mutex_unlock(&s->imu);
+	return n;
+}
+
 int leasesvc_snapshot(struct leasesvc *s, struct lease ***out, size_t *n)
 {
 	struct lease **inf = NULL, **tab = NULL, **all;

@@ -142,6 +142,12 @@ bool leasesvc_poll(struct leasesvc *s, struct lease *l, void *handle, void **old
 /* leasesvc_poll_take - take back l's poll handle (NULL if none). */
 void *leasesvc_poll_take(struct leasesvc *s, struct lease *l);
 
+/*
+ * leasesvc_count_conn - leases in flight or in the table issued on
+ * version of connection db (version 0: any version).
+ */
+size_t leasesvc_count_conn(struct leasesvc *s, const char *db, uint64_t version);
+
 /* leasesvc_snapshot - leases in flight and in the table (see lease_table_snapshot). */
 int leasesvc_snapshot(struct leasesvc *s, struct lease ***out, size_t *n)
 	__attribute__((warn_unused_result));

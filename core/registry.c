@@ -76,12 +76,6 @@ void registry_free(struct registry *g)
 	free(g);
 }
 
-void registry_set_count(struct registry *g, registry_count_fn *count, void *ctx)
-{
-	g->count = count;
-	g->count_ctx = ctx;
-}
-
 void registry_set_observer(struct registry *g, const struct registry_observer *o)
 {
 	g->o = *o;
@@ -492,8 +486,12 @@ int registry_delete(struct registry *g, enum registry_kind kind, const char *nam
 	pthread_mutex_lock(&g->mu);
 	if (kind == REGISTRY_CONN) {
 		/* No lease uses any version: drop them all. */
-		while ((rc = g->conns ? reg_find_conn_locked(g, name, 0) : NULL)) {
-			reg_unlink_conn_locked(g, rc);
+		for (struct reg_conn **cp = &g->conns; (rc = *cp);) {
+			if (strcmp(rc->name, name) != 0) {
+				cp = &rc->next;
+				continue;
+			}
+			*cp = rc->next;
 			reg_conn_free(rc);
 		}
 	} else if ((rr = *(pp = reg_find_role_locked(g, name)))) {

@@ -64,9 +64,6 @@ struct registry *registry_new(registry_count_fn *count, void *ctx);
 /* registry_free - NULL-safe. */
 void registry_free(struct registry *g);
 
-/* registry_set_count - how to count leases of a version (replaces registry_new's). */
-void registry_set_count(struct registry *g, registry_count_fn *count, void *ctx);
-
 /* registry_set_observer - o copied; before any change. */
 void registry_set_observer(struct registry *g, const struct registry_observer *o);
 
