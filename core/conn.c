@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * conn.c - connecting to PostgreSQL, the pool of connections (checkout and
+ * checkin), masking secrets in errors and retrying lost catalog races. The
+ * SQL of the credential operations is in conn_sql.c.
+ */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,35 +16,16 @@
 #include <sodium.h>
 
 #include "conn.h"
-#include "log.h"
-#include "scram.h"
-#include "sqlsplit.h"
-#include "timefmt.h"
+#include "conn_i.h"
 #include "tmpl.h"
 
 #define CONN_CHECKOUT_TIMEOUT_S 10
 #define CONN_STATEMENT_TIMEOUT	"-c statement_timeout=30000"
-#define CONN_DEFAULT_RENEW	"ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'"
-
-struct conn_idle {
-	PGconn *pg;
-	int64_t born; /* ms */
-};
-
-struct conn_pool {
-	int refs; /* atomic */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct dbconf *conf; /* protected by mu; swapped by root rotation */
-	struct conn_idle *idle; /* protected by mu; max_open slots */
-	int nidle; /* protected by mu */
-	int open; /* protected by mu: idle + checked out */
-};
 
 /* --- errors -------------------------------------------------------------- */
 
 /* Replace every occurrence of a secret in buf with "(hidden)". */
-static void conn_mask(char *buf, const char *secret)
+void conn_mask(char *buf, const char *secret)
 {
 	static const char mask[] = "(hidden)";
 	size_t sl, ml = sizeof(mask) - 1;
@@ -59,7 +44,7 @@ static void conn_mask(char *buf, const char *secret)
 }
 
 /* Copy a libpq message into errbuf: first line only, no trailing newline. */
-static void conn_set_err(char *errbuf, const char *prefix, const char *msg)
+void conn_set_err(char *errbuf, const char *prefix, const char *msg)
 {
 	size_t n;
 
@@ -68,7 +53,7 @@ static void conn_set_err(char *errbuf, const char *prefix, const char *msg)
 	errbuf[n] = '\0';
 }
 
-static void conn_result_err(char *errbuf, const PGresult *res, PGconn *pg)
+void conn_result_err(char *errbuf, const PGresult *res, PGconn *pg)
 {
 	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
@@ -259,7 +244,7 @@ static int64_t conn_mono_ms(void)
 }
 
 /* Take an idle connection or open a new one, waiting for a free slot. */
-static int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
+int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 {
 	struct timespec deadline;
 	struct dbconf *c;
@@ -308,7 +293,7 @@ static int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 	return 0;
 }
 
-static void conn_checkin(struct conn_pool *p, PGconn *pg)
+void conn_checkin(struct conn_pool *p, PGconn *pg)
 {
 	bool keep = PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
 
@@ -325,7 +310,7 @@ static void conn_checkin(struct conn_pool *p, PGconn *pg)
 	PQfinish(pg);
 }
 
-/* --- statements ---------------------------------------------------------- */
+/* --- retrying lost races ------------------------------------------------- */
 
 /*
  * Catalog updates race: two transactions that change the same pg_authid or
@@ -333,7 +318,7 @@ static void conn_checkin(struct conn_pool *p, PGconn *pg)
  * to an issue) can fail with "tuple concurrently updated", a deadlock or a
  * serialization failure. Nothing was committed, so run it again.
  */
-static bool conn_transient(const PGresult *res)
+bool conn_transient(const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -345,15 +330,13 @@ static bool conn_transient(const PGresult *res)
 	return !strcmp(state, "XX000") && msg && strstr(msg, "concurrently updated");
 }
 
-#define CONN_RETRIES 8
-
 /* Between retries of a lost race: a few milliseconds, growing and jittered, so the racers part. */
-static void conn_backoff(int attempt)
+void conn_backoff(int attempt)
 {
 	usleep((useconds_t)(1000 * (1 + attempt) + randombytes_uniform(2000 * (1 + attempt))));
 }
 
-static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
+PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 {
 	PGresult *res = NULL;
 
@@ -376,549 +359,4 @@ static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 		PQclear(res);
 		conn_backoff(attempt);
 	}
-}
-
-/*
- * Render every statement and join them after prefix with sqlsplit_join,
- * each ended by "\n;\n" so that a trailing -- comment cannot swallow the
- * next statement, into one string (*sqlp, wiped and freed by the caller
- * with its length *lenp).
- */
-static int conn_render_stmts(const char *prefix, char *const *stmts, size_t n,
-			     const struct tmpl_var *vars, size_t nvars, char **sqlp, size_t *lenp,
-			     char *errbuf)
-{
-	char **parts = calloc(n ? n : 1, sizeof(*parts));
-	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
-	int r = -ENOMEM;
-
-	if (!parts || !lens)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if ((r = tmpl_render(stmts[i], vars, nvars, &parts[i], &lens[i], NULL)) != 0) {
-			conn_set_err(errbuf, "", "cannot render statement");
-			goto out;
-		}
-	}
-	r = sqlsplit_join(prefix, parts, lens, n, sqlp, lenp);
-out:
-	for (size_t i = 0; parts && i < n; i++)
-		tmpl_free(parts[i]);
-	free(parts);
-	free(lens);
-	return r;
-}
-
-static void conn_free_sql(char *sql, size_t len)
-{
-	if (sql) {
-		secret_wipe(sql, len);
-		free(sql);
-	}
-}
-
-/*
- * Render every statement and send them as one simple-query message: one
- * round trip, and PostgreSQL runs a multi-statement message as a single
- * implicit transaction, so a failure rolls all of it back.
- */
-static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
-			   size_t nvars, char *errbuf)
-{
-	PGresult *res = NULL;
-	char *sql = NULL;
-	size_t len = 0;
-	int r;
-
-	if ((r = conn_render_stmts("", stmts, n, vars, nvars, &sql, &len, errbuf)) != 0)
-		return r;
-	res = conn_exec_retry(pg, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		conn_result_err(errbuf, res, pg);
-		r = -EIO;
-	}
-	PQclear(res);
-	conn_free_sql(sql, len);
-	return r;
-}
-
-/* End an open or failed transaction; a connection where that fails is not reused. */
-static void conn_rollback(PGconn *pg)
-{
-	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE)
-		PQclear(PQexec(pg, "ROLLBACK"));
-}
-
-/*
- * The creation transaction, in two messages: "BEGIN;" with the statements,
- * then COMMIT. While PostgreSQL runs the statements, durable(ctx) makes the
- * lease durable, so its fdatasync overlaps them instead of preceding them;
- * COMMIT is sent only after durable() succeeded. A crash in between leaves
- * an open transaction that PostgreSQL rolls back when the connection drops:
- * a login never exists that the state does not hold.
- *
- * 0: committed. -ECANCELED: durable() failed (its own error), rolled back.
- * -EPROTO: the connection broke during COMMIT, so the login may or may not
- * exist. -EIO: PostgreSQL refused it, rolled back (errbuf says why).
- */
-static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable, void *ctx,
-			  char *errbuf)
-{
-	int dr = 1; /* 1: durable() not asked yet */
-	PGresult *res;
-	int r;
-
-	for (int attempt = 0;; attempt++) {
-		PGresult *err = NULL;
-		bool transient;
-
-		if (!PQsendQuery(pg, sql)) {
-			conn_result_err(errbuf, NULL, pg);
-			return -EIO;
-		}
-		if (dr == 1)
-			dr = durable(ctx);
-		while ((res = PQgetResult(pg))) {
-			ExecStatusType st = PQresultStatus(res);
-
-			if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !err)
-				err = res;
-			else
-				PQclear(res);
-		}
-		if (!err && dr == 0)
-			break;
-		conn_rollback(pg);
-		if (dr != 0) {
-			PQclear(err);
-			return -ECANCELED;
-		}
-		transient = conn_transient(err) && attempt + 1 < CONN_RETRIES &&
-			    PQtransactionStatus(pg) == PQTRANS_IDLE;
-		if (!transient) {
-			conn_result_err(errbuf, err, pg);
-			PQclear(err);
-			return -EIO;
-		}
-		PQclear(err);
-		conn_backoff(attempt);
-	}
-	res = PQexec(pg, "COMMIT");
-	if (PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "COMMIT")) {
-		r = 0;
-	} else if (!res || PQstatus(pg) != CONNECTION_OK) {
-		conn_result_err(errbuf, res, pg);
-		r = -EPROTO;
-	} else {
-		/* refused at commit (a deferred constraint, ...): rolled back */
-		conn_result_err(errbuf, res, pg);
-		if (PQresultStatus(res) == PGRES_COMMAND_OK)
-			conn_set_err(errbuf, "",
-				     "postgresql: the creation transaction was rolled back");
-		r = -EIO;
-	}
-	PQclear(res);
-	return r;
-}
-
-/*
- * The {{password}} value: the password itself or its SCRAM verifier,
- * computed here (scram.c) for an ASCII password and by libpq otherwise
- * (SASLprep). Either is the same PostgreSQL accepts and stores.
- */
-static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char *user,
-				 const struct secret *pw)
-{
-	char *v, *copy;
-
-	if (c->pwauth != DBCONF_PW_SCRAM)
-		return strdup(secret_str(pw));
-	if ((v = scram_verifier_new(secret_str(pw), strlen(secret_str(pw)))))
-		return v;
-	if (!(v = PQencryptPasswordConn(pg, secret_str(pw), user, "scram-sha-256")))
-		return NULL;
-	copy = strdup(v);
-	secret_wipe(v, strlen(v));
-	PQfreemem(v);
-	return copy;
-}
-
-int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
-		     const struct secret *pw, const char *verifier, int64_t expires_ms,
-		     conn_durable_fn *durable, void *ctx, char *errbuf)
-{
-	char expiration[TIMEFMT_LEN];
-	struct dbconf *c = conn_pool_conf(p);
-	char *pwv = NULL, *sql = NULL;
-	size_t len = 0;
-	PGconn *pg = NULL;
-	int r;
-
-	if (role->n_creation == 0) {
-		conn_set_err(errbuf, "", "role has no creation_statements");
-		r = -EIO;
-		goto out;
-	}
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		goto out;
-	if (verifier && c->pwauth == DBCONF_PW_SCRAM)
-		pwv = strdup(verifier);
-	else
-		pwv = conn_password_value(pg, c, username, pw);
-	if (!pwv) {
-		conn_set_err(errbuf, "", "cannot encrypt password");
-		r = -EIO;
-		goto out;
-	}
-	timefmt_pg(expires_ms + 5000, expiration);
-	{
-		struct tmpl_var vars[] = {
-			{ "name", username, strlen(username) },
-			{ "username", username, strlen(username) },
-			{ "password", pwv, strlen(pwv) },
-			{ "expiration", expiration, strlen(expiration) },
-		};
-		r = conn_render_stmts("BEGIN;\n", role->creation, role->n_creation, vars, 4, &sql,
-				      &len, errbuf);
-	}
-	if (r == 0)
-		r = conn_create_tx(pg, sql, durable, ctx, errbuf);
-	conn_mask(errbuf, secret_str(pw));
-	conn_mask(errbuf, pwv);
-out:
-	if (pg)
-		conn_checkin(p, pg);
-	conn_free_sql(sql, len);
-	secret_wipe_str(pwv);
-	dbconf_unref(c);
-	return r;
-}
-
-int conn_renew_user(struct conn_pool *p, const struct role *role, const char *username,
-		    int64_t expires_ms, char *errbuf)
-{
-	static char *const def[] = { (char *)CONN_DEFAULT_RENEW, NULL };
-	char expiration[TIMEFMT_LEN];
-	PGconn *pg = NULL;
-	int r;
-
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		return r;
-	timefmt_pg(expires_ms + 5000, expiration);
-	{
-		struct tmpl_var vars[] = {
-			{ "name", username, strlen(username) },
-			{ "username", username, strlen(username) },
-			{ "expiration", expiration, strlen(expiration) },
-		};
-		if (role->n_renew)
-			r = conn_exec_stmts(pg, role->renew, role->n_renew, vars, 3, errbuf);
-		else
-			r = conn_exec_stmts(pg, def, 1, vars, 3, errbuf);
-	}
-	conn_checkin(p, pg);
-	return r;
-}
-
-/* The login's oid, 0 if it does not exist; -EIO on error. */
-static int64_t conn_role_oid(PGconn *pg, const char *username, char *errbuf)
-{
-	const char *params[1] = { username };
-	PGresult *res = PQexecParams(pg, "SELECT oid FROM pg_roles WHERE rolname = $1", 1, NULL,
-				     params, NULL, NULL, 0);
-	int64_t oid = 0;
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		conn_result_err(errbuf, res, pg);
-		oid = -EIO;
-	} else if (PQntuples(res) == 1) {
-		oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	}
-	PQclear(res);
-	return oid;
-}
-
-/*
- * The default revocation's first try, in one message and one transaction:
- * the login's oid (*oid, 0 if it is gone), then DROP ROLE. A login that
- * holds no privilege and owns nothing is then revoked, exactly as the
- * full sequence would have revoked it, without touching the database's
- * and schemas' ACL rows that concurrent revocations would fight over
- * ("tuple concurrently updated"). When something depends on the login
- * DROP ROLE fails and rolls back: *fallback says to run the full sequence.
- */
-static int conn_lookup_drop(PGconn *pg, const char *username, int64_t *oid, bool *fallback,
-			    char *errbuf)
-{
-	char *lit = PQescapeLiteral(pg, username, strlen(username));
-	char *id = PQescapeIdentifier(pg, username, strlen(username));
-	char *sql = NULL;
-	int r = -ENOMEM;
-
-	*oid = 0;
-	*fallback = false;
-	if (!lit || !id ||
-	    asprintf(&sql, "SELECT oid FROM pg_roles WHERE rolname = %s;\nDROP ROLE IF EXISTS %s;",
-		     lit, id) < 0) {
-		sql = NULL;
-		conn_set_err(errbuf, "", "out of memory");
-		goto out;
-	}
-	for (int attempt = 0;; attempt++) {
-		PGresult *res, *err = NULL;
-		bool transient;
-
-		r = 0;
-		if (!PQsendQuery(pg, sql)) {
-			conn_result_err(errbuf, NULL, pg);
-			r = -EIO;
-			break;
-		}
-		while ((res = PQgetResult(pg))) {
-			ExecStatusType st = PQresultStatus(res);
-
-			if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
-				*oid = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-			if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !err)
-				err = res;
-			else
-				PQclear(res);
-		}
-		if (!err)
-			break;
-		r = -EIO;
-		transient = conn_transient(err);
-		if (!transient) {
-			const char *state = PQresultErrorField(err, PG_DIAG_SQLSTATE);
-
-			if (state && !strcmp(state, "2BP01")) /* dependent_objects_still_exist */
-				*fallback = true;
-			else
-				conn_result_err(errbuf, err, pg);
-		} else if (attempt + 1 >= CONN_RETRIES) {
-			conn_result_err(errbuf, err, pg);
-		}
-		PQclear(err);
-		if (!transient || attempt + 1 >= CONN_RETRIES)
-			break;
-		conn_backoff(attempt);
-	}
-out:
-	PQfreemem(lit);
-	PQfreemem(id);
-	free(sql);
-	return r;
-}
-
-static int conn_terminate(PGconn *pg, int64_t oid, char *errbuf)
-{
-	char oidtext[24];
-	const char *params[1] = { oidtext };
-	PGresult *res;
-	int r = 0;
-
-	snprintf(oidtext, sizeof(oidtext), "%lld", (long long)oid);
-	res = PQexecParams(pg,
-			   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-			   "WHERE usesysid = $1::oid AND pid <> pg_backend_pid()",
-			   1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		conn_result_err(errbuf, res, pg);
-		r = -EIO;
-	}
-	PQclear(res);
-	return r;
-}
-
-/* Append printf output to a growing string; -ENOMEM on failure (*s freed). */
-static int conn_appendf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int conn_appendf(char **s, const char *fmt, ...)
-{
-	char *add = NULL, *both = NULL;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&add, fmt, ap);
-	va_end(ap);
-	if (n < 0 || asprintf(&both, "%s%s", *s ? *s : "", add) < 0) {
-		free(add);
-		free(*s);
-		*s = NULL;
-		return -ENOMEM;
-	}
-	free(add);
-	free(*s);
-	*s = both;
-	return 0;
-}
-
-/*
- * Vault's default revocation (privileges in every schema the login has
- * grants in, public, CONNECT, DROP ROLE), made robust the way its users
- * asked for: objects the login owns are reassigned to the connection's
- * user and the rest of its privileges dropped, so DROP ROLE never wedges.
- */
-static int conn_default_revoke(PGconn *pg, const char *username, char *errbuf)
-{
-	const char *params[1] = { username };
-	PGresult *res = NULL;
-	char *u = NULL, *db = NULL, *sql = NULL;
-	int r = -EIO;
-
-	res = PQexecParams(pg,
-			   "SELECT DISTINCT table_schema FROM information_schema.role_table_grants "
-			   "WHERE grantee = $1 AND table_schema <> 'public'",
-			   1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		conn_result_err(errbuf, res, pg);
-		goto out;
-	}
-	if (!(u = PQescapeIdentifier(pg, username, strlen(username))) ||
-	    !(db = PQescapeIdentifier(pg, PQdb(pg), strlen(PQdb(pg))))) {
-		conn_result_err(errbuf, NULL, pg);
-		goto out;
-	}
-	r = conn_appendf(&sql, "ALTER ROLE %s NOLOGIN;\n", u);
-	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
-		const char *schema = PQgetvalue(res, i, 0);
-		char *s = PQescapeIdentifier(pg, schema, strlen(schema));
-
-		if (!s) {
-			r = -ENOMEM;
-			break;
-		}
-		r = conn_appendf(&sql,
-				 "REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA %s FROM %s;\n"
-				 "REVOKE USAGE ON SCHEMA %s FROM %s;\n",
-				 s, u, s, u);
-		PQfreemem(s);
-	}
-	if (r == 0)
-		r = conn_appendf(
-			&sql,
-			"REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA public FROM %s;\n"
-			"REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA public FROM %s;\n"
-			"REVOKE USAGE ON SCHEMA public FROM %s;\n"
-			"REVOKE CONNECT ON DATABASE %s FROM %s;\n"
-			"REASSIGN OWNED BY %s TO CURRENT_USER;\n"
-			"DROP OWNED BY %s;\n"
-			"DROP ROLE IF EXISTS %s;\n",
-			u, u, u, db, u, u, u, u);
-	if (r != 0) {
-		conn_set_err(errbuf, "", "out of memory");
-		goto out;
-	}
-	PQclear(res);
-	res = conn_exec_retry(pg, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		conn_result_err(errbuf, res, pg);
-		r = -EIO;
-	}
-out:
-	PQclear(res);
-	PQfreemem(u);
-	PQfreemem(db);
-	free(sql);
-	return r;
-}
-
-int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
-		     char *errbuf)
-{
-	PGconn *pg = NULL;
-	bool fallback = false;
-	int64_t oid = 0;
-	int r;
-
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		return r;
-	if (role->n_revocation) {
-		struct tmpl_var vars[] = {
-			{ "name", username, strlen(username) },
-			{ "username", username, strlen(username) },
-		};
-
-		/* A login that is already gone counts as revoked: revocation is idempotent. */
-		if ((oid = conn_role_oid(pg, username, errbuf)) <= 0) {
-			r = oid < 0 ? (int)oid : 0;
-			goto out;
-		}
-		r = conn_exec_stmts(pg, role->revocation, role->n_revocation, vars, 2, errbuf);
-	} else {
-		r = conn_lookup_drop(pg, username, &oid, &fallback, errbuf);
-		if (r == 0 && oid == 0)
-			goto out; /* already gone */
-		if (fallback)
-			r = conn_default_revoke(pg, username, errbuf);
-	}
-	/* After the login is refused or gone, end the sessions it still has. */
-	if (r == 0 && role->terminate_sessions)
-		r = conn_terminate(pg, oid, errbuf);
-out:
-	conn_checkin(p, pg);
-	return r;
-}
-
-int conn_rotate_root(struct conn_pool *p, const struct secret *newpw, struct dbconf **newconf,
-		     char *errbuf)
-{
-	static char *const def[] = { (char *)DBCONF_DEFAULT_ROTATE, NULL };
-	struct dbconf *c = conn_pool_conf(p), *nc = NULL;
-	struct secret *pw = NULL;
-	char *pwv = NULL;
-	PGconn *pg = NULL;
-	int r = -EINVAL;
-
-	if (!c->username || !c->password) {
-		conn_set_err(errbuf, "", "no username/password in configuration");
-		goto out;
-	}
-	r = -ENOMEM;
-	if (!(pw = secret_dup(newpw)))
-		goto out;
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		goto out;
-	if (!(pwv = conn_password_value(pg, c, c->username, pw))) {
-		conn_set_err(errbuf, "", "cannot encrypt password");
-		r = -EIO;
-		goto out;
-	}
-	{
-		struct tmpl_var vars[] = {
-			{ "name", c->username, strlen(c->username) },
-			{ "username", c->username, strlen(c->username) },
-			{ "password", pwv, strlen(pwv) },
-		};
-		if (c->n_root_rotation)
-			r = conn_exec_stmts(pg, c->root_rotation, c->n_root_rotation, vars, 3,
-					    errbuf);
-		else
-			r = conn_exec_stmts(pg, def, 1, vars, 3, errbuf);
-	}
-	conn_mask(errbuf, secret_str(pw));
-	conn_mask(errbuf, pwv);
-	if (r != 0)
-		goto out;
-	if (!(nc = dbconf_with_password(c, pw))) {
-		pw = NULL; /* taken, even on failure */
-		r = -ENOMEM;
-		log_err("connection %s: root password changed but not kept: out of memory",
-			c->name);
-		goto out;
-	}
-	pw = NULL; /* transferred */
-	pthread_mutex_lock(&p->mu);
-	dbconf_unref(p->conf);
-	p->conf = dbconf_ref(nc);
-	pthread_mutex_unlock(&p->mu);
-	*newconf = nc;
-	nc = NULL; /* transferred */
-out:
-	if (pg)
-		conn_checkin(p, pg);
-	secret_wipe_str(pwv);
-	secret_free(pw);
-	dbconf_unref(c);
-	return r;
 }

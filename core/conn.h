@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * conn.h - PostgreSQL: a pool of libpq connections per connection
- * definition, and the SQL of every credential operation. The only file
- * that includes <libpq-fe.h>.
+ * definition (conn.c), and the SQL of every credential operation
+ * (conn_sql.c). Only conn*.c include <libpq-fe.h>.
  *
  * Every operation takes an errbuf of CONN_ERRLEN bytes that receives a
  * readable reason on failure: PostgreSQL's primary message, with any

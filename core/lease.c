@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * lease.c - the lease table's state machine (lease.h): leases, the
+ * deadline heap, lifecycle transitions and jobs. Listing and JSON views of
+ * the table are in lease_list.c.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -6,17 +11,8 @@
 #include <string.h>
 
 #include "lease.h"
-#include "timefmt.h"
+#include "lease_i.h"
 #include "uname.h"
-
-struct lease_table {
-	pthread_mutex_t mu;
-	struct lease **buckets; /* protected by mu */
-	size_t nbuckets; /* protected by mu; a power of two */
-	size_t count; /* protected by mu */
-	struct lease **heap; /* protected by mu; min-heap on lease_key() */
-	size_t heap_cap; /* protected by mu */
-};
 
 const char *lease_state_name(enum lease_state s)
 {
@@ -109,7 +105,7 @@ static int64_t lease_backoff(int attempts)
 	return d < LEASE_BACKOFF_MAX_MS ? d : LEASE_BACKOFF_MAX_MS;
 }
 
-static bool lease_renewable_locked(const struct lease *l)
+bool lease_renewable_locked(const struct lease *l)
 {
 	return l->state == LEASE_HELD && l->valid_until < l->max_expires;
 }
@@ -528,133 +524,6 @@ size_t lease_table_renew_held_now(struct lease_table *t, int64_t now)
 			heap_fix(t, i);
 	pthread_mutex_unlock(&t->mu);
 	return n;
-}
-
-size_t lease_table_count(struct lease_table *t)
-{
-	size_t n;
-
-	pthread_mutex_lock(&t->mu);
-	n = t->count;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
-
-size_t lease_table_count_db(struct lease_table *t, const char *db)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; i < t->count; i++)
-		if (t->heap[i]->role->db_name && !strcmp(t->heap[i]->role->db_name, db))
-			n++;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
-
-size_t lease_table_count_conn(struct lease_table *t, const char *db, uint64_t version)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; i < t->count; i++)
-		if (t->heap[i]->conn_version == version && t->heap[i]->role->db_name &&
-		    !strcmp(t->heap[i]->role->db_name, db))
-			n++;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
-
-int lease_table_snapshot(struct lease_table *t, struct lease ***out, size_t *n)
-{
-	struct lease **a;
-
-	pthread_mutex_lock(&t->mu);
-	if (!(a = calloc(t->count ? t->count : 1, sizeof(*a)))) {
-		pthread_mutex_unlock(&t->mu);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < t->count; i++)
-		a[i] = lease_ref(t->heap[i]);
-	*n = t->count;
-	pthread_mutex_unlock(&t->mu);
-	*out = a;
-	return 0;
-}
-
-json_t *lease_table_ids(struct lease_table *t, const char *role)
-{
-	json_t *a = json_array();
-
-	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; a && i < t->count; i++)
-		if (!role || !strcmp(t->heap[i]->role->name, role))
-			json_array_append_new(a, json_string(t->heap[i]->id));
-	pthread_mutex_unlock(&t->mu);
-	return a;
-}
-
-json_t *lease_table_roles(struct lease_table *t)
-{
-	json_t *o = json_object(), *a = json_array();
-	const char *k;
-	json_t *v;
-
-	pthread_mutex_lock(&t->mu);
-	for (size_t i = 0; o && i < t->count; i++)
-		json_object_set_new(o, t->heap[i]->role->name, json_true());
-	pthread_mutex_unlock(&t->mu);
-	json_object_foreach(o, k, v) json_array_append_new(a, json_string(k));
-	json_decref(o);
-	return a;
-}
-
-/* A JSON string of s with anything but printable ASCII shown as '?'. */
-static json_t *lease_json_text(const char *s)
-{
-	char buf[256];
-	size_t i;
-
-	if (!s)
-		s = "";
-	for (i = 0; s[i] && i < sizeof(buf) - 1; i++)
-		buf[i] = (unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f ? '?' : s[i];
-	buf[i] = '\0';
-	return json_string(buf);
-}
-
-json_t *lease_holder_json(const struct lease_holder *h)
-{
-	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "pid", (int)h->pid, "uid", (int)h->uid,
-			 "gid", (int)h->gid, "command", lease_json_text(h->comm), "executable",
-			 lease_json_text(h->exe), "cgroup", lease_json_text(h->cgroup));
-}
-
-json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off)
-{
-	char issued[TIMEFMT_LEN], expires[TIMEFMT_LEN], maxe[TIMEFMT_LEN], lid[160];
-	char let_go[TIMEFMT_LEN] = "";
-	json_t *j;
-
-	snprintf(lid, sizeof(lid), "database/creds/%s/%s", l->role->name, l->id);
-	pthread_mutex_lock(&t->mu);
-	timefmt_rfc3339(l->issued + wall_off, issued);
-	timefmt_rfc3339(l->expires + wall_off, expires);
-	timefmt_rfc3339(l->max_expires + wall_off, maxe);
-	if (l->let_go_at)
-		timefmt_rfc3339(l->let_go_at + wall_off, let_go);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:s, s:o, s:i, s:s, "
-		      "s:s, s:I}",
-		      "lease_id", lid, "id", l->id, "role", l->role->name, "username", l->username,
-		      "issued", issued, "expires", expires, "max_expires", maxe, "ttl",
-		      (json_int_t)(l->ttl_ms / 1000), "renewable", lease_renewable_locked(l),
-		      "state", lease_state_name(l->state), "let_go_at", let_go, "holder",
-		      lease_holder_json(&l->holder), "attempts", l->attempts, "last_error",
-		      l->last_error ? l->last_error : "", "connection",
-		      l->role->db_name ? l->role->db_name : "", "connection_version",
-		      (json_int_t)l->conn_version);
-	pthread_mutex_unlock(&t->mu);
-	return j;
 }
 
 bool lease_table_is_ending(struct lease_table *t, struct lease *l)

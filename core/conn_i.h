@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn_i.h - the pool's insides, shared by conn.c (connecting, the pool,
+ * errors, retries) and conn_sql.c (the credential SQL). Only conn*.c
+ * include this header, and with it <libpq-fe.h>.
+ */
+#ifndef CREDFS_CONN_I_H
+#define CREDFS_CONN_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "conn.h"
+
+#define CONN_RETRIES 8
+
+struct conn_idle {
+	PGconn *pg;
+	int64_t born; /* ms */
+};
+
+struct conn_pool {
+	int refs; /* atomic */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct dbconf *conf; /* protected by mu; swapped by root rotation */
+	struct conn_idle *idle; /* protected by mu; max_open slots */
+	int nidle; /* protected by mu */
+	int open; /* protected by mu: idle + checked out */
+};
+
+/* conn_mask - replace every occurrence of secret (may be NULL) in buf with "(hidden)". */
+void conn_mask(char *buf, const char *secret);
+/* conn_set_err - prefix and the first line of msg (NULL: "unknown error") into errbuf. */
+void conn_set_err(char *errbuf, const char *prefix, const char *msg);
+/* conn_result_err - res's primary message (res may be NULL), else pg's, into errbuf. */
+void conn_result_err(char *errbuf, const PGresult *res, PGconn *pg);
+
+/*
+ * conn_checkout - an idle connection of p or a new one (*out, for this
+ * thread alone until conn_checkin), waiting up to 10 s for a free slot.
+ * 0 or a negative errno with errbuf set. Takes p->mu; never hold it.
+ */
+int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf);
+/* conn_checkin - give pg back (taken): kept idle when usable, else closed. */
+void conn_checkin(struct conn_pool *p, PGconn *pg);
+
+/* conn_transient - res failed on a lost catalog race: nothing committed, run it again. */
+bool conn_transient(const PGresult *res);
+/* conn_backoff - sleep before retry attempt + 1 (a few ms, growing, jittered). */
+void conn_backoff(int attempt);
+/*
+ * conn_exec_retry - PQexec(pg, sql), run again up to CONN_RETRIES times
+ * while it fails transiently. Returns the last result (new: PQclear it).
+ */
+PGresult *conn_exec_retry(PGconn *pg, const char *sql);
+
+#endif
