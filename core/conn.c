@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "log.h"
 #include "scram.h"
+#include "sqlsplit.h"
 #include "timefmt.h"
 #include "tmpl.h"
 
@@ -378,8 +379,10 @@ static PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 }
 
 /*
- * Render every statement after prefix, each ended by ";\n", into one
- * string (*sqlp, wiped and freed by the caller with its length *lenp).
+ * Render every statement and join them after prefix with sqlsplit_join,
+ * each ended by "\n;\n" so that a trailing -- comment cannot swallow the
+ * next statement, into one string (*sqlp, wiped and freed by the caller
+ * with its length *lenp).
  */
 static int conn_render_stmts(const char *prefix, char *const *stmts, size_t n,
 			     const struct tmpl_var *vars, size_t nvars, char **sqlp, size_t *lenp,
@@ -387,8 +390,6 @@ static int conn_render_stmts(const char *prefix, char *const *stmts, size_t n,
 {
 	char **parts = calloc(n ? n : 1, sizeof(*parts));
 	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
-	size_t plen = strlen(prefix), total = plen + 1, off = 0;
-	char *sql = NULL;
 	int r = -ENOMEM;
 
 	if (!parts || !lens)
@@ -398,23 +399,8 @@ static int conn_render_stmts(const char *prefix, char *const *stmts, size_t n,
 			conn_set_err(errbuf, "", "cannot render statement");
 			goto out;
 		}
-		total += lens[i] + 2;
 	}
-	r = -ENOMEM;
-	if (!(sql = malloc(total)))
-		goto out;
-	memcpy(sql, prefix, plen);
-	off = plen;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(sql + off, parts[i], lens[i]);
-		off += lens[i];
-		memcpy(sql + off, ";\n", 2);
-		off += 2;
-	}
-	sql[off] = '\0';
-	*sqlp = sql;
-	*lenp = off;
-	r = 0;
+	r = sqlsplit_join(prefix, parts, lens, n, sqlp, lenp);
 out:
 	for (size_t i = 0; parts && i < n; i++)
 		tmpl_free(parts[i]);

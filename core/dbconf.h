@@ -49,11 +49,12 @@ struct dbconf {
 
 /*
  * dbconf_from_params - validate params (borrowed) and build a new dbconf
- * named name. final=false skips checks for missing required keys (the
- * writer may still be writing). Returns 0 and *out (new, refs 1), or
+ * named name. flags (params.h): without PARAMS_FINAL missing required keys
+ * are not checked (the writer may still be writing); with PARAMS_RESTORE
+ * transaction control in root_rotation_statements only warns. Returns 0 and *out (new, refs 1), or
  * -EINVAL with err set, or -ENOMEM.
  */
-int dbconf_from_params(const char *name, json_t *params, bool final, struct dbconf **out,
+int dbconf_from_params(const char *name, json_t *params, unsigned flags, struct dbconf **out,
 		       struct parse_error *err) __attribute__((warn_unused_result));
 
 /* dbconf_with_password - a new copy of c whose root password is pw (taken). NULL on ENOMEM. */

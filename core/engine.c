@@ -1,33 +1,31 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the facade fs/ calls: definitions, leases/, errors, and the
+ * wiring of the registry, the lease service and the journal.
+ */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "conn.h"
-#include "crash.h"
-#include "dbconf.h"
-#include "engine.h"
-#include "errlog.h"
-#include "holder.h"
+#include "engine_i.h"
 #include "log.h"
 #include "params.h"
 #include "pwpool.h"
 #include "timefmt.h"
-#include "uname.h"
-#include "utmpl.h"
 
-#include "engine_i.h"
+#define ENGINE_RESOLVE_MS 10000 /* how often pending rotations are looked at */
 
 static const char *engine_dir(enum engine_kind k)
 {
 	return k == ENGINE_CONFIG ? "config" : "roles";
+}
+
+static enum registry_kind engine_rkind(enum engine_kind k)
+{
+	return k == ENGINE_CONFIG ? REGISTRY_CONN : REGISTRY_ROLE;
 }
 
 int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
@@ -75,6 +73,17 @@ static void engine_fail(struct engine *e, uid_t uid, const char *dir, const char
 	log_info("%s: %s", path, errbuf);
 }
 
+void engine_fail_issue(struct engine *e, const char *name, const struct lease_holder *holder,
+		       const char *reason)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "creds/%s", name);
+	errlog_add(e->errlog, timefmt_now_ms(), holder ? holder->uid : 0, path, reason);
+	engine_audit(e, "issue", path, 0, NULL, holder, NULL, reason);
+	log_info("%s: %s", path, reason);
+}
+
 static void engine_audit_ok(struct engine *e, const char *dir, const char *what, const char *name,
 			    uid_t uid)
 {
@@ -84,56 +93,158 @@ static void engine_audit_ok(struct engine *e, const char *dir, const char *what,
 	engine_audit(e, engine_action(dir, what), path, uid, NULL, NULL, NULL, NULL);
 }
 
-void engine_wake(struct engine *e)
-{
-	uint64_t one = 1;
+/* --- the lease service's backend ------------------------------------------------ */
 
-	if (e->evfd >= 0 && write(e->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_warn("cannot wake the timer: %s", strerror(errno));
+static struct conn_pool *engine_lease_pool(struct engine *e, struct lease *l, char *errbuf)
+{
+	struct conn_pool *p = registry_pool(e->reg, l->role->db_name, l->conn_version, NULL);
+
+	if (!p)
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "connection \"%s\" version %llu is not configured",
+			 l->role->db_name ? l->role->db_name : "",
+			 (unsigned long long)l->conn_version);
+	return p;
 }
 
-/* --- definitions --------------------------------------------------------- */
-
-static struct engine_def *engine_find_locked(struct engine *e, enum engine_kind k, const char *name)
+static int engine_be_renew(void *ctx, struct lease *l, int64_t until_wall, char *errbuf)
 {
-	struct engine_def *d;
+	struct conn_pool *p = engine_lease_pool(ctx, l, errbuf);
+	int r = p ? conn_renew_user(p, l->role, l->username, until_wall, errbuf) : -EIO;
 
-	for (d = e->defs; d; d = d->next)
-		if (d->kind == k && !strcmp(d->name, name))
-			return d;
-	return NULL;
+	conn_pool_unref(p);
+	return r;
 }
 
-void engine_def_free(struct engine_def *d)
+static int engine_be_revoke(void *ctx, struct lease *l, char *errbuf)
 {
-	if (!d)
-		return;
-	free(d->name);
-	secret_free(d->pending_pw);
-	dbconf_unref(d->conf);
-	conn_pool_unref(d->pool);
-	role_unref(d->role);
-	free(d);
+	struct conn_pool *p = engine_lease_pool(ctx, l, errbuf);
+	int r = p ? conn_revoke_user(p, l->role, l->username, errbuf) : -EIO;
+
+	conn_pool_unref(p);
+	return r;
 }
 
-/* Put d in place of the definition of the same name; the old one is returned. */
-static struct engine_def *engine_swap_locked(struct engine *e, struct engine_def *d)
+static void engine_be_audit(void *ctx, const char *action, struct lease *l, const char *err)
 {
-	struct engine_def **pp, *old;
+	engine_audit(ctx, action, NULL, 0, l, &l->holder, NULL, err);
+}
 
-	for (pp = &e->defs; *pp; pp = &(*pp)->next) {
-		if ((*pp)->kind == d->kind && !strcmp((*pp)->name, d->name)) {
-			old = *pp;
-			d->next = old->next;
-			*pp = d;
-			old->next = NULL;
-			return old;
-		}
+static void engine_be_poll(void *ctx, void *handle)
+{
+	struct engine *e = ctx;
+
+	if (e->poll_fn)
+		e->poll_fn(handle);
+}
+
+static void engine_be_gone(void *ctx, struct lease *l)
+{
+	struct engine *e = ctx;
+
+	registry_retire(e->reg, l->role->db_name, l->conn_version);
+}
+
+static void engine_be_idle(void *ctx)
+{
+	struct engine *e = ctx;
+	int64_t now = leasesvc_now();
+
+	journal_maybe_compact(e->journal);
+	if (now >= e->resolve_at) {
+		e->resolve_at = now + ENGINE_RESOLVE_MS;
+		registry_resolve_pending(e->reg);
 	}
-	d->next = e->defs;
-	e->defs = d;
-	return NULL;
 }
+
+static size_t engine_count(void *ctx, const char *name, uint64_t version)
+{
+	struct engine *e = ctx;
+
+	return leasesvc_count_conn(e->svc, name, version);
+}
+
+/* --- life ------------------------------------------------------------------------- */
+
+struct engine *engine_new(void)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	struct leasesvc_backend b = {
+		.renew = engine_be_renew,
+		.revoke = engine_be_revoke,
+		.audit = engine_be_audit,
+		.poll = engine_be_poll,
+		.gone = engine_be_gone,
+		.idle = engine_be_idle,
+		.ctx = e,
+	};
+
+	if (!e)
+		return NULL;
+	if (!(e->svc = leasesvc_new(&b)) || !(e->reg = registry_new(engine_count, e)) ||
+	    !(e->errlog = errlog_new())) {
+		engine_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+int engine_open_state(struct engine *e, const char *dir, const char *key_file, char *errbuf)
+{
+	int r = journal_open(dir, key_file, e->reg, e->svc, &e->journal, errbuf);
+
+	if (r == 0)
+		registry_resolve_pending(e->reg); /* a rotation a crash interrupted */
+	return r;
+}
+
+int engine_check_state(const char *dir, const char *key_file, FILE *out, char *errbuf)
+{
+	return journal_check(dir, key_file, out, errbuf);
+}
+
+int engine_open_audit(struct engine *e, const char *path)
+{
+	const struct secret *key = journal_key(e->journal);
+	struct secret *k = key ? audit_key_derive(key) : NULL;
+	int r = audit_open(path, k, &e->audit);
+
+	secret_free(k);
+	return r;
+}
+
+int engine_start(struct engine *e)
+{
+	/* without it issues compute their own verifiers: slower, not wrong */
+	if (!(e->pwpool = pwpool_new(ENGINE_PWPOOL, SECRET_PASSWORD_LEN)))
+		log_warn("no password pool: verifiers are computed at issue");
+	return leasesvc_start(e->svc, ENGINE_WORKERS);
+}
+
+void engine_stop(struct engine *e)
+{
+	if (!e)
+		return;
+	e->stopping = true;
+	leasesvc_inflight_wait(e->svc);
+	leasesvc_stop(e->svc);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	engine_stop(e);
+	pwpool_free(e->pwpool);
+	leasesvc_free(e->svc);
+	registry_free(e->reg);
+	journal_close(e->journal);
+	audit_close(e->audit);
+	errlog_free(e->errlog);
+	free(e);
+}
+
+/* --- definitions ------------------------------------------------------------------ */
 
 static void engine_perr_text(const struct parse_error *pe, char *errbuf)
 {
@@ -141,102 +252,6 @@ static void engine_perr_text(const struct parse_error *pe, char *errbuf)
 		snprintf(errbuf, ENGINE_ERRLEN, "line %d: %s", pe->line, pe->text);
 	else
 		snprintf(errbuf, ENGINE_ERRLEN, "%s", pe->text);
-}
-
-/*
- * A rewrite of config/NAME that leaves out the password keeps the current
- * one (same user): `jq` edits of a read-back definition, which never
- * carries the password, must not lock credfs out after a root rotation.
- */
-static struct dbconf *engine_keep_password(struct engine *e, struct dbconf *c)
-{
-	struct engine_def *old;
-	struct dbconf *nc = c;
-	struct secret *pw = NULL;
-
-	if (c->password)
-		return c;
-	pthread_mutex_lock(&e->mu);
-	old = engine_find_locked(e, ENGINE_CONFIG, c->name);
-	if (old && old->pool) {
-		struct dbconf *cur = conn_pool_conf(old->pool);
-
-		if (cur->password && cur->username && c->username &&
-		    !strcmp(cur->username, c->username))
-			pw = secret_dup(cur->password);
-		dbconf_unref(cur);
-	}
-	pthread_mutex_unlock(&e->mu);
-	if (pw && (nc = dbconf_with_password(c, pw)))
-		dbconf_unref(c);
-	return nc ? nc : c;
-}
-
-/* Record d durably, then put it in place: the caller holds dmu. */
-static int engine_commit_def(struct engine *e, struct engine_def *d, char *errbuf)
-{
-	struct engine_def *old;
-	int r;
-
-	if ((r = engine_state_record_def(e, d)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the change in the state directory");
-		engine_def_free(d);
-		return -EIO;
-	}
-	pthread_mutex_lock(&e->mu);
-	old = engine_swap_locked(e, d);
-	pthread_mutex_unlock(&e->mu);
-	engine_def_free(old);
-	return 0;
-}
-
-static int engine_apply_config(struct engine *e, struct dbconf *c, char *errbuf)
-{
-	struct engine_def *d = NULL;
-	int r = -ENOMEM;
-
-	/* dmu across keep-password, verify and commit: a rotation cannot slip in between. */
-	pthread_mutex_lock(&e->dmu);
-	c = engine_keep_password(e, c);
-	if (c->verify_connection && (r = conn_verify(c, errbuf)) != 0)
-		goto out;
-	r = -ENOMEM;
-	if (!(d = calloc(1, sizeof(*d))) || !(d->name = strdup(c->name)) ||
-	    !(d->pool = conn_pool_new(c))) {
-		engine_def_free(d);
-		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
-		goto out;
-	}
-	d->kind = ENGINE_CONFIG;
-	d->conf = c;
-	c = NULL; /* transferred */
-	if ((r = engine_commit_def(e, d, errbuf)) == 0)
-		log_info("config/%s: written", d->name);
-out:
-	pthread_mutex_unlock(&e->dmu);
-	dbconf_unref(c);
-	return r;
-}
-
-static int engine_apply_role(struct engine *e, struct role *ro, char *errbuf)
-{
-	struct engine_def *d = NULL;
-	int r;
-
-	if (!(d = calloc(1, sizeof(*d))) || !(d->name = strdup(ro->name))) {
-		free(d);
-		role_unref(ro);
-		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
-		return -ENOMEM;
-	}
-	d->kind = ENGINE_ROLE;
-	d->role = ro; /* transferred */
-	pthread_mutex_lock(&e->dmu);
-	ro->version = ++e->role_version;
-	if ((r = engine_commit_def(e, d, errbuf)) == 0)
-		log_info("roles/%s: written", ro->name);
-	pthread_mutex_unlock(&e->dmu);
-	return r;
 }
 
 int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, const char *buf,
@@ -252,8 +267,9 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 	if (r == 1 && !params)
 		return 1;
 	if (r >= 0) {
-		int r2 = kind == ENGINE_CONFIG ? dbconf_from_params(name, params, apply, &c, &pe)
-					       : role_from_params(name, params, apply, &ro, &pe);
+		unsigned flags = apply ? PARAMS_FINAL : 0;
+		int r2 = kind == ENGINE_CONFIG ? dbconf_from_params(name, params, flags, &c, &pe)
+					       : role_from_params(name, params, flags, &ro, &pe);
 		if (r2 < 0)
 			r = r2;
 	}
@@ -268,12 +284,15 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 		role_unref(ro);
 		return r;
 	}
-	r = kind == ENGINE_CONFIG ? engine_apply_config(e, c, errbuf)
-				  : engine_apply_role(e, ro, errbuf);
-	if (r < 0)
+	r = kind == ENGINE_CONFIG ? registry_conn_write(e->reg, c, errbuf)
+				  : registry_role_write(e->reg, ro, errbuf);
+	if (r < 0) {
 		engine_fail(e, uid, engine_dir(kind), name, errbuf, errbuf);
-	else
+	} else {
+		if (kind == ENGINE_ROLE)
+			log_info("roles/%s: written", name);
 		engine_audit_ok(e, engine_dir(kind), "write", name, uid);
+	}
 	return r;
 }
 
@@ -300,448 +319,73 @@ static int engine_dump(json_t *j, char **out, size_t *len)
 int engine_def_read(struct engine *e, enum engine_kind kind, const char *name, char **out,
 		    size_t *len)
 {
-	struct engine_def *d;
-	struct dbconf *c = NULL;
 	json_t *j = NULL;
 
-	pthread_mutex_lock(&e->mu);
-	d = engine_find_locked(e, kind, name);
-	if (d && kind == ENGINE_CONFIG)
-		c = conn_pool_conf(d->pool);
-	else if (d)
-		j = role_to_json(d->role);
-	pthread_mutex_unlock(&e->mu);
-	if (!d)
-		return -ENOENT;
-	if (c) {
+	if (kind == ENGINE_CONFIG) {
+		struct dbconf *c = registry_conf(e->reg, name);
+
+		if (!c)
+			return -ENOENT;
 		j = dbconf_to_json(c);
 		dbconf_unref(c);
+	} else {
+		struct role *ro = registry_role(e->reg, name);
+
+		if (!ro)
+			return -ENOENT;
+		j = role_to_json(ro);
+		role_unref(ro);
 	}
 	return engine_dump(j, out, len);
 }
 
 bool engine_def_exists(struct engine *e, enum engine_kind kind, const char *name)
 {
-	bool yes;
-
-	pthread_mutex_lock(&e->mu);
-	yes = engine_find_locked(e, kind, name) != NULL;
-	pthread_mutex_unlock(&e->mu);
-	return yes;
+	return registry_exists(e->reg, engine_rkind(kind), name);
 }
 
 int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name, uid_t uid,
 		      char *errbuf)
 {
-	struct engine_def **pp, *d = NULL;
-	size_t live = kind == ENGINE_CONFIG ? lease_table_count_db(e->leases, name) : 0;
+	int r = registry_delete(e->reg, engine_rkind(kind), name, errbuf);
 
-	if (live) {
-		snprintf(errbuf, ENGINE_ERRLEN,
-			 "%zu live lease(s) still need this connection to be revoked", live);
+	if (r == -ENOENT)
+		return r;
+	if (r != 0) {
 		engine_fail(e, uid, engine_dir(kind), name, errbuf, errbuf);
-		return -EBUSY;
+		return r;
 	}
-	pthread_mutex_lock(&e->dmu);
-	if (!engine_def_exists(e, kind, name)) {
-		pthread_mutex_unlock(&e->dmu);
-		return -ENOENT;
-	}
-	if (engine_state_record_del(e, kind, name) != 0) {
-		pthread_mutex_unlock(&e->dmu);
-		engine_fail(e, uid, engine_dir(kind), name, errbuf,
-			    "cannot record the change in the state directory");
-		return -EIO;
-	}
-	pthread_mutex_lock(&e->mu);
-	for (pp = &e->defs; *pp; pp = &(*pp)->next) {
-		if ((*pp)->kind == kind && !strcmp((*pp)->name, name)) {
-			d = *pp;
-			*pp = d->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&e->mu);
-	pthread_mutex_unlock(&e->dmu);
-	if (!d)
-		return -ENOENT;
 	log_info("%s/%s: deleted", engine_dir(kind), name);
 	engine_audit_ok(e, engine_dir(kind), "delete", name, uid);
-	engine_def_free(d);
 	return 0;
 }
 
 json_t *engine_def_names(struct engine *e, enum engine_kind kind)
 {
-	json_t *a = json_array();
-
-	pthread_mutex_lock(&e->mu);
-	for (struct engine_def *d = e->defs; a && d; d = d->next)
-		if (d->kind == kind)
-			json_array_append_new(a, json_string(d->name));
-	pthread_mutex_unlock(&e->mu);
-	return a;
+	return registry_names(e->reg, engine_rkind(kind));
 }
 
 struct role *engine_role_get(struct engine *e, const char *name)
 {
-	struct engine_def *d;
-	struct role *ro = NULL;
-
-	pthread_mutex_lock(&e->mu);
-	if ((d = engine_find_locked(e, ENGINE_ROLE, name)))
-		ro = role_ref(d->role);
-	pthread_mutex_unlock(&e->mu);
-	return ro;
+	return registry_role(e->reg, name);
 }
 
-struct conn_pool *engine_pool_get(struct engine *e, const char *db)
-{
-	struct engine_def *d;
-	struct conn_pool *p = NULL;
-
-	pthread_mutex_lock(&e->mu);
-	if (db && (d = engine_find_locked(e, ENGINE_CONFIG, db)))
-		p = conn_pool_ref(d->pool);
-	pthread_mutex_unlock(&e->mu);
-	return p;
-}
-
-/*
- * The new root password is durable before ALTER ROLE runs: after a crash
- * in between, the restarted daemon tries it and keeps whichever password
- * PostgreSQL accepts (engine_state.c).
- */
 int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errbuf)
 {
-	struct conn_pool *p = NULL;
-	struct dbconf *c = NULL, *nc = NULL;
-	struct secret *pw = NULL;
-	int r;
+	int r = registry_rotate_root(e->reg, name, errbuf);
 
-	pthread_mutex_lock(&e->dmu);
-	if (!(p = engine_pool_get(e, name))) {
-		snprintf(errbuf, ENGINE_ERRLEN, "no such connection");
-		r = -ENOENT;
-		goto out;
-	}
-	c = conn_pool_conf(p);
-	r = -ENOMEM;
-	snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
-	if (!(pw = secret_password(c->password_length)))
-		goto out;
-	if ((r = engine_state_record_rotate(e, name, pw)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN,
-			 "cannot record the rotation in the state directory");
-		r = -EIO;
-		goto out;
-	}
-	crash_point("rotate-after-intent");
-	if ((r = conn_rotate_root(p, pw, &nc, errbuf)) != 0) {
-		engine_state_record_rotate_abort(e, name);
-		r = r == -EINVAL ? -EINVAL : -EIO;
-		goto out;
-	}
-	crash_point("rotate-after-alter");
-	pthread_mutex_lock(&e->mu);
-	for (struct engine_def *d = e->defs; d; d = d->next) {
-		if (d->pool == p) {
-			dbconf_unref(d->conf);
-			d->conf = dbconf_ref(nc);
-		}
-	}
-	pthread_mutex_unlock(&e->mu);
-	{
-		struct engine_def tmp = { .kind = ENGINE_CONFIG, .pool = p };
-
-		if (engine_state_record_def(e, &tmp) != 0)
-			log_err("rotate-root/%s: rotated, but the new password is only in the "
-				"rotation record",
-				name);
-	}
-	log_info("rotate-root/%s: root password rotated", name);
-	engine_audit_ok(e, "rotate-root", "write", name, uid);
-	r = 0;
-out:
-	pthread_mutex_unlock(&e->dmu);
 	if (r != 0)
 		engine_fail(e, uid, "rotate-root", name, errbuf, errbuf);
-	secret_free(pw);
-	dbconf_unref(nc);
-	dbconf_unref(c);
-	conn_pool_unref(p);
+	else
+		engine_audit_ok(e, "rotate-root", "write", name, uid);
 	return r;
 }
 
-/* --- issuing ------------------------------------------------------------- */
-
-static struct secret *engine_body(struct lease *l, const struct secret *pw)
-{
-	char lid[160], maxe[TIMEFMT_LEN];
-	struct secret *body = NULL;
-	json_t *j;
-	size_t n;
-
-	snprintf(lid, sizeof(lid), "database/creds/%s/%s", l->role->name, l->id);
-	timefmt_rfc3339(l->max_expires, maxe);
-	j = json_pack("{s:s, s:I, s:b, s:s, s:{s:s, s:s}}", "lease_id", lid, "lease_duration",
-		      (json_int_t)(l->ttl_ms / 1000), "renewable", l->valid_until < l->max_expires,
-		      "max_expires", maxe, "data", "username", l->username, "password",
-		      secret_str(pw));
-	if (!j)
-		return NULL;
-	n = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (n && (body = secret_alloc(n + 1))) {
-		json_dumpb(j, secret_buf(body), n, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		secret_buf(body)[n] = '\n';
-	}
-	json_decref(j); /* the wiping allocator clears the password copy */
-	return body;
-}
-
-/* Add l to (or remove it from) the leases recorded but not yet in the table. */
-static int engine_inflight(struct engine *e, struct lease *l, bool add)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&e->imu);
-	if (add) {
-		if (e->n_inflight == e->cap_inflight) {
-			size_t cap = e->cap_inflight ? e->cap_inflight * 2 : 16;
-			struct lease **n = realloc(e->inflight, cap * sizeof(*n));
-
-			if (!n) {
-				r = -ENOMEM;
-				goto out;
-			}
-			e->inflight = n;
-			e->cap_inflight = cap;
-		}
-		e->inflight[e->n_inflight++] = lease_ref(l);
-		goto out;
-	}
-	for (size_t i = 0; i < e->n_inflight; i++) {
-		if (e->inflight[i] == l) {
-			e->inflight[i] = e->inflight[--e->n_inflight];
-			lease_unref(l);
-			break;
-		}
-	}
-out:
-	pthread_mutex_unlock(&e->imu);
-	return r;
-}
-
-/* Resolve role name to role, pool and an allowed connection. */
-static int engine_issue_prepare(struct engine *e, const char *name, struct role **rop,
-				struct conn_pool **poolp, char *errbuf)
-{
-	struct role *ro = engine_role_get(e, name);
-	struct conn_pool *p = NULL;
-	struct dbconf *c = NULL;
-
-	if (!ro) {
-		snprintf(errbuf, ENGINE_ERRLEN, "unknown role");
-		return -ENOENT;
-	}
-	if (!(p = engine_pool_get(e, ro->db_name))) {
-		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" is not configured", ro->db_name);
-		role_unref(ro);
-		return -EIO;
-	}
-	c = conn_pool_conf(p);
-	if (!dbconf_role_allowed(c, ro->name)) {
-		snprintf(errbuf, ENGINE_ERRLEN,
-			 "\"%s\" is not an allowed role of connection \"%s\"", ro->name, c->name);
-		dbconf_unref(c);
-		conn_pool_unref(p);
-		role_unref(ro);
-		return -EACCES;
-	}
-	dbconf_unref(c);
-	*rop = ro;
-	*poolp = p;
-	return 0;
-}
-
-/* The write-ahead record of an issue, made while its creation statements run. */
-struct engine_wal {
-	struct engine *e;
-	struct lease *l;
-	bool asked;
-	int r;
-};
-
-static int engine_issue_record(void *ctx)
-{
-	struct engine_wal *w = ctx;
-
-	w->asked = true;
-	if ((w->r = engine_state_record_lease(w->e, w->l)) == 0)
-		crash_point("issue-after-record");
-	return w->r;
-}
-
-int engine_issue(struct engine *e, const char *name, const struct lease_holder *holder,
-		 struct lease **out, struct secret **bodyp, char *errbuf)
-{
-	struct engine_wal wal = { .e = e };
-	char username[UNAME_MAX + 1];
-	struct conn_pool *p = NULL;
-	struct role *ro = NULL;
-	struct secret *pw = NULL, *body = NULL;
-	struct lease *l = NULL;
-	struct dbconf *c = NULL;
-	char *verifier = NULL;
-	int64_t now = timefmt_now_ms();
-	int r;
-
-	if ((r = engine_issue_prepare(e, name, &ro, &p, errbuf)) != 0)
-		goto out;
-	c = conn_pool_conf(p);
-	if (c->username_template) {
-		const struct utmpl_data d = { holder ? holder->comm : NULL, ro->name, now };
-		struct parse_error pe = { 0 };
-
-		if ((r = utmpl_render(c->username_template, &d, username, sizeof(username), &pe))) {
-			snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": username_template: %s",
-				 c->name, pe.text);
-			r = r == -ENOMEM ? -ENOMEM : -EIO;
-			goto out;
-		}
-	} else {
-		uname_generate(holder ? holder->comm : NULL, ro->name, now / 1000, username);
-	}
-	r = -ENOMEM;
-	snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
-	/* A pair made ahead by the pool, or a password made now. */
-	if (c->pwauth != DBCONF_PW_SCRAM ||
-	    pwpool_take(e->pwpool, c->password_length, &pw, &verifier) != 0)
-		pw = secret_password(c->password_length);
-	if (!pw || !(l = lease_new(ro, username, holder, now)))
-		goto out;
-	wal.l = l;
-	if ((r = engine_inflight(e, l, true)) != 0)
-		goto out;
-	/* Write-ahead: the lease is durable before the login can commit. */
-	r = conn_create_user(p, ro, username, pw, verifier, l->valid_until, engine_issue_record,
-			     &wal, errbuf);
-	if (r == -EPROTO) {
-		/* Lost at COMMIT: the login may exist, so revoke it like any other. */
-		if (lease_table_add(e->leases, l) == 0)
-			lease_table_revoke_now(e->leases, l, now);
-		else
-			log_err("lease %s: login %s may exist, revoked at restart", l->id,
-				username);
-		engine_inflight(e, l, false);
-		engine_wake(e);
-		r = -EIO;
-		goto out;
-	}
-	if (r != 0) {
-		if (wal.asked && wal.r == 0)
-			engine_state_record_gone(e, l); /* the transaction rolled back */
-		engine_inflight(e, l, false);
-		if (wal.asked && wal.r != 0) {
-			snprintf(errbuf, ENGINE_ERRLEN,
-				 "cannot record the lease in the state directory");
-			r = wal.r;
-		}
-		r = r == -ENOMEM ? -ENOMEM : -EIO;
-		goto out;
-	}
-	crash_point("issue-after-create");
-	r = lease_table_add(e->leases, l);
-	engine_inflight(e, l, false);
-	if (r != 0 || !(body = engine_body(l, pw))) {
-		/* The login exists: revoke it rather than leave it behind. */
-		if (r == 0)
-			lease_table_revoke_now(e->leases, l, now);
-		else
-			log_err("lease %s: login %s created but not tracked until restart", l->id,
-				username);
-		engine_wake(e);
-		r = -ENOMEM;
-		goto out;
-	}
-	/* Audited before the credential is handed out, or not handed out. */
-	if (engine_audit(e, "issue", NULL, 0, l, holder, pw, NULL) != 0) {
-		lease_table_revoke_now(e->leases, l, now);
-		engine_wake(e);
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot write the audit log");
-		r = -EIO;
-		goto out;
-	}
-	crash_point("issue-before-reply");
-	engine_watch(e, l);
-	engine_wake(e);
-	log_info("lease %s: issued %s for role %s to pid %d", l->id, username, ro->name,
-		 holder ? (int)holder->pid : 0);
-	*out = l;
-	l = NULL; /* transferred */
-	*bodyp = body;
-	body = NULL; /* transferred */
-	r = 0;
-out:
-	if (r != 0) {
-		char path[160];
-
-		snprintf(path, sizeof(path), "creds/%s", name);
-		errlog_add(e->errlog, now, holder ? holder->uid : 0, path, errbuf);
-		engine_audit(e, "issue", path, 0, NULL, holder, NULL, errbuf);
-		log_info("%s: %s", path, errbuf);
-	}
-	lease_unref(l);
-	secret_free(pw);
-	secret_wipe_str(verifier);
-	secret_free(body);
-	dbconf_unref(c);
-	conn_pool_unref(p);
-	role_unref(ro);
-	return r;
-}
-
-void engine_set_poll_fn(struct engine *e, engine_poll_fn *fn)
-{
-	e->poll_fn = fn;
-}
-
-/* Wake whoever polls l if l is ending. Never called under a core lock. */
-void engine_poll_check(struct engine *e, struct lease *l)
-{
-	void *ph;
-
-	if (!e->poll_fn || !lease_table_is_ending(e->leases, l))
-		return;
-	if ((ph = lease_table_swap_poll(e->leases, l, NULL)))
-		e->poll_fn(ph);
-}
-
-bool engine_poll(struct engine *e, struct lease *l, void *poll, void **old)
-{
-	*old = poll ? lease_table_swap_poll(e->leases, l, poll) : NULL;
-	if (poll)
-		engine_poll_check(e, l);
-	return lease_table_is_ending(e->leases, l);
-}
-
-void *engine_poll_take(struct engine *e, struct lease *l)
-{
-	return lease_table_swap_poll(e->leases, l, NULL);
-}
-
-void engine_closed(struct engine *e, struct lease *l)
-{
-	if (lease_table_closed(e->leases, l, timefmt_now_ms()))
-		engine_audit(e, "let-go-close", NULL, 0, l, &l->holder, NULL, NULL);
-	engine_wake(e);
-}
-
-/* --- leases/ ------------------------------------------------------------- */
+/* --- leases/ ---------------------------------------------------------------------- */
 
 static struct lease *engine_lease_find(struct engine *e, const char *role, const char *id)
 {
-	struct lease *l = lease_table_get(e->leases, id);
+	struct lease *l = lease_table_get(leasesvc_table(e->svc), id);
 
 	if (l && strcmp(l->role->name, role) != 0) {
 		lease_unref(l);
@@ -757,7 +401,8 @@ int engine_lease_read(struct engine *e, const char *role, const char *id, char *
 
 	if (!l)
 		return -ENOENT;
-	r = engine_dump(lease_table_to_json(e->leases, l), out, len);
+	r = engine_dump(lease_table_to_json(leasesvc_table(e->svc), l, leasesvc_wall_off()), out,
+			len);
 	lease_unref(l);
 	return r;
 }
@@ -765,21 +410,31 @@ int engine_lease_read(struct engine *e, const char *role, const char *id, char *
 int engine_lease_revoke(struct engine *e, const char *role, const char *id, uid_t uid)
 {
 	struct lease *l = engine_lease_find(e, role, id);
+	int r;
 
 	if (!l)
 		return -ENOENT;
-	log_info("lease %s: revocation requested", l->id);
-	engine_audit(e, "revoke-request", NULL, uid, l, NULL, NULL, NULL);
-	lease_table_revoke_now(e->leases, l, timefmt_now_ms());
-	engine_poll_check(e, l);
+	/* Durable before it takes effect: a restart still revokes it. */
+	if ((r = leasesvc_revoke_now(e->svc, l, true)) != 0) {
+		char path[200];
+
+		snprintf(path, sizeof(path), "leases/%s/%s", role, id);
+		errlog_add(e->errlog, timefmt_now_ms(), uid, path,
+			   "cannot record the revocation in the state directory");
+		r = -EIO;
+	} else {
+		log_info("lease %s: revocation requested", l->id);
+		engine_audit(e, "revoke-request", NULL, uid, l, NULL, NULL, NULL);
+	}
 	lease_unref(l);
-	engine_wake(e);
-	return 0;
+	return r;
 }
 
 json_t *engine_lease_ids(struct engine *e, const char *role)
 {
-	return role ? lease_table_ids(e->leases, role) : lease_table_roles(e->leases);
+	struct lease_table *t = leasesvc_table(e->svc);
+
+	return role ? lease_table_ids(t, role) : lease_table_roles(t);
 }
 
 int engine_errors(struct engine *e, uid_t uid, char **out, size_t *len)
@@ -791,13 +446,4 @@ void engine_note_error(struct engine *e, uid_t uid, const char *path, const char
 {
 	errlog_add(e->errlog, timefmt_now_ms(), uid, path, reason);
 	log_info("%s: %s", path, reason);
-}
-
-int engine_open_audit(struct engine *e, const char *path)
-{
-	struct secret *k = e->key ? audit_key_derive(e->key) : NULL;
-	int r = audit_open(path, k, &e->audit);
-
-	secret_free(k);
-	return r;
 }

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -56,10 +57,25 @@ int engine_open_state(struct engine *e, const char *dir, const char *key_file, c
  */
 int engine_open_audit(struct engine *e, const char *path) __attribute__((warn_unused_result));
 
+/*
+ * engine_check_state - what engine_open_state would restore from dir, as
+ * JSON on out; writes nothing. 0, or -errno with errbuf (a start would refuse).
+ */
+int engine_check_state(const char *dir, const char *key_file, FILE *out, char *errbuf)
+	__attribute__((warn_unused_result));
+
 /* engine_start - start the timer thread and the job workers. */
 int engine_start(struct engine *e) __attribute__((warn_unused_result));
 
-/* engine_free - stop threads, drop every lease from memory (not from PostgreSQL). NULL-safe. */
+/*
+ * engine_stop - shutting down: refuse new issues (-ESHUTDOWN), wait for the
+ * issues in flight, then stop the timer and the workers (running jobs
+ * finish, queued ones are due again after a restart). No callback (poll)
+ * runs after it returns. Idempotent; NULL-safe.
+ */
+void engine_stop(struct engine *e);
+
+/* engine_free - stop, drop every lease from memory (not from PostgreSQL), close the state. */
 void engine_free(struct engine *e);
 
 /*
@@ -128,7 +144,10 @@ void engine_closed(struct engine *e, struct lease *lease);
 /* engine_lease_json - a live lease as new JSON text, or -ENOENT. */
 int engine_lease_read(struct engine *e, const char *role, const char *id, char **out, size_t *len);
 
-/* engine_lease_revoke - revoke a live lease now (rm leases/ROLE/ID). */
+/*
+ * engine_lease_revoke - revoke a live lease now (rm leases/ROLE/ID); the
+ * request is durable before it returns (-EIO when it cannot be recorded).
+ */
 int engine_lease_revoke(struct engine *e, const char *role, const char *id, uid_t uid);
 
 /* engine_lease_ids - ids of role's live leases (new JSON array); role NULL: role names. */

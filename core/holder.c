@@ -53,6 +53,16 @@ unsigned long long holder_start_time(const char *proc, pid_t pid)
 	return field == 22 ? strtoull(p, NULL, 10) : 0;
 }
 
+void holder_boot_id(const char *proc, char out[HOLDER_BOOT_ID_LEN])
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/sys/kernel/random/boot_id", proc);
+	if (holder_read(path, out, HOLDER_BOOT_ID_LEN) < 0)
+		out[0] = '\0';
+	out[strcspn(out, "\n")] = '\0';
+}
+
 /* Command names and paths are the caller's bytes: keep printable ASCII only. */
 static void holder_clean(char *s)
 {

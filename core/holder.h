@@ -24,4 +24,12 @@ int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct ho
 /* holder_start_time - field 22 of /proc/PID/stat, 0 if unreadable. */
 unsigned long long holder_start_time(const char *proc, pid_t pid);
 
+#define HOLDER_BOOT_ID_LEN 40
+
+/*
+ * holder_boot_id - this boot's id (/proc/sys/kernel/random/boot_id, ""
+ * if unreadable): a pid and start time name one process within one boot.
+ */
+void holder_boot_id(const char *proc, char out[HOLDER_BOOT_ID_LEN]);
+
 #endif

@@ -307,17 +307,17 @@ struct lease *lease_table_get(struct lease_table *t, const char *id)
 	return l;
 }
 
-static bool lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t now)
+static bool lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t at)
 {
 	int64_t e;
 
 	if (l->state != LEASE_HELD)
 		return false;
 	l->state = LEASE_LET_GO;
-	l->let_go_at = now;
+	l->let_go_at = at;
 	l->retry_at = 0;
 	l->attempts = 0; /* from now on it counts failed revocations */
-	e = now + l->ttl_ms;
+	e = at + l->ttl_ms;
 	l->expires = e < l->max_expires ? e : l->max_expires;
 	/* PostgreSQL must not refuse the login before the lease ends (beyond a second). */
 	l->want_renew = l->expires > l->valid_until + 1000;
@@ -326,15 +326,63 @@ static bool lease_let_go_locked(struct lease_table *t, struct lease *l, int64_t 
 	return true;
 }
 
+bool lease_table_let_go_at(struct lease_table *t, struct lease *l, int64_t at)
+{
+	bool let_go;
+
+	pthread_mutex_lock(&t->mu);
+	let_go = lease_let_go_locked(t, l, at);
+	pthread_mutex_unlock(&t->mu);
+	return let_go;
+}
+
+void lease_table_hold_restored(struct lease_table *t, struct lease *l, int64_t now)
+{
+	int64_t e;
+
+	pthread_mutex_lock(&t->mu);
+	if (l->state == LEASE_HELD && l->valid_until - l->ttl_ms / 3 <= now) {
+		e = now + l->ttl_ms / 3;
+		l->expires = e < l->max_expires ? e : l->max_expires;
+		l->retry_at = now;
+		if (l->heap_idx < t->count)
+			heap_fix(t, l->heap_idx);
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+void lease_table_set_attempts(struct lease_table *t, struct lease *l, int attempts)
+{
+	pthread_mutex_lock(&t->mu);
+	l->attempts = attempts;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Without a known opener a process binding has nothing to watch. */
+static bool lease_close_lets_go_locked(const struct lease *l)
+{
+	return l->state == LEASE_HELD &&
+	       (l->role->binding == ROLE_BIND_HANDLE || l->holder.pid <= 0 || l->exited);
+}
+
+bool lease_table_close_lets_go(struct lease_table *t, struct lease *l)
+{
+	bool yes;
+
+	pthread_mutex_lock(&t->mu);
+	yes = lease_close_lets_go_locked(l);
+	pthread_mutex_unlock(&t->mu);
+	return yes;
+}
+
 bool lease_table_closed(struct lease_table *t, struct lease *l, int64_t now)
 {
 	bool let_go = false;
 
 	pthread_mutex_lock(&t->mu);
-	l->closed = true;
-	/* Without a known opener a process binding has nothing to watch. */
-	if (l->role->binding == ROLE_BIND_HANDLE || l->holder.pid <= 0 || l->exited)
+	if (lease_close_lets_go_locked(l))
 		let_go = lease_let_go_locked(t, l, now);
+	l->closed = true;
 	pthread_mutex_unlock(&t->mu);
 	return let_go;
 }
@@ -461,6 +509,27 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, c
 	lease_unref(l);
 }
 
+size_t lease_table_renew_held_now(struct lease_table *t, int64_t now)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->count; i++) {
+		struct lease *l = t->heap[i];
+
+		if (l->busy || !lease_renewable_locked(l))
+			continue;
+		l->retry_at = now;
+		n++;
+	}
+	/* Every key may have moved: rebuild the heap. */
+	for (size_t i = t->count / 2 + 1; i-- > 0;)
+		if (i < t->count)
+			heap_fix(t, i);
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
 size_t lease_table_count(struct lease_table *t)
 {
 	size_t n;
@@ -481,6 +550,36 @@ size_t lease_table_count_db(struct lease_table *t, const char *db)
 			n++;
 	pthread_mutex_unlock(&t->mu);
 	return n;
+}
+
+size_t lease_table_count_conn(struct lease_table *t, const char *db, uint64_t version)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->count; i++)
+		if (t->heap[i]->conn_version == version && t->heap[i]->role->db_name &&
+		    !strcmp(t->heap[i]->role->db_name, db))
+			n++;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+int lease_table_snapshot(struct lease_table *t, struct lease ***out, size_t *n)
+{
+	struct lease **a;
+
+	pthread_mutex_lock(&t->mu);
+	if (!(a = calloc(t->count ? t->count : 1, sizeof(*a)))) {
+		pthread_mutex_unlock(&t->mu);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->count; i++)
+		a[i] = lease_ref(t->heap[i]);
+	*n = t->count;
+	pthread_mutex_unlock(&t->mu);
+	*out = a;
+	return 0;
 }
 
 json_t *lease_table_ids(struct lease_table *t, const char *role)
@@ -531,22 +630,29 @@ json_t *lease_holder_json(const struct lease_holder *h)
 			 lease_json_text(h->exe), "cgroup", lease_json_text(h->cgroup));
 }
 
-json_t *lease_table_to_json(struct lease_table *t, struct lease *l)
+json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off)
 {
 	char issued[TIMEFMT_LEN], expires[TIMEFMT_LEN], maxe[TIMEFMT_LEN], lid[160];
+	char let_go[TIMEFMT_LEN] = "";
 	json_t *j;
 
 	snprintf(lid, sizeof(lid), "database/creds/%s/%s", l->role->name, l->id);
 	pthread_mutex_lock(&t->mu);
-	timefmt_rfc3339(l->issued, issued);
-	timefmt_rfc3339(l->expires, expires);
-	timefmt_rfc3339(l->max_expires, maxe);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:o, s:i, s:s}",
+	timefmt_rfc3339(l->issued + wall_off, issued);
+	timefmt_rfc3339(l->expires + wall_off, expires);
+	timefmt_rfc3339(l->max_expires + wall_off, maxe);
+	if (l->let_go_at)
+		timefmt_rfc3339(l->let_go_at + wall_off, let_go);
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:s, s:o, s:i, s:s, "
+		      "s:s, s:I}",
 		      "lease_id", lid, "id", l->id, "role", l->role->name, "username", l->username,
 		      "issued", issued, "expires", expires, "max_expires", maxe, "ttl",
 		      (json_int_t)(l->ttl_ms / 1000), "renewable", lease_renewable_locked(l),
-		      "state", lease_state_name(l->state), "holder", lease_holder_json(&l->holder),
-		      "attempts", l->attempts, "last_error", l->last_error ? l->last_error : "");
+		      "state", lease_state_name(l->state), "let_go_at", let_go, "holder",
+		      lease_holder_json(&l->holder), "attempts", l->attempts, "last_error",
+		      l->last_error ? l->last_error : "", "connection",
+		      l->role->db_name ? l->role->db_name : "", "connection_version",
+		      (json_int_t)l->conn_version);
 	pthread_mutex_unlock(&t->mu);
 	return j;
 }
@@ -559,6 +665,27 @@ bool lease_table_is_ending(struct lease_table *t, struct lease *l)
 	ending = l->state != LEASE_HELD || l->valid_until >= l->max_expires;
 	pthread_mutex_unlock(&t->mu);
 	return ending;
+}
+
+void lease_table_fate(struct lease_table *t, struct lease *l, int64_t now, struct lease_fate *f)
+{
+	pthread_mutex_lock(&t->mu);
+	f->valid_until = l->valid_until;
+	f->let_go_at = l->state == LEASE_HELD ? 0 : l->let_go_at;
+	f->revoke = l->state == LEASE_REVOKING || l->state == LEASE_FAILED ||
+		    (l->state == LEASE_LET_GO && l->expires <= now);
+	f->attempts = l->attempts;
+	pthread_mutex_unlock(&t->mu);
+}
+
+bool lease_table_is_held(struct lease_table *t, struct lease *l)
+{
+	bool held;
+
+	pthread_mutex_lock(&t->mu);
+	held = l->state == LEASE_HELD;
+	pthread_mutex_unlock(&t->mu);
+	return held;
 }
 
 void *lease_table_swap_poll(struct lease_table *t, struct lease *l, void *poll)

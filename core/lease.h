@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lease.h - the lease table: every issued credential, its lifecycle and
- * its deadlines. Pure logic: time is always a parameter (`now`, wall-clock
- * milliseconds since the epoch), PostgreSQL is reached by whoever runs the
- * jobs this module hands out, so the whole state machine is unit-tested
- * with a fake clock.
+ * its deadlines. Pure logic: time is always a parameter (`now`, milliseconds
+ * on one clock that never steps: the lease service passes CLOCK_MONOTONIC
+ * and converts to wall time only for VALID UNTIL, display and the journal),
+ * PostgreSQL is reached by whoever runs the jobs this module hands out, so
+ * the whole state machine is unit-tested with a fake clock.
  *
  * Lifecycle of a lease (DESIGN.md "Leases"):
  *
@@ -75,6 +76,7 @@ struct lease {
 	int64_t issued; /* ms */
 	int64_t ttl_ms; /* lease duration */
 	int64_t max_expires; /* ms: issued + max_ttl */
+	uint64_t conn_version; /* the version of connection role->db_name it was issued on */
 	struct lease_holder holder;
 
 	/* protected by the table's lock */
@@ -92,7 +94,7 @@ struct lease {
 	int attempts; /* failed revocation attempts */
 	char *last_error; /* malloc'd, NULL if none */
 	size_t heap_idx; /* position in the deadline heap */
-	void *watch; /* the engine's watch on the opener; engine-owned */
+	void *watch; /* the watch on the opener (watch.c), protected by its set's lock */
 	void *poll; /* a waiter's poll handle, owned by whoever takes it */
 	struct lease *hnext; /* hash chain */
 	char strings[]; /* holder.exe and holder.cgroup point here */
@@ -146,6 +148,30 @@ struct lease *lease_table_get(struct lease_table *t, const char *id);
 /* lease_table_closed - the lease's open file saw its last release; true if that let it go. */
 bool lease_table_closed(struct lease_table *t, struct lease *l, int64_t now);
 
+/*
+ * lease_table_close_lets_go - whether lease_table_closed would let l go
+ * now: the caller journals the let-go before it takes effect.
+ */
+bool lease_table_close_lets_go(struct lease_table *t, struct lease *l);
+
+/*
+ * lease_table_let_go_at - let a HELD l go as of at (<= now; a restored
+ * let-go keeps its original time): revoked at min(at + ttl, max_expires).
+ * True if it was held.
+ */
+bool lease_table_let_go_at(struct lease_table *t, struct lease *l, int64_t at);
+
+/*
+ * lease_table_hold_restored - keep a restored l HELD at now. Its recorded
+ * VALID UNTIL is a lower bound (a renewal may have reached PostgreSQL and
+ * not the journal): when it has passed or is near, a renewal is due at
+ * once and the lease ends a third of a TTL later unless one succeeds.
+ */
+void lease_table_hold_restored(struct lease_table *t, struct lease *l, int64_t now);
+
+/* lease_table_set_attempts - restore the failed-attempt count (display and backoff). */
+void lease_table_set_attempts(struct lease_table *t, struct lease *l, int attempts);
+
 /* lease_table_exited - the lease's opener exited; true if that let it go. */
 bool lease_table_exited(struct lease_table *t, struct lease *l, int64_t now);
 
@@ -175,11 +201,27 @@ void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, c
  */
 void lease_table_retry_db(struct lease_table *t, const char *db, int64_t now);
 
+/*
+ * lease_table_renew_held_now - every held lease that can be renewed is
+ * due for a renewal now (the wall clock stepped: VALID UNTIL, which is
+ * wall time, is sent again from the new clock). Returns how many.
+ */
+size_t lease_table_renew_held_now(struct lease_table *t, int64_t now);
+
 /* lease_table_count - live leases in total. */
 size_t lease_table_count(struct lease_table *t);
 
 /* lease_table_count_db - live leases whose role uses connection db. */
 size_t lease_table_count_db(struct lease_table *t, const char *db);
+
+/* lease_table_count_conn - live leases issued on version version of connection db. */
+size_t lease_table_count_conn(struct lease_table *t, const char *db, uint64_t version);
+
+/*
+ * lease_table_snapshot - new references to every live lease (*out, a new
+ * array of *n; free each with lease_unref and the array with free).
+ */
+int lease_table_snapshot(struct lease_table *t, struct lease ***out, size_t *n);
 
 /*
  * lease_table_ids - the ids of the live leases of role (all roles when
@@ -193,8 +235,11 @@ json_t *lease_table_roles(struct lease_table *t);
 /* lease_holder_json - a new JSON object of h (pid, uid, gid, command, executable, cgroup). */
 json_t *lease_holder_json(const struct lease_holder *h);
 
-/* lease_table_to_json - a new JSON description of l (never a secret). */
-json_t *lease_table_to_json(struct lease_table *t, struct lease *l);
+/*
+ * lease_table_to_json - a new JSON description of l (never a secret);
+ * wall_off turns the table's clock into wall time (wall = t + wall_off).
+ */
+json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off);
 
 /*
  * lease_table_is_ending - whether l will not be renewed any further: it
@@ -208,6 +253,20 @@ bool lease_table_is_ending(struct lease_table *t, struct lease *l);
  * there; the caller owns the returned pointer.
  */
 void *lease_table_swap_poll(struct lease_table *t, struct lease *l, void *poll);
+
+/* What the journal keeps of a lease's state (times on the table's clock). */
+struct lease_fate {
+	int64_t valid_until; /* PostgreSQL's VALID UNTIL, without the slack */
+	int64_t let_go_at; /* 0 while held */
+	bool revoke; /* due for revocation (asked for, past its end, or failing) */
+	int attempts;
+};
+
+/* lease_table_fate - l's state as the journal keeps it, at now. */
+void lease_table_fate(struct lease_table *t, struct lease *l, int64_t now, struct lease_fate *f);
+
+/* lease_table_is_held - whether l is HELD (an exit or close would let it go). */
+bool lease_table_is_held(struct lease_table *t, struct lease *l);
 
 /* lease_state_name - "held", "let go", "revoking", "failed", "revoked". */
 const char *lease_state_name(enum lease_state s);

@@ -24,6 +24,10 @@
 
 #define PARAMS_MAX_DOC (1024 * 1024) /* bytes in one document */
 
+/* Flags of role_from_params and dbconf_from_params. */
+#define PARAMS_FINAL   (1U << 0) /* the document is complete: required keys are checked */
+#define PARAMS_RESTORE (1U << 1) /* from the state: rules added since it was written warn */
+
 /*
  * params_parse - parse buf[0..len-1] into *out (a new reference).
  * final: the document is complete (at close). When not final, an

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "params.h"
 #include "role.h"
+#include "sqlsplit.h"
 #include "tmpl.h"
 
 static const char *const role_keys[] = {
@@ -32,7 +34,7 @@ static const char *const role_renew_vars[] = { "name", "username", "expiration",
 static const char *const role_revoke_vars[] = { "name", "username", NULL };
 
 static int role_stmts(json_t *p, const char *key, const char *const *vars, char ***out, size_t *n,
-		      struct parse_error *err)
+		      unsigned flags, bool *txn, struct parse_error *err)
 {
 	int r;
 
@@ -44,21 +46,28 @@ static int role_stmts(json_t *p, const char *key, const char *const *vars, char 
 			return r;
 		}
 	}
-	return 0;
+	if ((r = sqlsplit_check_txn_control(*out, *n, key, err)) != 0 && (flags & PARAMS_RESTORE)) {
+		/* Written before credfs refused it: kept, so its leases can be revoked. */
+		log_warn("role: %s", err->text);
+		*txn = true;
+		r = 0;
+	}
+	return r;
 }
 
-static int role_all_stmts(struct role *ro, json_t *p, struct parse_error *err)
+static int role_all_stmts(struct role *ro, json_t *p, unsigned flags, struct parse_error *err)
 {
+	bool ignored = false;
 	int r;
 
 	if ((r = role_stmts(p, "creation_statements", role_create_vars, &ro->creation,
-			    &ro->n_creation, err)) != 0 ||
+			    &ro->n_creation, flags, &ro->txn_control, err)) != 0 ||
 	    (r = role_stmts(p, "revocation_statements", role_revoke_vars, &ro->revocation,
-			    &ro->n_revocation, err)) != 0 ||
-	    (r = role_stmts(p, "renew_statements", role_renew_vars, &ro->renew, &ro->n_renew,
-			    err)) != 0 ||
+			    &ro->n_revocation, flags, &ignored, err)) != 0 ||
+	    (r = role_stmts(p, "renew_statements", role_renew_vars, &ro->renew, &ro->n_renew, flags,
+			    &ignored, err)) != 0 ||
 	    (r = role_stmts(p, "rollback_statements", role_revoke_vars, &ro->rollback,
-			    &ro->n_rollback, err)) != 0)
+			    &ro->n_rollback, flags, &ignored, err)) != 0)
 		return r;
 	return 0;
 }
@@ -198,7 +207,7 @@ static int role_fill_empty(struct role *ro)
 	return 0;
 }
 
-int role_from_params(const char *name, json_t *params, bool final, struct role **out,
+int role_from_params(const char *name, json_t *params, unsigned flags, struct role **out,
 		     struct parse_error *err)
 {
 	struct role *ro = NULL;
@@ -212,7 +221,7 @@ int role_from_params(const char *name, json_t *params, bool final, struct role *
 		return -ENOMEM;
 	if ((r = params_get_str(params, "db_name", &db, err)) < 0)
 		goto out;
-	if (r == 1 && final) {
+	if (r == 1 && (flags & PARAMS_FINAL)) {
 		perr_set(err, 0, 0, "db_name is required");
 		r = -EINVAL;
 		goto out;
@@ -224,8 +233,9 @@ int role_from_params(const char *name, json_t *params, bool final, struct role *
 	r = -ENOMEM;
 	if (db && !(ro->db_name = strdup(db)))
 		goto out;
-	if ((r = role_all_stmts(ro, params, err)) != 0 || (r = role_ttls(ro, params, err)) != 0 ||
-	    (r = role_options(ro, params, err)) != 0 || (r = role_fill_empty(ro)) != 0)
+	if ((r = role_all_stmts(ro, params, flags, err)) != 0 ||
+	    (r = role_ttls(ro, params, err)) != 0 || (r = role_options(ro, params, err)) != 0 ||
+	    (r = role_fill_empty(ro)) != 0)
 		goto out;
 	*out = ro;
 	ro = NULL; /* transferred */

@@ -47,14 +47,19 @@ struct role {
 	gid_t creds_gid; /* group of creds/NAME, (gid_t)-1 = the daemon's */
 	unsigned creds_mode; /* permission bits of creds/NAME */
 	uint64_t version; /* which write of roles/NAME this is (durable state) */
+	/* restored from a state written before transaction control was refused:
+	 * its creation statements would commit early, so it issues nothing */
+	bool txn_control;
 };
 
 /*
  * role_from_params - validate params (borrowed) and build a new role.
- * final=false skips checks for missing required keys. Returns 0 and *out
- * (new, refs 1), or -EINVAL with err set, or -ENOMEM.
+ * flags (params.h): without PARAMS_FINAL missing required keys are not
+ * checked; with PARAMS_RESTORE transaction control in statements only
+ * warns (and marks the role txn_control). Returns 0 and *out (new, refs
+ * 1), or -EINVAL with err set, or -ENOMEM.
  */
-int role_from_params(const char *name, json_t *params, bool final, struct role **out,
+int role_from_params(const char *name, json_t *params, unsigned flags, struct role **out,
 		     struct parse_error *err) __attribute__((warn_unused_result));
 
 /* role_to_json - a new JSON object of the definition (TTLs in seconds). */

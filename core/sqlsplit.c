@@ -8,6 +8,9 @@
  * dollar-quote tag bytes include 0x80-0xff, as in scan.l, so a non-ASCII
  * identifier or tag is handled as PostgreSQL handles it.
  *
+ * The same token rules find a statement's first keyword (is it
+ * transaction control?) and join statements back into one text.
+ *
  * Every output string is wiped before it is freed: callers split
  * templates, but a rendered statement carries a password, and wiping a
  * few hundred bytes costs nothing.
@@ -15,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,19 +159,22 @@ static int sqls_emit(struct sqls *s, size_t from, size_t to, bool code)
 	return 0;
 }
 
+/* ASCII only, as pg_strcasecmp: no locale */
+static char sqls_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* The word w of n bytes is keyword kw, in any case. */
 static bool sqls_word_is(const char *w, size_t n, const char *kw)
 {
 	size_t i;
-	char c;
 
 	if (strlen(kw) != n)
 		return false;
-	for (i = 0; i < n; i++) {
-		/* ASCII only, as pg_strcasecmp: no locale */
-		c = (w[i] >= 'A' && w[i] <= 'Z') ? (char)(w[i] - 'A' + 'a') : w[i];
-		if (c != kw[i])
+	for (i = 0; i < n; i++)
+		if (sqls_lower(w[i]) != sqls_lower(kw[i]))
 			return false;
-	}
 	return true;
 }
 
@@ -367,4 +374,126 @@ void sqlsplit_free(char **stmts, size_t n)
 		}
 	}
 	free(stmts);
+}
+
+/* --- transaction control ------------------------------------------------- */
+
+/* The index of the first byte at or after i that is no blank or comment. */
+static size_t sqls_skip_space(const struct sqls *s, size_t i)
+{
+	size_t end;
+
+	while (i < s->len) {
+		if (sqls_is_blank(s->text[i])) {
+			i++;
+		} else if (s->text[i] == '-' && i + 1 < s->len && s->text[i + 1] == '-') {
+			while (i < s->len && s->text[i] != '\n')
+				i++;
+		} else if (s->text[i] == '/' && i + 1 < s->len && s->text[i + 1] == '*') {
+			if ((end = sqls_skip_block(s, i)) == 0)
+				return s->len; /* unterminated: nothing follows */
+			i = end;
+		} else {
+			break;
+		}
+	}
+	return i;
+}
+
+/*
+ * The keyword or identifier after blanks and comments from *i: its length
+ * (0 if something else comes first), *w where it starts, *i after it.
+ */
+static size_t sqls_next_word(const struct sqls *s, size_t *i, const char **w)
+{
+	size_t from = sqls_skip_space(s, *i), end = from;
+
+	if (from < s->len && sqls_ident_start(s->text[from])) {
+		end = from + 1;
+		while (end < s->len && (sqls_tag_cont(s->text[end]) || s->text[end] == '$'))
+			end++;
+	}
+	*w = s->text + from;
+	*i = end;
+	return end - from;
+}
+
+const char *sqlsplit_txn_control(const char *stmt)
+{
+	/* gram.y's TransactionStmt and TransactionStmtLegacy, by their first keyword */
+	static const char *const first[] = {
+		"BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", NULL,
+	};
+	struct sqls s = { .text = stmt, .len = stmt ? strlen(stmt) : 0 };
+	const char *w;
+	size_t i = 0, n;
+
+	if (stmt == NULL)
+		return NULL;
+	n = sqls_next_word(&s, &i, &w);
+	for (const char *const *k = first; *k; k++)
+		if (sqls_word_is(w, n, *k))
+			return *k;
+	if (sqls_word_is(w, n, "start")) {
+		n = sqls_next_word(&s, &i, &w);
+		return sqls_word_is(w, n, "transaction") ? "START TRANSACTION" : NULL;
+	}
+	if (!sqls_word_is(w, n, "prepare"))
+		return NULL;
+	n = sqls_next_word(&s, &i, &w);
+	if (!sqls_word_is(w, n, "transaction"))
+		return NULL; /* PREPARE name ...: a prepared statement */
+	/* PREPARE transaction [(types)] AS ...: a prepared statement of that name */
+	i = sqls_skip_space(&s, i);
+	if (i < s.len && s.text[i] == '(')
+		return NULL;
+	n = sqls_next_word(&s, &i, &w);
+	return sqls_word_is(w, n, "as") ? NULL : "PREPARE TRANSACTION";
+}
+
+int sqlsplit_check_txn_control(char *const *stmts, size_t n, const char *key,
+			       struct parse_error *err)
+{
+	const char *cmd;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((cmd = sqlsplit_txn_control(stmts[i])) != NULL) {
+			perr_set(err, 0, 0,
+				 "%s: statement %zu is transaction control (%s): credfs runs the "
+				 "statements in its own transaction",
+				 key, i + 1, cmd);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* --- joining --------------------------------------------------------------- */
+
+int sqlsplit_join(const char *prefix, char *const *stmts, const size_t *lens, size_t n, char **out,
+		  size_t *outlen)
+{
+	static const char end[] = "\n;\n";
+	size_t plen = strlen(prefix), total = plen, off;
+	char *sql;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] > SIZE_MAX - sizeof(end) - total)
+			return -ENOMEM;
+		total += lens[i] + sizeof(end) - 1;
+	}
+	if ((sql = malloc(total + 1)) == NULL)
+		return -ENOMEM;
+	memcpy(sql, prefix, plen);
+	off = plen;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(sql + off, stmts[i], lens[i]);
+		off += lens[i];
+		memcpy(sql + off, end, sizeof(end) - 1);
+		off += sizeof(end) - 1;
+	}
+	sql[off] = '\0';
+	*out = sql;
+	*outlen = off;
+	return 0;
 }

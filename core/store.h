@@ -11,10 +11,24 @@
  * id and n, so records cannot be reordered, dropped from the middle or
  * moved between files. Record 0 is a key check.
  *
- * Opening refuses (never starts empty over existing state): a wrong key
- * (record 0 does not authenticate), a damaged header or record, garbage.
- * Only a final record cut short (a write a crash interrupted, never
- * acknowledged) is dropped, with a warning.
+ * Recovery. Opening replays records 0, 1, ... in order until record k is
+ * invalid: its length is below the 16-byte tag or above 16 MiB, fewer
+ * bytes are left than it says, it does not authenticate as record k, or it
+ * does not decrypt to a JSON object or array. Then:
+ *  - k == 0: refuse. A full-length key check that does not authenticate
+ *    means the key does not match the state.
+ *  - a valid record follows: at some byte offset after record k's start
+ *    starts a record whose length is plausible and fits in the file and
+ *    which authenticates as record k, k + 1 or k + 2: refuse (damage, not
+ *    a crash), and touch nothing.
+ *  - otherwise everything from record k's start to the end of the file is a
+ *    tail torn by a crash (a record cut short, a torn sector, a zeroed or
+ *    garbage extension the filesystem left): it is dropped with a warning
+ *    that says how many bytes, and store_open truncates the file there
+ *    (ftruncate, fsync) before appending. Like PostgreSQL's WAL, this also
+ *    drops a final record damaged after it was acknowledged.
+ * Opening never starts empty over existing state: a wrong key, a damaged
+ * header, damage followed by valid records all refuse.
  *
  * Thread-safety: store_append may be called from any thread; concurrent
  * durable appends share one write and one fdatasync (group commit).
@@ -24,6 +38,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -48,10 +63,28 @@ int store_key_load(const char *path, bool may_create, struct secret **key, char 
 /*
  * store_open - open (or create) the state in dir with key (borrowed, must
  * outlive the store), replaying every record to fn. Returns 0 and *out,
- * or -errno with errbuf set; refuses as described above.
+ * or -errno with errbuf set; refuses as described above (fn may have seen
+ * some records by then).
  */
 int store_open(const char *dir, const struct secret *key, store_replay_fn *fn, void *ctx,
 	       struct store **out, char *errbuf) __attribute__((warn_unused_result));
+
+/* store_report - what a start would do with a journal (store_check). */
+struct store_report {
+	uint64_t records; /* valid records replayed, key check excluded */
+	size_t bytes; /* size of the journal file */
+	size_t dropped_bytes; /* torn tail a start would drop (0 if none) */
+};
+
+/*
+ * store_check - replay dir's journal to fn like store_open, but never write
+ * anything (no repair, no create; -ENOENT with errbuf when there is no
+ * journal); *rep says what a start would keep and drop. key is borrowed;
+ * fn and rep may be NULL; *rep is written only on success. Returns 0 or -errno with
+ * errbuf set, refusing (-EINVAL) exactly where store_open would.
+ */
+int store_check(const char *dir, const struct secret *key, store_replay_fn *fn, void *ctx,
+		struct store_report *rep, char *errbuf) __attribute__((warn_unused_result));
 
 /* store_exists - whether dir holds a state journal. */
 bool store_exists(const char *dir);

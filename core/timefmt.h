@@ -19,7 +19,14 @@ void timefmt_rfc3339(int64_t ms, char *buf);
  */
 void timefmt_pg(int64_t ms, char *buf);
 
-/* timefmt_now_ms - CLOCK_REALTIME in milliseconds. */
+/*
+ * timefmt_now_ms - wall time (CLOCK_REALTIME) in milliseconds: for VALID
+ * UNTIL, display and the journal only, never for deadlines (a clock step
+ * would move them). Test builds add CREDFS_TEST_WALL_OFFSET_FILE's offset.
+ */
 int64_t timefmt_now_ms(void);
+
+/* timefmt_mono_ms - CLOCK_MONOTONIC in milliseconds: every deadline. */
+int64_t timefmt_mono_ms(void);
 
 #endif

@@ -17,16 +17,7 @@ struct fs_ctx {
 	struct engine *engine; /* borrowed */
 	uid_t uid; /* the daemon's user: owner of everything but creds/ */
 	gid_t gid;
-	pthread_mutex_t mu;
-	struct fs_pending *pending; /* protected by mu: files created, not yet written */
-};
-
-/* A config/ or roles/ file created by open(O_CREAT) whose document is not applied yet. */
-struct fs_pending {
-	char path[300];
-	int opens;
-	double until; /* CLOCK_MONOTONIC seconds: known until then once opens is 0 */
-	struct fs_pending *next;
+	struct docset *docs; /* created names whose document is not applied yet (doc.h) */
 };
 
 /* fs_install_poll - let the engine wake pollers of creds/ files. */

@@ -17,29 +17,22 @@
 #include "fs.h"
 #include "holder.h"
 #include "log.h"
+#include "doc.h"
 #include "params.h"
 
 enum fs_hkind {
 	FS_H_READ, /* a snapshot taken at open: config/, roles/, leases/, errors */
-	FS_H_WRITE, /* a document being written to config/ or roles/ */
+	FS_H_DOC, /* a document written to config/, roles/ or rotate-root/ (doc.h) */
 	FS_H_CREDS, /* an issued credential */
-	FS_H_ROTATE, /* a write to rotate-root/ */
 };
 
 struct fs_handle {
 	enum fs_hkind kind;
 	struct fs_path path;
 	uid_t uid;
-	pthread_mutex_t mu;
-	char *data; /* FS_H_READ, FS_H_WRITE (snapshot when also readable) */
+	char *data; /* FS_H_READ, and FS_H_DOC opened O_RDWR: the text at open */
 	size_t len;
-	char *wbuf; /* protected by mu: FS_H_WRITE */
-	size_t wlen, wcap; /* protected by mu */
-	bool dirty; /* protected by mu: written since last applied */
-	size_t applied_len; /* protected by mu: wlen when a JSON document was last applied */
-	int failed; /* protected by mu: -errno once rejected */
-	bool rotated; /* protected by mu: FS_H_ROTATE */
-	bool pending; /* counted in fs_ctx's pending list */
+	struct doc *doc; /* FS_H_DOC */
 	struct lease *lease; /* FS_H_CREDS, a reference */
 	struct secret *body; /* FS_H_CREDS */
 };
@@ -49,63 +42,8 @@ static struct fs_ctx *fs_ctx(void)
 	return fuse_get_context()->private_data;
 }
 
-/*
- * A created file must exist for the kernel (which asks for its attributes
- * right after CREATE) before its document is applied: count the writers
- * of each created name until their last release. A name whose document
- * was rejected stays known for as long as the kernel caches names
- * (FS_ENTRY_TIMEOUT), as an empty file, so that writing it again works.
- */
+/* How long the kernel keeps names (doc.h keeps created names visible as long). */
 #define FS_ENTRY_TIMEOUT 1.0
-
-static double fs_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void fs_pending_add(struct fs_ctx *c, const char *path, int delta)
-{
-	struct fs_pending **pp, *p;
-	double now = fs_mono();
-
-	pthread_mutex_lock(&c->mu);
-	for (pp = &c->pending; (p = *pp);) {
-		if (p->opens <= 0 && p->until < now) {
-			*pp = p->next;
-			free(p);
-			continue;
-		}
-		if (!strcmp(p->path, path))
-			break;
-		pp = &p->next;
-	}
-	if (!p && delta > 0 && (p = calloc(1, sizeof(*p)))) {
-		snprintf(p->path, sizeof(p->path), "%s", path);
-		p->next = c->pending;
-		c->pending = p;
-	}
-	if (p) {
-		p->opens += delta;
-		p->until = now + FS_ENTRY_TIMEOUT + 0.5;
-	}
-	pthread_mutex_unlock(&c->mu);
-}
-
-static bool fs_pending_has(struct fs_ctx *c, const char *path)
-{
-	struct fs_pending *p;
-	double now = fs_mono();
-
-	pthread_mutex_lock(&c->mu);
-	for (p = c->pending; p; p = p->next)
-		if (!strcmp(p->path, path) && (p->opens > 0 || p->until >= now))
-			break;
-	pthread_mutex_unlock(&c->mu);
-	return p != NULL;
-}
 
 static struct fs_handle *fs_handle_of(struct fuse_file_info *fi)
 {
@@ -117,6 +55,11 @@ static enum engine_kind fs_kind(const struct fs_path *p)
 	return p->node == FS_CONFIG ? ENGINE_CONFIG : ENGINE_ROLE;
 }
 
+static enum doc_kind fs_doc_kind(const struct fs_path *p)
+{
+	return p->node == FS_CONFIG ? DOC_CONFIG : p->node == FS_ROLE ? DOC_ROLE : DOC_ROTATE;
+}
+
 static void fs_handle_free(struct fs_handle *h)
 {
 	if (!h)
@@ -125,13 +68,9 @@ static void fs_handle_free(struct fs_handle *h)
 		secret_wipe(h->data, h->len);
 		free(h->data);
 	}
-	if (h->wbuf) {
-		secret_wipe(h->wbuf, h->wcap);
-		free(h->wbuf);
-	}
+	doc_free(h->doc);
 	secret_free(h->body);
 	lease_unref(h->lease);
-	pthread_mutex_destroy(&h->mu);
 	free(h);
 }
 
@@ -144,7 +83,6 @@ static struct fs_handle *fs_handle_new(enum fs_hkind kind, const struct fs_path 
 	h->kind = kind;
 	h->path = *p;
 	h->uid = fuse_get_context()->uid;
-	pthread_mutex_init(&h->mu, NULL);
 	return h;
 }
 
@@ -241,7 +179,8 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	case FS_LEASE:
 		r = fs_render(c, &p, 0, &buf, &len);
 		/* A file being created exists for its writer before it is applied. */
-		if (r == -ENOENT && ((h && h->kind == FS_H_WRITE) || fs_pending_has(c, path)))
+		if (r == -ENOENT &&
+		    ((h && h->kind == FS_H_DOC) || docset_has(c->docs, fs_doc_kind(&p), p.name)))
 			r = 0;
 		if (r != 0)
 			return r;
@@ -344,7 +283,7 @@ static int fs_open_creds(struct fs_ctx *c, const struct fs_path *p, struct fuse_
 	return 0;
 }
 
-static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi)
+static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi, bool created)
 {
 	struct fs_ctx *c = fs_ctx();
 	struct fs_handle *h;
@@ -355,15 +294,14 @@ static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi)
 			return -EACCES;
 		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p->name))
 			return -ENOENT;
-		if (!(h = fs_handle_new(FS_H_ROTATE, p)))
-			return -ENOMEM;
-		fi->fh = (uintptr_t)h;
-		fi->direct_io = 1;
-		return 0;
 	}
-	if (!(h = fs_handle_new(FS_H_WRITE, p)))
+	if (!(h = fs_handle_new(FS_H_DOC, p)))
 		return -ENOMEM;
-	if ((fi->flags & O_ACCMODE) == O_RDWR) {
+	if (!(h->doc = doc_new(c->engine, c->docs, fs_doc_kind(p), p->name, h->uid, created))) {
+		fs_handle_free(h);
+		return -ENOMEM;
+	}
+	if (p->node != FS_ROTATE && (fi->flags & O_ACCMODE) == O_RDWR) {
 		r = fs_render(c, p, h->uid, &h->data, &h->len);
 		if (r != 0 && r != -ENOENT) {
 			fs_handle_free(h);
@@ -395,7 +333,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 		 * was rejected: an open for writing then arrives without O_CREAT. */
 		if (p.node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(&p), p.name))
 			return fs_create(path, 0600, fi);
-		return fs_open_write(&p, fi);
+		return fs_open_write(&p, fi, false);
 	}
 	if (p.node == FS_ROTATE)
 		return -EACCES;
@@ -427,11 +365,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 		engine_note_error(c->engine, fuse_get_context()->uid, path + 1, pe.text);
 		return -EINVAL;
 	}
-	if ((r = fs_open_write(&p, fi)) != 0)
-		return r;
-	fs_handle_of(fi)->pending = true;
-	fs_pending_add(c, path, 1);
-	return 0;
+	return fs_open_write(&p, fi, true);
 }
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
@@ -444,7 +378,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	if (h->kind == FS_H_CREDS) {
 		src = secret_str(h->body);
 		len = secret_len(h->body);
-	} else if (h->kind == FS_H_ROTATE) {
+	} else if (h->path.node == FS_ROTATE) {
 		return -EBADF;
 	} else {
 		src = h->data;
@@ -460,149 +394,24 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 	return (int)size;
 }
 
-/*
- * Whether buf is a document known to be finished before close: a whole
- * JSON object (engine_def_write only says 0 for one). key=value lines may
- * come in several writes (printf writes one per argument), so they are
- * applied at close.
- */
-static bool fs_is_json(const char *buf, size_t len)
-{
-	size_t i = 0;
-
-	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
-		i++;
-	return i < len && buf[i] == '{';
-}
-
-static int fs_apply_locked(struct fs_handle *h)
-{
-	struct fs_ctx *c = fs_ctx();
-	char errbuf[ENGINE_ERRLEN];
-	int r;
-
-	r = engine_def_write(c->engine, fs_kind(&h->path), h->path.name, h->wbuf, h->wlen, true,
-			     h->uid, errbuf);
-	if (r < 0) {
-		h->failed = r == -ENOMEM ? -ENOMEM : r == -EIO ? -EIO : -EINVAL;
-	} else {
-		h->dirty = false;
-		h->applied_len = h->wlen;
-	}
-	return r < 0 ? h->failed : 0;
-}
-
-static bool fs_all_space(const char *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r')
-			return false;
-	return true;
-}
-
-static int fs_rotate_locked(struct fs_handle *h)
-{
-	char errbuf[ENGINE_ERRLEN];
-	int r;
-
-	h->rotated = true;
-	r = engine_rotate_root(fs_ctx()->engine, h->path.name, h->uid, errbuf);
-	if (r < 0)
-		h->failed = r;
-	return r;
-}
-
-/*
- * Writes collect the document. It is checked as it arrives, so a mistake
- * fails the write() itself (the shell prints it), and it is applied as soon
- * as it is known to be complete: at the closing brace of a JSON object, at
- * close for key=value lines.
- */
+/* Writes go to the document, which decides when it is applied (doc.h). */
 static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
-	char errbuf[ENGINE_ERRLEN];
-	size_t end;
-	int r;
 
 	(void)path;
-	if (h->kind != FS_H_WRITE && h->kind != FS_H_ROTATE)
+	if (h->kind != FS_H_DOC)
 		return -EBADF;
-	pthread_mutex_lock(&h->mu);
-	if ((r = h->failed) != 0)
-		goto out;
-	if (h->kind == FS_H_ROTATE) {
-		r = h->rotated ? 0 : fs_rotate_locked(h);
-		goto out;
-	}
-	end = (size_t)off + size;
-	if (off < 0 || end > PARAMS_MAX_DOC) {
-		engine_note_error(fs_ctx()->engine, h->uid, path + 1,
-				  "document larger than 1048576 bytes");
-		r = h->failed = -EFBIG;
-		goto out;
-	}
-	if (end > h->wcap) {
-		size_t cap = end < 4096 ? 4096 : end * 2;
-		char *nb = calloc(1, cap);
-
-		if (!nb) {
-			r = -ENOMEM;
-			goto out;
-		}
-		if (h->wbuf) {
-			memcpy(nb, h->wbuf, h->wlen);
-			secret_wipe(h->wbuf, h->wcap);
-			free(h->wbuf);
-		}
-		h->wbuf = nb;
-		h->wcap = cap;
-	}
-	memcpy(h->wbuf + off, buf, size);
-	if (end > h->wlen)
-		h->wlen = end;
-	/* A newline after an applied JSON document (echo's, in a write of its
-	 * own) changes nothing: the document is not applied again. */
-	if (h->applied_len && !h->dirty && (size_t)off == h->applied_len &&
-	    fs_all_space(buf, size)) {
-		h->applied_len = h->wlen;
-		r = 0;
-		goto out;
-	}
-	h->dirty = true;
-	r = engine_def_write(fs_ctx()->engine, fs_kind(&h->path), h->path.name, h->wbuf, h->wlen,
-			     false, h->uid, errbuf);
-	if (r < 0) {
-		r = h->failed = -EINVAL;
-		goto out;
-	}
-	if (r == 0 && fs_is_json(h->wbuf, h->wlen))
-		r = fs_apply_locked(h);
-	else
-		r = 0;
-out:
-	pthread_mutex_unlock(&h->mu);
-	return r < 0 ? r : (int)size;
+	return doc_write(h->doc, buf, size, off);
 }
 
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
-	int r = 0;
 
 	(void)path;
-	if (h->kind != FS_H_WRITE && h->kind != FS_H_ROTATE)
-		return 0;
-	pthread_mutex_lock(&h->mu);
-	if (h->failed)
-		r = h->failed;
-	else if (h->kind == FS_H_ROTATE && !h->rotated)
-		r = fs_rotate_locked(h);
-	else if (h->kind == FS_H_WRITE && h->dirty)
-		r = fs_apply_locked(h);
-	pthread_mutex_unlock(&h->mu);
-	return r;
+	return h->kind == FS_H_DOC ? doc_flush(h->doc) : 0;
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
@@ -617,12 +426,6 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 			fuse_pollhandle_destroy(ph);
 	}
 	(void)path; /* NULL when unlinked: use the handle's own */
-	if (h->pending) {
-		char key[300];
-
-		snprintf(key, sizeof(key), "/%s/%s", h->path.top, h->path.name);
-		fs_pending_add(fs_ctx(), key, -1);
-	}
 	fs_handle_free(h);
 	return 0;
 }

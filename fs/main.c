@@ -17,6 +17,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "doc.h"
 #include "audit.h"
 #include "crash.h"
 #include "log.h"
@@ -28,6 +29,7 @@ struct opts {
 	char *key_file;
 	char *audit_log;
 	int audit_hash;
+	int check_state;
 	int show_help;
 	int show_version;
 };
@@ -37,12 +39,19 @@ struct opts {
 		t, offsetof(struct opts, p), 1 \
 	}
 static const struct fuse_opt opt_spec[] = {
-	OPT("--state %s", state),	  OPT("--state=%s", state),
-	OPT("--key-file %s", key_file),	  OPT("--key-file=%s", key_file),
-	OPT("--audit-log %s", audit_log), OPT("--audit-log=%s", audit_log),
-	OPT("--audit-hash", audit_hash),  OPT("-h", show_help),
-	OPT("--help", show_help),	  OPT("-V", show_version),
-	OPT("--version", show_version),	  FUSE_OPT_END,
+	OPT("--state %s", state),
+	OPT("--state=%s", state),
+	OPT("--key-file %s", key_file),
+	OPT("--key-file=%s", key_file),
+	OPT("--audit-log %s", audit_log),
+	OPT("--audit-log=%s", audit_log),
+	OPT("--audit-hash", audit_hash),
+	OPT("--check-state", check_state),
+	OPT("-h", show_help),
+	OPT("--help", show_help),
+	OPT("-V", show_version),
+	OPT("--version", show_version),
+	FUSE_OPT_END,
 };
 
 static void usage(const char *prog)
@@ -65,6 +74,7 @@ static void usage(const char *prog)
 	       "                     first start)\n"
 	       "  --audit-log FILE   append one JSON line per action (never a secret)\n"
 	       "  --audit-hash       read a password on stdin, print its audit-log HMAC\n"
+	       "  --check-state      print what a start would restore (JSON), mount nothing\n"
 	       "  -f                 stay in the foreground\n"
 	       "  -d                 debug: foreground and FUSE tracing\n"
 	       "  -s                 single-threaded\n"
@@ -72,6 +82,22 @@ static void usage(const char *prog)
 	       "  -h, --help         this text\n"
 	       "  -V, --version      the version\n",
 	       prog);
+}
+
+/* Make *path absolute against the working directory (it need not exist). */
+static int absolute(char **path)
+{
+	char cwd[4096], *abs = NULL;
+
+	if ((*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&abs, "%s/%s", cwd, *path) < 0) {
+		fprintf(stderr, "credfs: cannot make %s absolute: %s\n", *path, strerror(errno));
+		return -1;
+	}
+	free(*path);
+	*path = abs;
+	return 0;
 }
 
 /*
@@ -100,10 +126,14 @@ static int default_state(struct opts *o)
 	if (!strcmp(o->state, "none"))
 		return 0;
 	/* The key file may be created inside the state directory on first start. */
-	if (mkdir(o->state, 0700) != 0 && errno != EEXIST) {
+	if (!o->check_state && mkdir(o->state, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "credfs: cannot create %s: %s\n", o->state, strerror(errno));
 		return -1;
 	}
+	/* The daemon runs in / once daemonized: every path is made absolute now. */
+	if (absolute(&o->state) != 0 || absolute(&o->key_file) != 0 ||
+	    (o->audit_log && absolute(&o->audit_log) != 0))
+		return -1;
 	return 0;
 }
 
@@ -136,11 +166,22 @@ static int audit_hash(struct opts *o)
 	return r;
 }
 
-/* No core dumps, no ptrace attach, private files: before anything secret exists. */
+/*
+ * No core dumps, no ptrace attach, private files: before anything secret
+ * exists. And as many descriptors as allowed: each opener holding a lease
+ * is watched through a pidfd, and an opener that cannot be watched gets no
+ * credential.
+ */
 static int harden(void)
 {
-	struct rlimit no_core = { 0, 0 };
+	struct rlimit no_core = { 0, 0 }, files;
 
+	if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+		files.rlim_cur = files.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &files) != 0)
+			fprintf(stderr, "credfs: cannot raise the open file limit: %s\n",
+				strerror(errno));
+	}
 	umask(077);
 	if (setrlimit(RLIMIT_CORE, &no_core) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
 		fprintf(stderr, "credfs: cannot disable core dumps: %s\n", strerror(errno));
@@ -193,6 +234,14 @@ int main(int argc, char *argv[])
 		ret = audit_hash(&o);
 		goto out;
 	}
+	if (o.check_state) {
+		char errbuf[STORE_ERRLEN] = "";
+
+		ret = engine_check_state(o.state, o.key_file, stdout, errbuf) != 0;
+		if (ret)
+			fprintf(stderr, "credfs: a start would refuse: %s\n", errbuf);
+		goto out;
+	}
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
 	if (!cmd.mountpoint) {
@@ -203,10 +252,9 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
 		goto out;
-	pthread_mutex_init(&ctx.mu, NULL);
 	ctx.uid = getuid();
 	ctx.gid = getgid();
-	if (!(ctx.engine = engine_new())) {
+	if (!(ctx.engine = engine_new()) || !(ctx.docs = docset_new())) {
 		fprintf(stderr, "credfs: cannot start: out of memory\n");
 		goto out;
 	}
@@ -264,17 +312,18 @@ int main(int argc, char *argv[])
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	log_info("unmounting %s", cmd.mountpoint);
 out:
+	/*
+	 * The FUSE loop has returned, so no request is running: no new issue,
+	 * none in flight. Stop the engine's threads (their poll notifications
+	 * use the session) before the session goes, then unmount.
+	 */
+	engine_stop(ctx.engine);
 	if (mounted)
 		fuse_unmount(fuse);
 	if (fuse)
 		fuse_destroy(fuse);
 	engine_free(ctx.engine);
-	while (ctx.pending) {
-		struct fs_pending *next = ctx.pending->next;
-
-		free(ctx.pending);
-		ctx.pending = next;
-	}
+	docset_free(ctx.docs);
 	fuse_loop_cfg_destroy(loop);
 	free(cmd.mountpoint);
 	free(o.state);

@@ -377,6 +377,44 @@ static void test_rejects(void)
 	reject("a;b", P U, true, NULL);
 }
 
+#define ROT	"root_rotation_statements=ALTER USER \"{{username}}\" WITH PASSWORD '{{password}}'; "
+#define TXN_MSG "): credfs runs the statements in its own transaction"
+
+/* root_rotation_statements run in one transaction: none may end it or open another */
+static void test_txn_control(void)
+{
+	struct parse_error err;
+	struct dbconf *c = NULL;
+
+	reject("c1", P U PW ROT "COMMIT\n", true,
+	       "root_rotation_statements: statement 2 is transaction control (COMMIT" TXN_MSG);
+	reject("c1", P U PW ROT "end\n", false,
+	       "root_rotation_statements: statement 2 is transaction control (END" TXN_MSG);
+	reject("c1", P U PW "root_rotation_statements=BEGIN; " ROT "\n", true,
+	       "root_rotation_statements: statement 1 is transaction control (BEGIN" TXN_MSG);
+	reject("c1", P U PW ROT "SELECT 1; /* undo */ ROLLBACK\n", true,
+	       "root_rotation_statements: statement 3 is transaction control (ROLLBACK" TXN_MSG);
+	reject("c1", P U PW ROT "/* keep */ savepoint s\n", true,
+	       "root_rotation_statements: statement 2 is transaction control (SAVEPOINT" TXN_MSG);
+	reject("c1", P U PW ROT "START TRANSACTION READ WRITE\n", true,
+	       "(START TRANSACTION" TXN_MSG);
+	reject("c1", P U PW ROT "PREPARE TRANSACTION 'rot'\n", true,
+	       "(PREPARE TRANSACTION" TXN_MSG);
+	reject("c1",
+	       "{\"plugin_name\": \"" DBCONF_PLUGIN "\", \"connection_url\": \"h\","
+	       " \"root_rotation_statements\": [\"SELECT 1\", \"abort\"]}",
+	       true, "root_rotation_statements: statement 2 is transaction control (ABORT" TXN_MSG);
+	/* BEGIN and END inside a statement, and prepared statements, are fine */
+	CHECK_INT_EQ(build("c1",
+			   P U PW ROT "DO $$ BEGIN PERFORM 1; END $$; PREPARE q AS SELECT 1; "
+				      "EXECUTE q\n",
+			   true, &c, &err),
+		     0);
+	if (c)
+		CHECK_INT_EQ(c->n_root_rotation, 4);
+	dbconf_unref(c);
+}
+
 /* while the writer is still writing, missing required keys are fine */
 static void test_not_final(void)
 {
@@ -548,6 +586,7 @@ int main(void)
 	RUN(test_options);
 	RUN(test_idle_rules);
 	RUN(test_rejects);
+	RUN(test_txn_control);
 	RUN(test_not_final);
 	RUN(test_allowed_roles);
 	RUN(test_with_password);

@@ -703,7 +703,7 @@ static void test_revoke_backoff(void)
 	/* the JSON shows the failure; errmsg NULL falls back to strerror */
 	lease_table_job_done(t, &job, -EIO, NULL, at);
 	CHECK_STR_EQ(LAST_ERROR(l), strerror(EIO));
-	j = lease_table_to_json(t, l);
+	j = lease_table_to_json(t, l, 0);
 	CHECK(j != NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "failed");
 	CHECK_INT_EQ(json_integer_value(json_object_get(j, "attempts")), 13);
@@ -965,17 +965,20 @@ static void test_counts_roles_ids(void)
 
 static void test_to_json(void)
 {
-	static const char *const keys[] = { "lease_id",	  "id",	     "role",	    "username",
-					    "issued",	  "expires", "max_expires", "ttl",
-					    "renewable",  "state",   "holder",	    "attempts",
-					    "last_error", NULL };
+	static const char *const keys[] = {
+		"lease_id",   "id",	   "role",	  "username",
+		"issued",     "expires",   "max_expires", "ttl",
+		"renewable",  "state",	   "holder",	  "attempts",
+		"last_error", "let_go_at", "connection",  "connection_version",
+		NULL
+	};
 	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
 	struct lease_table *t = lease_table_new();
 	struct lease *l = issue(t, ro, 4321, now_ms);
 	char lid[128], *dump;
 	json_t *j, *h;
 
-	j = lease_table_to_json(t, l);
+	j = lease_table_to_json(t, l, 0);
 	CHECK(j != NULL);
 	if (!j)
 		goto out;
@@ -1017,7 +1020,7 @@ static void test_to_json(void)
 
 	/* after the holder lets go: not renewable, "let go", expires moved */
 	lease_table_closed(t, l, now_ms + 30 * MIN);
-	j = lease_table_to_json(t, l);
+	j = lease_table_to_json(t, l, 0);
 	CHECK(j != NULL);
 	CHECK(json_is_false(json_object_get(j, "renewable")));
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "let go");
@@ -1045,7 +1048,7 @@ static void test_to_json_non_utf8_holder(void)
 	h.exe = "/opt/caf\xe9/bin";
 	l = lease_new(ro, "v-user", &h, now_ms);
 	CHECK(lease_table_add(t, l) == 0);
-	j = lease_table_to_json(t, l);
+	j = lease_table_to_json(t, l, 0);
 	CHECK(j != NULL);
 	if (j) {
 		CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "held");

@@ -40,7 +40,7 @@ static const char seed_json[] =
 	" \"revocation_statements\": [\"ALTER ROLE \\\"{{name}}\\\" NOLOGIN;\"],"
 	" \"default_ttl\": \"1h\", \"max_ttl\": 86400}";
 
-static int build(const char *name, const char *doc, bool final, struct role **out,
+static int build(const char *name, const char *doc, unsigned final, struct role **out,
 		 struct parse_error *err)
 {
 	json_t *p = NULL;
@@ -470,6 +470,78 @@ static void test_creds_owner_range(void)
 }
 
 /* role_to_json, fed back into role_from_params, gives the same role */
+/* role_from_params must refuse key=stmt, naming the key, statement number n and cmd. */
+static void expect_txn_refused(const char *key, const char *stmt, int n, const char *cmd)
+{
+	struct parse_error err;
+	char want[sizeof(err.text)];
+
+	snprintf(want, sizeof(want),
+		 "%s: statement %d is transaction control (%s): credfs runs the statements in its "
+		 "own transaction",
+		 key, n, cmd);
+	CHECK_INT_EQ(with_stmt(key, stmt, &err), -EINVAL);
+	if (strcmp(err.text, want) != 0) {
+		fprintf(stderr, "%s=%s: \"%s\", expected \"%s\"\n", key, stmt, err.text, want);
+		CHECK(0);
+	}
+	CHECK(strstr(err.text, "Hunter2xyz") == NULL);
+}
+
+static void test_txn_control(void)
+{
+	static const char *const keys[] = { "creation_statements", "revocation_statements",
+					    "renew_statements", "rollback_statements" };
+	struct parse_error err;
+	struct role *ro = (struct role *)&err;
+	json_t *p;
+
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		expect_txn_refused(keys[k], "COMMIT", 1, "COMMIT");
+		expect_txn_refused(keys[k], "SELECT 1; END", 2, "END");
+		expect_txn_refused(keys[k], "ALTER ROLE x PASSWORD 'Hunter2xyz'; rollback;", 2,
+				   "ROLLBACK");
+		expect_txn_refused(keys[k], "begin; SELECT 1", 1, "BEGIN");
+		expect_txn_refused(keys[k], "SELECT 1; SELECT 2; -- now\nSAVEPOINT s", 3,
+				   "SAVEPOINT");
+		expect_txn_refused(keys[k], "START TRANSACTION ISOLATION LEVEL SERIALIZABLE", 1,
+				   "START TRANSACTION");
+		expect_txn_refused(keys[k], "SELECT 1; /* c */ Abort", 2, "ABORT");
+		expect_txn_refused(keys[k], "SELECT 1; RELEASE SAVEPOINT s", 2, "RELEASE");
+		expect_txn_refused(keys[k], "SELECT 1; PREPARE TRANSACTION 'x'", 2,
+				   "PREPARE TRANSACTION");
+		expect_txn_refused(keys[k], "SELECT 1; COMMIT PREPARED 'x'", 2, "COMMIT");
+		/* BEGIN and END inside a statement, and prepared statements, are fine */
+		CHECK_INT_EQ(with_stmt(keys[k], "DO $$ BEGIN PERFORM 1; END $$; SELECT 1", &err),
+			     0);
+		CHECK_INT_EQ(with_stmt(keys[k],
+				       "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql "
+				       "BEGIN ATOMIC SELECT 1; END",
+				       &err),
+			     0);
+		CHECK_INT_EQ(with_stmt(keys[k], "PREPARE q AS SELECT 1; EXECUTE q", &err), 0);
+	}
+	/* numbered across the items of a list */
+	p = json_pack("{s:s, s:[s, s]}", "db_name", "db", "creation_statements",
+		      "CREATE ROLE x; GRANT y TO x", "SELECT 1; commit");
+	memset(&err, 0, sizeof(err));
+	CHECK_INT_EQ(role_from_params("r", p, true, &ro, &err), -EINVAL);
+	CHECK(ro == (struct role *)&err); /* untouched */
+	CHECK_STR_EQ(err.text, "creation_statements: statement 4 is transaction control (COMMIT): "
+			       "credfs runs the statements in its own transaction");
+	/* refused while key=value lines arrive, too, and in the file form */
+	CHECK_INT_EQ(role_from_params("r", p, false, &ro, &err), -EINVAL);
+	json_decref(p);
+	CHECK_INT_EQ(build("r",
+			   "db_name=db\ncreation_statements=CREATE ROLE x; \\\n  END;\n"
+			   "revocation_statements=DROP ROLE x\n",
+			   true, &ro, &err),
+		     -EINVAL);
+	CHECK_STR_EQ(err.text, "creation_statements: statement 2 is transaction control (END): "
+			       "credfs runs the statements in its own transaction");
+	CHECK(ro == NULL);
+}
+
 static void roundtrip(const char *doc)
 {
 	struct parse_error err;
@@ -551,6 +623,26 @@ static void test_roundtrip(void)
 	role_unref(NULL);
 }
 
+/* A role written before transaction control was refused still restores, marked. */
+static void test_txn_control_restore(void)
+{
+	static const char doc[] = "db_name=wizard\n"
+				  "creation_statements=CREATE ROLE \"{{name}}\"; COMMIT\n"
+				  "revocation_statements=DROP ROLE \"{{name}}\"; COMMIT\n";
+	struct parse_error err;
+	struct role *ro = NULL;
+
+	CHECK_INT_EQ(build("old", doc, PARAMS_FINAL, &ro, &err), -EINVAL);
+	CHECK(ro == NULL);
+	CHECK_INT_EQ(build("old", doc, PARAMS_FINAL | PARAMS_RESTORE, &ro, &err), 0);
+	CHECK(ro != NULL && ro->txn_control);
+	CHECK(ro != NULL && ro->n_revocation == 2);
+	role_unref(ro);
+	CHECK_INT_EQ(build("db-app", seed_json, PARAMS_FINAL | PARAMS_RESTORE, &ro, &err), 0);
+	CHECK(ro != NULL && !ro->txn_control);
+	role_unref(ro);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -569,5 +661,7 @@ int main(void)
 	RUN(test_creds_owner);
 	RUN(test_creds_owner_range);
 	RUN(test_roundtrip);
+	RUN(test_txn_control);
+	RUN(test_txn_control_restore);
 	return DONE();
 }

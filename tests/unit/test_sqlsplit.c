@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_sqlsplit.c - splitting SQL into statements.
+ * test_sqlsplit.c - splitting SQL into statements, finding transaction
+ * control among them, and joining them into one text that splits back.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "sqlsplit.h"
 #include "test.h"
+#include "tmpl.h"
 
 static char **st;
 static size_t nst;
@@ -301,6 +303,253 @@ static void test_many(void)
 	CHECK_STR_EQ(st[1999], "SELECT ';'");
 }
 
+/* What sqlsplit_txn_control says of stmt, "-" for NULL. */
+static void expect_txn(const char *stmt, const char *want)
+{
+	const char *got = sqlsplit_txn_control(stmt);
+
+	if (got == NULL)
+		got = "-";
+	if (strcmp(got, want) != 0) {
+		fprintf(stderr, "txn_control(\"%s\") = %s, expected %s\n", stmt, got, want);
+		CHECK(0);
+	}
+}
+
+static void test_txn_control(void)
+{
+	/* every transaction-control command, as PostgreSQL's grammar has them */
+	expect_txn("BEGIN", "BEGIN");
+	expect_txn("begin", "BEGIN");
+	expect_txn("Begin Work", "BEGIN");
+	expect_txn("BEGIN TRANSACTION ISOLATION LEVEL SERIALIZABLE", "BEGIN");
+	expect_txn("START TRANSACTION", "START TRANSACTION");
+	expect_txn("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+		   "START TRANSACTION");
+	expect_txn("start\n\ttransaction", "START TRANSACTION");
+	expect_txn("START /* why */ TRANSACTION -- now\n", "START TRANSACTION");
+	expect_txn("COMMIT", "COMMIT");
+	expect_txn("CoMmIt WoRk", "COMMIT");
+	expect_txn("COMMIT AND CHAIN", "COMMIT");
+	expect_txn("COMMIT PREPARED 'x'", "COMMIT");
+	expect_txn("END", "END");
+	expect_txn("end transaction", "END");
+	expect_txn("ROLLBACK", "ROLLBACK");
+	expect_txn("ROLLBACK PREPARED 'x'", "ROLLBACK");
+	expect_txn("rollback to savepoint s", "ROLLBACK");
+	expect_txn("ABORT", "ABORT");
+	expect_txn("abort work", "ABORT");
+	expect_txn("SAVEPOINT s", "SAVEPOINT");
+	expect_txn("savepoint x", "SAVEPOINT");
+	expect_txn("RELEASE SAVEPOINT s", "RELEASE");
+	expect_txn("release s", "RELEASE");
+	expect_txn("PREPARE TRANSACTION 'x'", "PREPARE TRANSACTION");
+	expect_txn("prepare transaction E'x'", "PREPARE TRANSACTION");
+	expect_txn("PREPARE TRANSACTION $$x$$", "PREPARE TRANSACTION");
+	expect_txn("PREPARE TRANSACTION", "PREPARE TRANSACTION");
+	/* after blanks and comments */
+	expect_txn("  \n\tCOMMIT", "COMMIT");
+	expect_txn("-- the end\nCOMMIT", "COMMIT");
+	expect_txn("/* c */COMMIT", "COMMIT");
+	expect_txn("/**/END", "END");
+	expect_txn("/* a /* nested; */ COMMIT */ rollback", "ROLLBACK");
+	expect_txn("-- x\n/* y */ -- z\n  End -- fin", "END");
+	expect_txn("COMMIT;", "COMMIT");
+	expect_txn("begin;", "BEGIN");
+
+	/* BEGIN and END inside a statement */
+	expect_txn("DO $$BEGIN END$$", "-");
+	expect_txn("DO $$ BEGIN PERFORM 1; COMMIT; END $$", "-");
+	expect_txn("do $f$ begin null; end $f$", "-");
+	expect_txn("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT "
+		   "1; END",
+		   "-");
+	expect_txn("SELECT CASE WHEN true THEN 1 END", "-");
+	expect_txn("CREATE ROLE \"{{name}}\" WITH LOGIN -- then COMMIT", "-");
+	/* prepared statements */
+	expect_txn("PREPARE q AS SELECT 1", "-");
+	expect_txn("prepare q (int) as select $1", "-");
+	expect_txn("PREPARE transaction AS SELECT 1", "-");
+	expect_txn("PREPARE transaction(int) AS SELECT $1", "-");
+	expect_txn("PREPARE /* c */ transaction -- d\n AS SELECT 1", "-");
+	expect_txn("EXECUTE q", "-");
+	/* words that only start like a keyword, quoted, or in comments */
+	expect_txn("COMMITTED", "-");
+	expect_txn("beginning", "-");
+	expect_txn("END_x", "-");
+	expect_txn("end$", "-");
+	expect_txn("END1", "-");
+	expect_txn("\"COMMIT\"", "-");
+	expect_txn("'COMMIT'", "-");
+	expect_txn("-- COMMIT\nSELECT 1", "-");
+	expect_txn("/* COMMIT */ SELECT 1", "-");
+	expect_txn("/* unterminated COMMIT", "-");
+	expect_txn("START", "-");
+	expect_txn("START WITH 1", "-");
+	expect_txn("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "-");
+	expect_txn("GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"commit\"", "-");
+	expect_txn("ALTER ROLE \"{{name}}\" NOLOGIN", "-");
+	expect_txn("", "-");
+	expect_txn("  -- only a comment", "-");
+	expect_txn(NULL, "-");
+
+	/* as sqlsplit returns them */
+	CHECK_INT_EQ(split("SELECT 1; begin; DO $$ BEGIN END $$; /* c */ commit; -- x\nEND;"), 5);
+	if (nst == 5) {
+		expect_txn(st[0], "-");
+		expect_txn(st[1], "BEGIN");
+		expect_txn(st[2], "-");
+		expect_txn(st[3], "COMMIT");
+		expect_txn(st[4], "END");
+	}
+}
+
+static void test_check_txn_control(void)
+{
+	char *ok[] = { "CREATE ROLE x", "DO $$ BEGIN END $$", "PREPARE q AS SELECT 1", NULL };
+	char *bad[] = { "CREATE ROLE x", "-- done\ncommit", "END", NULL };
+	char *start[] = { "START TRANSACTION READ WRITE", NULL };
+	struct parse_error err = { .line = -1, .col = -1, .text = "untouched" };
+
+	CHECK_INT_EQ(sqlsplit_check_txn_control(ok, 3, "creation_statements", &err), 0);
+	CHECK_STR_EQ(err.text, "untouched");
+	CHECK_INT_EQ(sqlsplit_check_txn_control(ok, 0, "creation_statements", &err), 0);
+	CHECK_INT_EQ(sqlsplit_check_txn_control(bad, 3, "creation_statements", &err), -EINVAL);
+	CHECK_STR_EQ(err.text, "creation_statements: statement 2 is transaction control (COMMIT): "
+			       "credfs runs the statements in its own transaction");
+	CHECK_INT_EQ(err.line, 0);
+	CHECK_INT_EQ(err.col, 0);
+	/* only the first is named; n bounds the statements looked at */
+	CHECK_INT_EQ(sqlsplit_check_txn_control(bad, 1, "revocation_statements", &err), 0);
+	CHECK_INT_EQ(sqlsplit_check_txn_control(start, 1, "root_rotation_statements", &err),
+		     -EINVAL);
+	CHECK_STR_EQ(err.text, "root_rotation_statements: statement 1 is transaction control "
+			       "(START TRANSACTION): credfs runs the statements in its own "
+			       "transaction");
+	/* err may be NULL */
+	CHECK_INT_EQ(sqlsplit_check_txn_control(bad, 3, "renew_statements", NULL), -EINVAL);
+}
+
+/*
+ * Join stmts (NULL-terminated) after prefix and split the result: it must
+ * give prefix's statements (nprefix of them) and then exactly stmts.
+ */
+static void expect_rejoin(const char *prefix, size_t nprefix, char *const *stmts)
+{
+	size_t n = 0, lens[16], len = 0;
+	char *sql = NULL;
+
+	while (stmts[n] != NULL) {
+		lens[n] = strlen(stmts[n]);
+		n++;
+	}
+	CHECK_INT_EQ(sqlsplit_join(prefix, stmts, lens, n, &sql, &len), 0);
+	if (sql == NULL)
+		return;
+	CHECK_INT_EQ(len, strlen(sql));
+	CHECK_INT_EQ(split(sql), (long)(nprefix + n));
+	for (size_t i = 0; i < n && nprefix + i < nst; i++) {
+		if (strcmp(st[nprefix + i], stmts[i]) != 0) {
+			fprintf(stderr, "rejoined statement %zu: \"%s\", expected \"%s\"\n", i,
+				st[nprefix + i], stmts[i]);
+			CHECK(0);
+		}
+	}
+	free(sql);
+}
+
+static void test_join(void)
+{
+	char *login[] = { "CREATE ROLE x WITH LOGIN -- the login", "GRANT SELECT ON t TO x", NULL };
+	char *hard[] = {
+		"SELECT 1 --",
+		"SELECT 2 -- ends; in a ';'",
+		"SELECT 3 /* block; */",
+		"-- why\nSELECT 4 -- a\n-- b",
+		"DO $$ BEGIN PERFORM 1; END $$ -- done",
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END -- f",
+		"SELECT 'a -- b', \"c -- d\" -- e",
+		"SELECT (1) -- )",
+		NULL
+	};
+	char *none[] = { NULL };
+	size_t lens[] = { 5 };
+	char *sql = NULL;
+	size_t len = 0;
+
+	/* what is sent: each statement, then a newline that ends a -- comment, then ';' */
+	CHECK_INT_EQ(sqlsplit_join("BEGIN;\n", login,
+				   (size_t[]){ strlen(login[0]), strlen(login[1]) }, 2, &sql, &len),
+		     0);
+	CHECK_STR_EQ(sql, "BEGIN;\nCREATE ROLE x WITH LOGIN -- the login\n;\nGRANT SELECT ON t TO "
+			  "x\n;\n");
+	CHECK_INT_EQ(len, strlen(sql ? sql : ""));
+	free(sql);
+	/* ";\n" alone, as before: the comment swallows the ';' and the GRANT */
+	CHECK_INT_EQ(split("CREATE ROLE x WITH LOGIN -- the login;\nGRANT SELECT ON t TO x;\n"), 1);
+
+	expect_rejoin("BEGIN;\n", 1, login);
+	expect_rejoin("", 0, login);
+	expect_rejoin("BEGIN;\n", 1, hard);
+	expect_rejoin("", 0, none);
+	/* only lens[i] bytes of each */
+	sql = NULL;
+	CHECK_INT_EQ(sqlsplit_join("", (char *[]){ "END; x" }, lens, 1, &sql, &len), 0);
+	CHECK_STR_EQ(sql, "END; \n;\n");
+	free(sql);
+	sql = NULL;
+	CHECK_INT_EQ(sqlsplit_join("", NULL, NULL, 0, &sql, &len), 0);
+	CHECK_STR_EQ(sql, "");
+	CHECK_INT_EQ(len, 0);
+	free(sql);
+}
+
+/* Rendering as conn_render_stmts does: tmpl_render each, then sqlsplit_join. */
+static void test_render_and_join(void)
+{
+	const char *tpl = "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL "
+			  "'{{expiration}}' -- the login\n"
+			  "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\" -- reads";
+	/* a name and a verifier with comment markers, as they may have */
+	struct tmpl_var vars[] = {
+		{ "name", "v-cat--app-x", 0 },
+		{ "password", "SCRAM-SHA-256$4096:c2FsdA==$a/*b:c--d", 0 },
+		{ "expiration", "2026-11-28 05:00:00+0000", 0 },
+	};
+	char *parts[2] = { NULL, NULL }, *sql = NULL;
+	size_t lens[2] = { 0, 0 }, len = 0;
+
+	for (size_t i = 0; i < 3; i++)
+		vars[i].len = strlen(vars[i].value);
+	/* separate lines are one statement without a ';', to PostgreSQL too */
+	CHECK_INT_EQ(split(tpl), 1);
+	/* with it, the first statement ends in a comment */
+	CHECK_INT_EQ(split("CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID "
+			   "UNTIL '{{expiration}}' -- the login\n;"
+			   "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \"{{name}}\" -- reads"),
+		     2);
+	CHECK(nst == 2 && strstr(st[0], "-- the login") != NULL);
+	for (size_t i = 0; i < 2 && nst == 2; i++)
+		CHECK_INT_EQ(tmpl_render(st[i], vars, 3, &parts[i], &lens[i], NULL), 0);
+	if (parts[0] == NULL || parts[1] == NULL)
+		goto out;
+	CHECK_INT_EQ(sqlsplit_join("BEGIN;\n", parts, lens, 2, &sql, &len), 0);
+	if (sql == NULL)
+		goto out;
+	CHECK_INT_EQ(split(sql), 3);
+	if (nst == 3) {
+		CHECK_STR_EQ(st[0], "BEGIN");
+		CHECK_STR_EQ(st[1], parts[0]);
+		CHECK_STR_EQ(st[2], parts[1]);
+		CHECK(strstr(st[2], "GRANT SELECT") == st[2]);
+	}
+	sodium_memzero(sql, len);
+	free(sql);
+out:
+	tmpl_free(parts[0]);
+	tmpl_free(parts[1]);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -316,6 +565,10 @@ int main(void)
 	RUN(test_unterminated);
 	RUN(test_lengths);
 	RUN(test_many);
+	RUN(test_txn_control);
+	RUN(test_check_txn_control);
+	RUN(test_join);
+	RUN(test_render_and_join);
 	sqlsplit_free(st, nst);
 	return DONE();
 }
