@@ -221,7 +221,8 @@ static enum jn_fate jn_plan(json_t *rec, bool process_bound, const char *boot, i
 		return JN_REVOKE;
 	if (jn_int(rec, LREC_LET_GO)) {
 		*at = jn_int(rec, LREC_LET_GO);
-		return JN_LET_GO;
+		/* Due at min(let-go + TTL, max_ttl): past it, revoked at once. */
+		return now >= *at + jn_int(rec, LREC_TTL) ? JN_REVOKE : JN_LET_GO;
 	}
 	/* A pid and a start time name one process within one boot. */
 	if (process_bound && pid > 0 && (!*rboot || !strcmp(rboot, boot)) &&
@@ -412,12 +413,14 @@ static json_t *jn_check_lease(struct jn_replay *rs, json_t *cache, const char *b
 		return NULL;
 	fate = jn_plan(rec, ro->binding == ROLE_BIND_PROCESS, boot, now, &at);
 	role_unref(ro);
-	end = at + jn_int(rec, LREC_TTL);
+	/* When it is (or became) due: let go + TTL, VALID UNTIL, max_ttl, or the request. */
+	end = (jn_int(rec, LREC_LET_GO) ? jn_int(rec, LREC_LET_GO) : at) + jn_int(rec, LREC_TTL);
+	if (fate == JN_HELD || (fate == JN_REVOKE && !jn_int(rec, LREC_LET_GO)))
+		end = jn_int(rec, LREC_VALID);
 	end = end < jn_int(rec, LREC_MAX) ? end : jn_int(rec, LREC_MAX);
-	timefmt_rfc3339(fate == JN_REVOKE ? now
-			: fate == JN_HELD ? jn_int(rec, LREC_VALID)
-					  : end,
-			due);
+	if (fate == JN_REVOKE && jn_int(rec, LREC_REVOKE))
+		end = jn_int(rec, LREC_REVOKE);
+	timefmt_rfc3339(end, due);
 	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", jn_str(rec, LREC_ID), "role",
 		      jn_str(rec, LREC_ROLE), "username", jn_str(rec, LREC_USER), "state",
 		      jn_int(rec, LREC_REVOKE)	 ? "revoking"

@@ -87,6 +87,7 @@ static int watch_open_locked(struct watchset *ws, const struct lease_holder *h, 
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	struct watch *w = NULL;
+	unsigned long long start;
 	int fd, r;
 
 	fd = (int)syscall(SYS_pidfd_open, h->pid, 0);
@@ -98,11 +99,13 @@ static int watch_open_locked(struct watchset *ws, const struct lease_holder *h, 
 	}
 	/* The opener is blocked in open() and cannot be reaped, but its pid
 	 * could have been reused before the holder was resolved. */
-	if (holder_start_time("/proc", h->pid) != h->start_time) {
+	if ((start = holder_start_time("/proc", h->pid)) != h->start_time) {
+		/* 0: /proc could not be read, which is not always an exit */
+		r = start == 0 && (errno == EMFILE || errno == ENFILE) ? -errno : -ESRCH;
 		close(fd);
-		snprintf(errbuf, WATCH_ERRLEN, "cannot watch the opener (pid %d): it exited",
-			 (int)h->pid);
-		return -ESRCH;
+		snprintf(errbuf, WATCH_ERRLEN, "cannot watch the opener (pid %d): %s", (int)h->pid,
+			 r == -ESRCH ? "it exited" : strerror(-r));
+		return r;
 	}
 	if (!(w = calloc(1, sizeof(*w)))) {
 		close(fd);

@@ -18,7 +18,15 @@ struct fs_ctx {
 	uid_t uid; /* the daemon's user: owner of everything but creds/ */
 	gid_t gid;
 	struct docset *docs; /* created names whose document is not applied yet (doc.h) */
+	pthread_mutex_t mu;
+	struct fs_handle *handles; /* protected by mu: every open file's handle */
 };
+
+/*
+ * fs_handles_free - free the handles of files still open when the FUSE
+ * loop ended (their release never comes); after the session is gone.
+ */
+void fs_handles_free(struct fs_ctx *c);
 
 /* fs_install_poll - let the engine wake pollers of creds/ files. */
 void fs_install_poll(struct engine *e);

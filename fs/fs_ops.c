@@ -35,6 +35,7 @@ struct fs_handle {
 	struct doc *doc; /* FS_H_DOC */
 	struct lease *lease; /* FS_H_CREDS, a reference */
 	struct secret *body; /* FS_H_CREDS */
+	struct fs_handle *prev, *next; /* protected by fs_ctx's mu: every open handle */
 };
 
 static struct fs_ctx *fs_ctx(void)
@@ -60,10 +61,18 @@ static enum doc_kind fs_doc_kind(const struct fs_path *p)
 	return p->node == FS_CONFIG ? DOC_CONFIG : p->node == FS_ROLE ? DOC_ROLE : DOC_ROTATE;
 }
 
-static void fs_handle_free(struct fs_handle *h)
+static void fs_handle_free(struct fs_ctx *c, struct fs_handle *h)
 {
 	if (!h)
 		return;
+	pthread_mutex_lock(&c->mu);
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (c->handles == h)
+		c->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&c->mu);
 	if (h->data) {
 		secret_wipe(h->data, h->len);
 		free(h->data);
@@ -77,13 +86,33 @@ static void fs_handle_free(struct fs_handle *h)
 static struct fs_handle *fs_handle_new(enum fs_hkind kind, const struct fs_path *p)
 {
 	struct fs_handle *h = calloc(1, sizeof(*h));
+	struct fs_ctx *c = fs_ctx();
 
 	if (!h)
 		return NULL;
 	h->kind = kind;
 	h->path = *p;
 	h->uid = fuse_get_context()->uid;
+	pthread_mutex_lock(&c->mu);
+	h->next = c->handles;
+	if (h->next)
+		h->next->prev = h;
+	c->handles = h;
+	pthread_mutex_unlock(&c->mu);
 	return h;
+}
+
+void fs_handles_free(struct fs_ctx *c)
+{
+	while (c->handles) {
+		struct fs_handle *h = c->handles;
+		struct fuse_pollhandle *ph =
+			h->lease ? engine_poll_take(c->engine, h->lease) : NULL;
+
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fs_handle_free(c, h);
+	}
 }
 
 /* The text a readable file shows now (new malloc'd buffer). */
@@ -273,7 +302,7 @@ static int fs_open_creds(struct fs_ctx *c, const struct fs_path *p, struct fuse_
 	/* Resolve the opener now: RELEASE will not say who it was. */
 	holder_from_tid("/proc", fc->pid, fc->uid, fc->gid, &holder);
 	if ((r = engine_issue(c->engine, p->name, &holder.h, &h->lease, &h->body, errbuf)) != 0) {
-		fs_handle_free(h);
+		fs_handle_free(fs_ctx(), h);
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
@@ -298,13 +327,13 @@ static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi, boo
 	if (!(h = fs_handle_new(FS_H_DOC, p)))
 		return -ENOMEM;
 	if (!(h->doc = doc_new(c->engine, c->docs, fs_doc_kind(p), p->name, h->uid, created))) {
-		fs_handle_free(h);
+		fs_handle_free(fs_ctx(), h);
 		return -ENOMEM;
 	}
 	if (p->node != FS_ROTATE && (fi->flags & O_ACCMODE) == O_RDWR) {
 		r = fs_render(c, p, h->uid, &h->data, &h->len);
 		if (r != 0 && r != -ENOENT) {
-			fs_handle_free(h);
+			fs_handle_free(fs_ctx(), h);
 			return r;
 		}
 	}
@@ -340,7 +369,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	if (!(h = fs_handle_new(FS_H_READ, &p)))
 		return -ENOMEM;
 	if ((r = fs_render(c, &p, h->uid, &h->data, &h->len)) != 0) {
-		fs_handle_free(h);
+		fs_handle_free(fs_ctx(), h);
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
@@ -426,7 +455,7 @@ static int fs_release(const char *path, struct fuse_file_info *fi)
 			fuse_pollhandle_destroy(ph);
 	}
 	(void)path; /* NULL when unlinked: use the handle's own */
-	fs_handle_free(h);
+	fs_handle_free(fs_ctx(), h);
 	return 0;
 }
 

@@ -252,6 +252,7 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
 		goto out;
+	pthread_mutex_init(&ctx.mu, NULL);
 	ctx.uid = getuid();
 	ctx.gid = getgid();
 	if (!(ctx.engine = engine_new()) || !(ctx.docs = docset_new())) {
@@ -310,6 +311,9 @@ int main(int argc, char *argv[])
 		ret = fuse_loop_mt(fuse, loop);
 	}
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	/* The loop reports the signal that ended it: a requested stop is a clean exit. */
+	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+		ret = 0;
 	log_info("unmounting %s", cmd.mountpoint);
 out:
 	/*
@@ -322,6 +326,7 @@ out:
 		fuse_unmount(fuse);
 	if (fuse)
 		fuse_destroy(fuse);
+	fs_handles_free(&ctx);
 	engine_free(ctx.engine);
 	docset_free(ctx.docs);
 	fuse_loop_cfg_destroy(loop);
