@@ -1330,6 +1330,680 @@ static void test_many_lookup(void)
 	role_unref(ro);
 }
 
+/* --- restore, let-go and journal helpers ---------------------------------- */
+
+/* A restored lease (as the journal rebuilds it) added to t. Borrowed from t. */
+static struct lease *restored(struct lease_table *t, struct role *ro, const char *id,
+			      int64_t issued, int64_t maxe, int64_t vu)
+{
+	struct lease *l = lease_restore(ro, id, "v-restored", NULL, issued, 0, maxe, vu);
+
+	if (!l)
+		return NULL;
+	if (lease_table_add(t, l) != 0) {
+		lease_unref(l);
+		return NULL;
+	}
+	lease_unref(l); /* the table holds it */
+	return l;
+}
+
+/*
+ * lease_table_close_lets_go answers what lease_table_closed then does,
+ * without doing it: the service journals the let-go in between.
+ */
+static void test_close_lets_go(void)
+{
+	struct role *hro = mkrole("db-app", "wizard", "1h", "24h", "handle");
+	struct role *pro = mkrole("db-proc", "wizard", "1h", "24h", "process");
+	struct lease_table *t = lease_table_new();
+	struct lease *h, *p, *p0, *pe;
+	struct lease_job job;
+	int64_t t0 = now_ms;
+
+	CHECK(hro && pro && t);
+	h = issue(t, hro, 100, t0);
+	p = issue(t, pro, 101, t0);
+	p0 = issue(t, pro, 0, t0);
+	pe = issue(t, pro, 102, t0);
+	CHECK(h && p && p0 && pe);
+
+	/* handle binding: yes; asking changes nothing */
+	CHECK(lease_table_close_lets_go(t, h));
+	CHECK(lease_table_close_lets_go(t, h));
+	CHECK_INT_EQ(h->state, LEASE_HELD);
+	CHECK(!h->closed);
+	CHECK(lease_table_closed(t, h, t0 + SEC));
+	CHECK_INT_EQ(h->state, LEASE_LET_GO);
+	/* let go already: a second close would not let it go again */
+	CHECK(!lease_table_close_lets_go(t, h));
+	CHECK(!lease_table_closed(t, h, t0 + 2 * SEC));
+	CHECK_INT_EQ(h->let_go_at, t0 + SEC);
+
+	/* process binding with a known opener: the close does not let go */
+	CHECK(!lease_table_close_lets_go(t, p));
+	CHECK(!lease_table_closed(t, p, t0 + SEC));
+	CHECK_INT_EQ(p->state, LEASE_HELD);
+	CHECK(!lease_table_close_lets_go(t, p)); /* closed, still watched */
+
+	/* process binding without a known opener (pid 0): nothing to watch, yes */
+	CHECK(lease_table_close_lets_go(t, p0));
+	CHECK(lease_table_closed(t, p0, t0 + SEC));
+	CHECK_INT_EQ(p0->state, LEASE_LET_GO);
+
+	/* after the opener exited the lease is let go: a close has nothing left to do */
+	CHECK(lease_table_exited(t, pe, t0 + SEC));
+	CHECK(!lease_table_close_lets_go(t, pe));
+	CHECK(!lease_table_closed(t, pe, t0 + 2 * SEC));
+	CHECK_INT_EQ(pe->let_go_at, t0 + SEC);
+
+	/* revoking or failing: no */
+	lease_table_revoke_now(t, p, t0 + 3 * SEC);
+	CHECK(!lease_table_close_lets_go(t, p));
+	CHECK_INT_EQ(due1(t, t0 + 3 * SEC, &job), 1);
+	CHECK(job.lease == p);
+	CHECK_INT_EQ(p->state, LEASE_REVOKING);
+	CHECK(!lease_table_close_lets_go(t, p));
+	lease_table_job_done(t, &job, -EIO, "down", t0 + 3 * SEC);
+	CHECK_INT_EQ(p->state, LEASE_FAILED);
+	CHECK(!lease_table_close_lets_go(t, p));
+	lease_table_free(t);
+	role_unref(hro);
+	role_unref(pro);
+}
+
+/* a let-go restored from the journal keeps its time, even long past */
+static void test_let_go_at_past(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t now = now_ms + 10 * HOUR, issued = now - 50 * MIN, at;
+	struct lease_job job;
+	struct lease *l;
+
+	/* let go 20 min ago, VALID UNTIL covers the end: revoked at at + ttl, no renewal */
+	at = now - 20 * MIN;
+	l = restored(t, ro, "LetGoPast000000000000001", issued, issued + 24 * HOUR, at + HOUR);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	CHECK(lease_table_let_go_at(t, l, at));
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->let_go_at, at);
+	CHECK_INT_EQ(l->expires, at + HOUR);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + HOUR);
+	CHECK_INT_EQ(due1(t, now, &job), 0);
+	CHECK_INT_EQ(due1(t, at + HOUR - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, at + HOUR, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	/* not held any more: a second let-go is refused and keeps the first time */
+	CHECK(!lease_table_let_go_at(t, l, now));
+	CHECK_INT_EQ(l->let_go_at, at);
+	lease_table_job_done(t, &job, 0, NULL, at + HOUR);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+
+	/* at + ttl already past: due at once, and a REVOKE although VALID UNTIL is short */
+	at = now - 2 * HOUR;
+	l = restored(t, ro, "LetGoPast000000000000002", at - HOUR, at + 23 * HOUR, at - 5 * MIN);
+	CHECK(l && lease_table_let_go_at(t, l, at));
+	CHECK_INT_EQ(l->expires, at + HOUR);
+	CHECK(l->want_renew); /* VALID UNTIL is short of the end ... */
+	CHECK(lease_table_next_deadline(t) <= now);
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK(job.lease == l);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE); /* ... but the end has passed */
+	lease_table_job_done(t, &job, 0, NULL, now);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+
+	/* max_expires comes first: revoked then, not at at + ttl */
+	at = now - 10 * MIN;
+	l = restored(t, ro, "LetGoPast000000000000003", now - 23 * HOUR, now + 5 * MIN,
+		     now + 5 * MIN);
+	CHECK(l && lease_table_let_go_at(t, l, at));
+	CHECK_INT_EQ(l->expires, now + 5 * MIN);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + 5 * MIN);
+	CHECK_INT_EQ(due1(t, now + 5 * MIN, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, now + 5 * MIN);
+
+	/*
+	 * VALID UNTIL (issued + 1h = now + 10 min) is short of the end (at + 1h =
+	 * now + 55 min): one RENEW to the end, due when a held lease would have
+	 * renewed (VALID UNTIL - ttl/3 = now - 10 min, so at the let-go: at once)
+	 */
+	at = now - 5 * MIN;
+	l = restored(t, ro, "LetGoPast000000000000004", issued, issued + 24 * HOUR, issued + HOUR);
+	CHECK(l && lease_table_let_go_at(t, l, at));
+	CHECK(l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at);
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, at + HOUR);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	lease_table_job_done(t, &job, 0, NULL, now + SEC);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(l->valid_until, at + HOUR);
+	CHECK_INT_EQ(l->expires, at + HOUR); /* a renewal never moves a let-go's end */
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + HOUR);
+	CHECK_INT_EQ(due1(t, at + HOUR - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, at + HOUR, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, at + HOUR);
+
+	/* the same, but the renewal fails: no retry, still revoked at the end, not before */
+	l = restored(t, ro, "LetGoPast000000000000005", issued, issued + 24 * HOUR, issued + HOUR);
+	CHECK(l && lease_table_let_go_at(t, l, at));
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	lease_table_job_done(t, &job, -EAGAIN, "timeout", now);
+	CHECK(!l->want_renew);
+	CHECK_INT_EQ(l->valid_until, issued + HOUR);
+	CHECK_INT_EQ(lease_table_next_deadline(t), at + HOUR);
+	CHECK_INT_EQ(due1(t, at + HOUR - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, at + HOUR, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, at + HOUR);
+
+	/*
+	 * VALID UNTIL later than 2/3 in: the extra renewal waits for VALID
+	 * UNTIL - ttl/3 (no storm of ALTER ROLE when a restart lets all go)
+	 */
+	at = now - 5 * MIN;
+	l = restored(t, ro, "LetGoPast000000000000006", issued, issued + 24 * HOUR, now + 30 * MIN);
+	CHECK(l && lease_table_let_go_at(t, l, at));
+	CHECK(l->want_renew);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + 10 * MIN);
+	CHECK_INT_EQ(due1(t, now + 10 * MIN - 1, &job), 0);
+	CHECK_INT_EQ(due1(t, now + 10 * MIN, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, at + HOUR);
+	lease_table_job_done(t, &job, 0, NULL, now + 10 * MIN);
+	CHECK_INT_EQ(lease_table_count(t), 1);
+out:
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* a restored held lease whose VALID UNTIL is far ahead keeps its schedule */
+static void test_hold_restored_far(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t now = now_ms + 10 * HOUR, maxe = now + 20 * HOUR;
+	struct lease_job job;
+	struct lease *l;
+
+	l = restored(t, ro, "HoldRestoredFar000000001", now - HOUR, maxe, now + 50 * MIN);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + 30 * MIN);
+	lease_table_hold_restored(t, l, now);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->expires, now + 50 * MIN);
+	CHECK_INT_EQ(l->valid_until, now + 50 * MIN);
+	CHECK_INT_EQ(l->retry_at, 0);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + 30 * MIN);
+	CHECK_INT_EQ(due1(t, now, &job), 0);
+
+	/* one ms more than a third of a TTL left: still unchanged */
+	l = restored(t, ro, "HoldRestoredFar000000002", now - HOUR, maxe, now + 20 * MIN + 1);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	lease_table_hold_restored(t, l, now);
+	CHECK_INT_EQ(l->expires, now + 20 * MIN + 1);
+	CHECK_INT_EQ(l->retry_at, 0);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + 1);
+	CHECK_INT_EQ(due1(t, now, &job), 0);
+
+	/* a let-go lease is not held: nothing to do */
+	l = restored(t, ro, "HoldRestoredFar000000003", now - HOUR, maxe, now - MIN);
+	CHECK(l && lease_table_let_go_at(t, l, now - 2 * MIN));
+	CHECK_INT_EQ(l->expires, now + 58 * MIN);
+	lease_table_hold_restored(t, l, now);
+	CHECK_INT_EQ(l->state, LEASE_LET_GO);
+	CHECK_INT_EQ(l->expires, now + 58 * MIN);
+	CHECK_INT_EQ(l->retry_at, 0);
+out:
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/*
+ * Drive a restored lease whose renewals all fail, from now: every
+ * deadline stays within [now, limit], the last job is a REVOKE at exactly
+ * limit. Returns the number of RENEW jobs handed out.
+ */
+static int fail_renewals_until_revoke(struct lease_table *t, struct lease *l, int64_t now,
+				      int64_t limit)
+{
+	struct lease_job job = { 0 };
+	int renews = 0;
+
+	for (int i = 0; i < 100; i++) {
+		int64_t d = lease_table_next_deadline(t);
+
+		CHECK(d >= now && d <= limit);
+		if (due1(t, d, &job) != 1) {
+			CHECK(0);
+			return renews;
+		}
+		CHECK(job.lease == l);
+		if (job.action == LEASE_JOB_REVOKE) {
+			CHECK_INT_EQ(d, limit);
+			lease_table_job_done(t, &job, 0, NULL, d);
+			return renews;
+		}
+		CHECK(job.expires <= l->max_expires);
+		renews++;
+		lease_table_job_done(t, &job, -EAGAIN, "timeout", d);
+		CHECK_INT_EQ(l->state, LEASE_HELD);
+	}
+	CHECK(0); /* never revoked */
+	return renews;
+}
+
+/*
+ * VALID UNTIL passed or within a third of a TTL: a renewal is due at once,
+ * and if none succeeds, revocation comes a third of a TTL later (never past
+ * max_expires).
+ */
+static void test_hold_restored_near(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t now = now_ms + 10 * HOUR, maxe = now + 20 * HOUR;
+	struct lease_job job;
+	struct lease *l;
+
+	/* VALID UNTIL passed */
+	l = restored(t, ro, "HoldRestoredNear00000001", now - 2 * HOUR, maxe, now - 5 * MIN);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	lease_table_hold_restored(t, l, now);
+	CHECK_INT_EQ(l->state, LEASE_HELD);
+	CHECK_INT_EQ(l->expires, now + 20 * MIN);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now);
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, now + HOUR);
+	lease_table_job_done(t, &job, -EAGAIN, "timeout", now);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + SEC); /* backoff */
+	CHECK(fail_renewals_until_revoke(t, l, now, now + 20 * MIN) >= 5);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+
+	/* exactly a third of a TTL left: renewed at once; a success restores the schedule */
+	l = restored(t, ro, "HoldRestoredNear00000002", now - 2 * HOUR, maxe, now + 20 * MIN);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	lease_table_hold_restored(t, l, now);
+	CHECK_INT_EQ(l->expires, now + 20 * MIN);
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, now + HOUR);
+	lease_table_job_done(t, &job, 0, NULL, now + SEC);
+	CHECK_INT_EQ(l->valid_until, now + HOUR);
+	CHECK_INT_EQ(l->expires, now + HOUR);
+	CHECK_INT_EQ(l->retry_at, 0);
+	CHECK_INT_EQ(lease_table_next_deadline(t), now + SEC + 40 * MIN);
+	lease_table_free(t);
+
+	/* max_expires within the third: renewals capped, revocation at max_expires */
+	t = lease_table_new();
+	l = restored(t, ro, "HoldRestoredNear00000003", now - 2 * HOUR, now + 5 * MIN, now - MIN);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	lease_table_hold_restored(t, l, now);
+	CHECK_INT_EQ(l->expires, now + 5 * MIN);
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	CHECK_INT_EQ(job.expires, now + 5 * MIN);
+	lease_table_job_done(t, &job, -EAGAIN, "timeout", now);
+	CHECK(fail_renewals_until_revoke(t, l, now, now + 5 * MIN) >= 1);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+
+	/* max_expires already past: revoked at once, no renewal */
+	l = restored(t, ro, "HoldRestoredNear00000004", now - 2 * HOUR, now - MIN, now - 10 * MIN);
+	CHECK(l != NULL);
+	if (!l)
+		goto out;
+	lease_table_hold_restored(t, l, now);
+	CHECK(lease_table_next_deadline(t) <= now);
+	CHECK_INT_EQ(due1(t, now, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, 0, NULL, now);
+	CHECK_INT_EQ(lease_table_count(t), 0);
+out:
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+static void fate_at(struct lease_table *t, struct lease *l, int64_t now, struct lease_fate *f)
+{
+	memset(f, 0x5a, sizeof(*f));
+	lease_table_fate(t, l, now, f);
+}
+
+/* what the journal keeps of a lease: held, let go, revoked now, failing */
+static void test_fate(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tl = t0 + 41 * MIN, tr = t0 + 42 * MIN;
+	struct lease *h, *g, *r, *x;
+	struct lease_job job, jobs[8];
+	struct lease_fate f;
+	size_t n;
+
+	h = issue(t, ro, 1, t0);
+	g = issue(t, ro, 2, t0 + SEC);
+	r = issue(t, ro, 3, t0 + SEC);
+	x = issue(t, ro, 4, t0 + SEC);
+	CHECK(h && g && r && x);
+	if (!h || !g || !r || !x)
+		goto out;
+
+	/* held */
+	fate_at(t, h, t0 + MIN, &f);
+	CHECK_INT_EQ(f.valid_until, t0 + HOUR);
+	CHECK_INT_EQ(f.let_go_at, 0);
+	CHECK(!f.revoke);
+	CHECK_INT_EQ(f.attempts, 0);
+	/* a held lease is never "due for revocation" before its end */
+	fate_at(t, h, t0 + HOUR - 1, &f);
+	CHECK(!f.revoke);
+	/* renewed: the new VALID UNTIL */
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN, &job), 1);
+	CHECK(job.lease == h);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	lease_table_job_done(t, &job, 0, NULL, t0 + 40 * MIN);
+	fate_at(t, h, t0 + 40 * MIN, &f);
+	CHECK_INT_EQ(f.valid_until, t0 + 100 * MIN);
+	CHECK_INT_EQ(f.let_go_at, 0);
+	CHECK(!f.revoke);
+
+	/* let go: the let-go time; due for revocation only once its end passed */
+	CHECK(lease_table_closed(t, g, tl));
+	fate_at(t, g, tl, &f);
+	CHECK_INT_EQ(f.let_go_at, tl);
+	CHECK_INT_EQ(f.valid_until, t0 + SEC + HOUR);
+	CHECK(!f.revoke);
+	fate_at(t, g, tl + HOUR - 1, &f);
+	CHECK(!f.revoke);
+	fate_at(t, g, tl + HOUR, &f);
+	CHECK(f.revoke);
+	CHECK_INT_EQ(f.let_go_at, tl);
+
+	/* revoked now (rm leases/...): due at once, the request's time as let-go */
+	lease_table_revoke_now(t, r, tr);
+	lease_table_revoke_now(t, x, tr);
+	fate_at(t, r, tr, &f);
+	CHECK(f.revoke);
+	CHECK_INT_EQ(f.let_go_at, tr);
+	CHECK_INT_EQ(f.attempts, 0);
+
+	/* g's extra renewal, r's and x's revocations: r revoking, x failing */
+	n = lease_table_due(t, tr, jobs, 8);
+	CHECK_INT_EQ(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		if (jobs[i].lease == r) {
+			CHECK_INT_EQ(jobs[i].action, LEASE_JOB_REVOKE);
+			fate_at(t, r, tr, &f);
+			CHECK(f.revoke);
+			lease_table_job_done(t, &jobs[i], 0, NULL, tr); /* r is gone */
+		} else if (jobs[i].lease == x) {
+			CHECK_INT_EQ(jobs[i].action, LEASE_JOB_REVOKE);
+			lease_table_job_done(t, &jobs[i], -EIO, "down", tr);
+		} else {
+			CHECK(jobs[i].lease == g);
+			CHECK_INT_EQ(jobs[i].action, LEASE_JOB_RENEW);
+			lease_table_job_done(t, &jobs[i], 0, NULL, tr);
+		}
+	}
+	fate_at(t, g, tr, &f);
+	CHECK_INT_EQ(f.valid_until, tl + HOUR);
+	CHECK(!f.revoke);
+	CHECK_INT_EQ(x->state, LEASE_FAILED);
+	CHECK_INT_EQ(x->retry_at, tr + SEC);
+	CHECK_INT_EQ(due1(t, tr + SEC, &job), 1);
+	CHECK(job.lease == x);
+	lease_table_job_done(t, &job, -EIO, "down", tr + SEC);
+	fate_at(t, x, tr + SEC, &f);
+	CHECK(f.revoke);
+	CHECK_INT_EQ(f.attempts, 2);
+	CHECK_INT_EQ(f.let_go_at, tr);
+	CHECK_INT_EQ(f.valid_until, t0 + SEC + HOUR);
+	/* a restored attempt count is what the journal sees again */
+	lease_table_set_attempts(t, x, 7);
+	fate_at(t, x, tr + SEC, &f);
+	CHECK_INT_EQ(f.attempts, 7);
+	CHECK_INT_EQ(lease_table_count(t), 3);
+out:
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/* A lease issued on version v of its role's connection, added to t. Borrowed from t. */
+static struct lease *issue_v(struct lease_table *t, struct role *ro, uint64_t v)
+{
+	struct lease *l = lease_new(ro, "v-user", NULL, now_ms);
+
+	if (!l)
+		return NULL;
+	l->conn_version = v; /* as engine_issue does, before the table sees it */
+	if (lease_table_add(t, l) != 0) {
+		lease_unref(l);
+		return NULL;
+	}
+	lease_unref(l);
+	return l;
+}
+
+/* live leases per (connection, version): an old version stays while it has leases */
+static void test_count_conn(void)
+{
+	struct role *a = mkrole("app-a", "db1", "1h", "24h", NULL);
+	struct role *b = mkrole("app-b", "db2", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *a1, *a2, *a3, *b1;
+	struct lease_job job;
+
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 1), 0);
+	a1 = issue_v(t, a, 1);
+	a2 = issue_v(t, a, 2);
+	a3 = issue_v(t, a, 2);
+	b1 = issue_v(t, b, 1);
+	CHECK(a1 && a2 && a3 && b1);
+	if (!a1 || !a2 || !a3 || !b1)
+		goto out;
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 1), 1);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 2), 2);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 3), 0);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db2", 1), 1);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db2", 2), 0);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db3", 1), 0);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db", 1), 0); /* no prefix match */
+	CHECK_INT_EQ(lease_table_count_db(t, "db1"), 3);
+
+	/* a failing revocation still counts; a revoked lease does not */
+	lease_table_revoke_now(t, a1, now_ms);
+	CHECK_INT_EQ(due1(t, now_ms, &job), 1);
+	CHECK(job.lease == a1);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 1), 1);
+	lease_table_job_done(t, &job, -EIO, "down", now_ms);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 1), 1);
+	CHECK_INT_EQ(due1(t, now_ms + SEC, &job), 1);
+	lease_table_job_done(t, &job, 0, NULL, now_ms + SEC);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 1), 0);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db1", 2), 2);
+	CHECK_INT_EQ(lease_table_count_conn(t, "db2", 1), 1);
+out:
+	lease_table_free(t);
+	role_unref(a);
+	role_unref(b);
+}
+
+/* new references to every live lease, each once; revoked ones are not in it */
+static void test_snapshot(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *ls[3], **snap = NULL;
+	struct lease_job job;
+	size_t n = 99;
+	int seen[3] = { 0 };
+
+	CHECK(lease_table_snapshot(t, &snap, &n) == 0);
+	CHECK_INT_EQ(n, 0);
+	CHECK(snap != NULL);
+	free(snap);
+	for (int i = 0; i < 3; i++)
+		ls[i] = issue(t, ro, i + 1, now_ms + i);
+	CHECK(ls[0] && ls[1] && ls[2]);
+	if (!ls[0] || !ls[1] || !ls[2])
+		goto out;
+	/* one is being revoked (still live), one is gone */
+	lease_table_revoke_now(t, ls[0], now_ms);
+	lease_table_revoke_now(t, ls[2], now_ms);
+	CHECK_INT_EQ(due1(t, now_ms, &job), 1);
+	lease_ref(job.lease);
+	lease_table_job_done(t, &job, 0, NULL, now_ms);
+	CHECK(job.lease == NULL);
+	CHECK_INT_EQ(due1(t, now_ms, &job), 1); /* the other one, left running */
+	CHECK_INT_EQ(lease_table_count(t), 2);
+
+	snap = NULL;
+	CHECK(lease_table_snapshot(t, &snap, &n) == 0);
+	CHECK_INT_EQ(n, 2);
+	for (size_t i = 0; snap && i < n; i++) {
+		for (int k = 0; k < 3; k++)
+			if (snap[i] == ls[k])
+				seen[k]++;
+	}
+	/* the revoked one is whichever job ran first; the other two are in, once */
+	CHECK_INT_EQ(seen[0] + seen[2], 1);
+	CHECK_INT_EQ(seen[1], 1);
+	CHECK_INT_EQ(ls[1]->refs, 2); /* the table's and the snapshot's */
+	for (size_t i = 0; snap && i < n; i++)
+		lease_unref(snap[i]);
+	free(snap);
+	CHECK_INT_EQ(ls[1]->refs, 1);
+	lease_table_job_done(t, &job, 0, NULL, now_ms);
+	/* the first revoked lease: only our reference is left */
+	lease_unref(seen[0] ? ls[2] : ls[0]);
+out:
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+/*
+ * The table never reads a clock: the same history told at two different
+ * origins (one before the boot, negative, as a restored lease can be)
+ * gives the same deadlines, shifted by exactly the difference. A wall
+ * clock step can then move nothing, since only the service converts.
+ */
+static void history(int64_t base, int64_t out[12])
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "3h", NULL);
+	struct lease_table *t = lease_table_new();
+	struct lease *l = issue(t, ro, 1, base), *r;
+	struct lease_job job;
+	struct lease_fate f;
+	int k = 0;
+
+	r = restored(t, ro, "HistoryRestored000000001", base - HOUR, base + 2 * HOUR,
+		     base + 10 * MIN);
+	lease_table_hold_restored(t, r, base);
+	out[k++] = lease_table_next_deadline(t) - base;
+	if (due1(t, base, &job) == 1)
+		lease_table_job_done(t, &job, 0, NULL, base + SEC);
+	out[k++] = r->expires - base;
+	out[k++] = lease_table_next_deadline(t) - base;
+	if (due1(t, base + 40 * MIN, &job) == 1) /* l's renewal */
+		lease_table_job_done(t, &job, 0, NULL, base + 40 * MIN);
+	out[k++] = l->valid_until - base;
+	lease_table_closed(t, l, base + 50 * MIN);
+	out[k++] = l->expires - base;
+	out[k++] = lease_table_next_deadline(t) - base;
+	lease_table_revoke_now(t, r, base + 51 * MIN);
+	if (due1(t, base + 51 * MIN, &job) == 1)
+		lease_table_job_done(t, &job, -EIO, "down", base + 51 * MIN);
+	out[k++] = r->retry_at - base;
+	lease_table_fate(t, l, base + 52 * MIN, &f);
+	out[k++] = f.let_go_at - base;
+	out[k++] = f.valid_until - base;
+	out[k++] = lease_table_next_deadline(t) - base;
+	/* a now earlier than the last one (a clock that went back) hands out nothing */
+	out[k++] = (int64_t)due1(t, base, &job);
+	out[k++] = (int64_t)lease_table_count(t);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
+static void test_deadlines_depend_on_now_only(void)
+{
+	int64_t a[12], b[12], c[12];
+
+	history(now_ms, a);
+	history(12345, b);
+	history(-30LL * 24 * HOUR, c);
+	for (int i = 0; i < 12; i++) {
+		CHECK_INT_EQ(b[i], a[i]);
+		CHECK_INT_EQ(c[i], a[i]);
+	}
+	/* and the history is the one intended */
+	CHECK_INT_EQ(a[0], 0); /* restored near its VALID UNTIL: renewal at once */
+	CHECK_INT_EQ(a[1], HOUR); /* renewed at base to base + ttl */
+	CHECK_INT_EQ(a[5], 40 * MIN + SEC); /* r's next renewal; l's extra one is at 80 min */
+	CHECK_INT_EQ(a[4], 110 * MIN);
+	CHECK_INT_EQ(a[6], 51 * MIN + SEC);
+	CHECK_INT_EQ(a[7], 50 * MIN);
+	CHECK_INT_EQ(a[8], 100 * MIN);
+	CHECK_INT_EQ(a[10], 0);
+	CHECK_INT_EQ(a[11], 2);
+}
+
+/*
+ * KNOWN BUG (core/lease.c, lease_renew_done_locked: `l->attempts++` also
+ * for a let-go lease): a failed extra renewal of a let-go lease counts as
+ * a failed revocation. lease.h says attempts counts failed revocation
+ * attempts (lease_let_go_locked resets it for that), so the first failed
+ * revocation should retry after 1 s with attempts 1; observed: attempts
+ * 2 and a retry after 2 s, and the journal (lease_table_fate) records a
+ * failed attempt before any revocation was tried.
+ */
+static void test_BUG_let_go_renew_failure_is_no_revoke_attempt(void)
+{
+	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
+	struct lease_table *t = lease_table_new();
+	int64_t t0 = now_ms, tl = t0 + 30 * MIN, te = tl + HOUR;
+	struct lease *l = issue(t, ro, 100, t0);
+	struct lease_fate f;
+	struct lease_job job;
+
+	CHECK(l && lease_table_closed(t, l, tl));
+	CHECK(l->want_renew);
+	CHECK_INT_EQ(due1(t, t0 + 40 * MIN, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+	lease_table_job_done(t, &job, -EAGAIN, "timeout", t0 + 40 * MIN);
+	lease_table_fate(t, l, t0 + 40 * MIN, &f);
+	CHECK_INT_EQ(f.attempts, 0); /* no revocation was tried */
+	CHECK_INT_EQ(due1(t, te, &job), 1);
+	CHECK_INT_EQ(job.action, LEASE_JOB_REVOKE);
+	lease_table_job_done(t, &job, -EIO, "connection refused", te);
+	CHECK_INT_EQ(l->state, LEASE_FAILED);
+	CHECK_INT_EQ(l->attempts, 1);
+	CHECK_INT_EQ(l->retry_at, te + SEC);
+	lease_table_free(t);
+	role_unref(ro);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -1365,5 +2039,14 @@ int main(void)
 	RUN(test_swap_poll);
 	RUN(test_heap_order);
 	RUN(test_many_lookup);
+	RUN(test_close_lets_go);
+	RUN(test_let_go_at_past);
+	RUN(test_hold_restored_far);
+	RUN(test_hold_restored_near);
+	RUN(test_fate);
+	RUN(test_count_conn);
+	RUN(test_snapshot);
+	RUN(test_deadlines_depend_on_now_only);
+	RUN(test_BUG_let_go_renew_failure_is_no_revoke_attempt); /* fails: see the test */
 	return DONE();
 }
