@@ -467,11 +467,13 @@ static void lease_renew_done_locked(struct lease *l, struct lease_job *job, int 
 			l->want_renew = l->expires > l->valid_until + 1000;
 		return;
 	}
-	l->attempts++;
-	if (l->state == LEASE_HELD)
+	if (l->state == LEASE_HELD) {
+		l->attempts++;
 		l->retry_at = now + lease_backoff(l->attempts);
-	else
-		l->want_renew = false; /* revocation still comes at expires */
+	} else {
+		/* Let go: attempts counts failed revocations only; it still comes at expires. */
+		l->want_renew = false;
+	}
 }
 
 void lease_table_job_done(struct lease_table *t, struct lease_job *job, int r, const char *errmsg,
@@ -542,7 +544,7 @@ void lease_table_fate(struct lease_table *t, struct lease *l, int64_t now, struc
 	f->valid_until = l->valid_until;
 	f->let_go_at = l->state == LEASE_HELD ? 0 : l->let_go_at;
 	f->revoke = l->state == LEASE_REVOKING || l->state == LEASE_FAILED ||
-		    (l->state == LEASE_LET_GO && l->expires <= now);
+		    ((l->state == LEASE_LET_GO || l->state == LEASE_HELD) && l->expires <= now);
 	f->attempts = l->attempts;
 	pthread_mutex_unlock(&t->mu);
 }

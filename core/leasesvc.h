@@ -121,7 +121,8 @@ void leasesvc_inflight_del(struct leasesvc *s, struct lease *l);
 /*
  * leasesvc_add - l's login exists: put it in the table (a reference is
  * taken) and under the prepared watch w (taken, NULL-safe). Returns 0 or
- * -ENOMEM (l is then revoked, never left behind).
+ * -ENOMEM: l is then not tracked until a restart, which revokes it (its
+ * record is in the journal); the caller says so.
  */
 int leasesvc_add(struct leasesvc *s, struct lease *l, struct watch *w);
 

@@ -628,13 +628,18 @@ out:
 	role_unref(ro);
 }
 
-/* the wall clock jumps an hour either way: no deadline moves, nothing becomes due */
+/*
+ * A wall-clock step moves no deadline and revokes nothing; it renews every
+ * held lease at once, so that VALID UNTIL (wall time) is sent from the new
+ * clock; a let-go lease is not renewed and still ends one TTL after its
+ * let-go.
+ */
 static void test_wall_step_moves_nothing(void)
 {
 	struct role *ro = mkrole("db-app", "1h", "24h", NULL);
 	struct leasesvc *s = svc_started();
 	struct lease *h = NULL, *g = NULL;
-	int64_t off = WALL0 - MONO0, d, he, ge;
+	int64_t off = WALL0 - MONO0, ge;
 	struct ev e;
 
 	CHECK(ro && s);
@@ -649,28 +654,34 @@ static void test_wall_step_moves_nothing(void)
 	advance(s, MIN);
 	leasesvc_closed(s, g); /* g ends at 11 min + 1 h */
 	CHECK(settle(s));
-	d = lease_table_next_deadline(F.t);
-	he = h->expires;
 	ge = g->expires;
-	CHECK_INT_EQ(d, MONO0 + 40 * MIN);
+	CHECK_INT_EQ(lease_table_next_deadline(F.t), MONO0 + 40 * MIN);
 	CHECK_INT_EQ(ge, MONO0 + 71 * MIN);
 
 	for (int i = 0; i < 2; i++) {
 		wall_step(i == 0 ? HOUR : -2 * HOUR);
+		leasesvc_wake(s);
 		CHECK_INT_EQ(leasesvc_now(), MONO0 + 11 * MIN);
 		CHECK_INT_EQ(leasesvc_wall_off(), off + (i == 0 ? HOUR : -HOUR));
+		/* h: renewed now, from the new wall clock */
+		CHECK(wait_count(EV_RENEW, -1, h, i + 1));
+		CHECK(find(EV_RENEW, -1, h, i, &e) >= 0);
+		CHECK_INT_EQ(e.at, MONO0 + 11 * MIN + HOUR + off + (i == 0 ? HOUR : -HOUR));
 		CHECK(settle(s));
-		CHECK_INT_EQ(lease_table_next_deadline(F.t), d);
-		CHECK_INT_EQ(h->expires, he);
+		CHECK_INT_EQ(h->expires, MONO0 + 11 * MIN + HOUR);
+		/* g: let go, its end unchanged, not renewed, nothing revoked */
 		CHECK_INT_EQ(g->expires, ge);
-		CHECK_INT_EQ(count(EV_RENEW, -1, NULL), 0);
+		CHECK_INT_EQ(count(EV_RENEW, -1, g), 0);
 		CHECK_INT_EQ(count(EV_REVOKE, -1, NULL), 0);
 	}
-	/* time passes (on the monotonic clock): h's renewal, in the wall time of now */
-	advance(s, 29 * MIN);
-	CHECK(wait_count(EV_RENEW, -1, h, 1));
-	CHECK(find(EV_RENEW, -1, h, 0, &e) >= 0);
-	CHECK_INT_EQ(e.at, MONO0 + 40 * MIN + HOUR + off - HOUR);
+	/* no step: time passes on the monotonic clock, h's next renewal 2/3 TTL later */
+	advance(s, 39 * MIN);
+	CHECK(settle(s));
+	CHECK_INT_EQ(count(EV_RENEW, -1, h), 2);
+	advance(s, MIN);
+	CHECK(wait_count(EV_RENEW, -1, h, 3));
+	CHECK(find(EV_RENEW, -1, h, 2, &e) >= 0);
+	CHECK_INT_EQ(e.at, MONO0 + 51 * MIN + HOUR + off - HOUR);
 	CHECK_INT_EQ(count(EV_REVOKE, -1, NULL), 0);
 out:
 	leasesvc_free(s);
