@@ -7,8 +7,41 @@
 #   sudo scripts/bench.sh                 full run (about 15-25 minutes)
 #   sudo BENCH_QUICK=1 scripts/bench.sh   smoke run for CI (about a minute)
 #
+#   sudo BENCH_BASELINE_BIN=/path/to/old/credfs scripts/bench.sh
+#                                         A/B mode (about 3 minutes): issuance
+#                                         only, that binary against this one
+#
 # Results: a markdown table on stdout and in build/bench-results.md
-# (BENCH_OUT=FILE elsewhere); progress on stderr.
+# (build/bench-ab-results.md in A/B mode; BENCH_OUT=FILE elsewhere);
+# progress on stderr.
+#
+# A/B mode (BENCH_BASELINE_BIN set): is this credfs (CREDFS_BIN, the
+# "current") slower at issuing than another build (the "baseline")? Nothing
+# but issuance runs: both daemons are mounted side by side on one scratch
+# PostgreSQL, each with its own state directory (both durable, as
+# deployed), at PostgreSQL's default durability. For each N in
+# BENCH_AB_CONCURRENCY ("1 4"), BENCH_AB_ROUNDS (10) rounds; in a round the
+# N readers issue BENCH_AB_SECONDS (3 s) from each side, in alternating
+# BENCH_AB_SLICE (0.5 s) slices (every reader finishes its credential before
+# the next slice starts), the side of the first slice alternating every
+# round. Before every round: every login of the previous one revoked, the
+# role catalogs vacuumed, a CHECKPOINT, and both daemons idle (no CPU used
+# for 0.3 s). The load generator is credbench's issue loop (open + read to
+# EOF + close of creds/ROLE, the same checks), built from this script, with
+# open() and close() also timed on their own.
+# Why slices: other work on this machine (builds, tests) changes speed
+# within seconds, and moves both sides of a slice pair alike; whole 3 s runs
+# a few seconds apart gave per-round ratios of 0.55-1.67 on a busy day,
+# slices 0.92-1.02, and two copies of one binary give medians of 0.99-1.00.
+# So only each round's ratio current/baseline counts: the table gives the
+# mean creds/s of each side, the median ratio with its min/max over rounds,
+# how many rounds the current build won and a two-sided sign test over
+# them; then the reader's close() and open() latency (p50/p99/max over
+# every credential of every round) and the daemon's CPU per credential
+# (its utime+stime over whole rounds, so what it does during the other
+# side's slices, such as refilling its verifier pool, counts too). A median
+# ratio below 1 - BENCH_AB_TOLERANCE (0.02) with sign test p < 0.05 is marked
+# SLOWER; the exit status is 0 either way (slowness never fails a run).
 #
 # What it measures (issue 6):
 #  1. Issuance: N concurrent readers (N = 1, 4, 16) each doing
@@ -52,8 +85,10 @@
 # Knobs (environment): BENCH_QUICK=1, BENCH_SECONDS, BENCH_CONCURRENCY
 # ("1 4 16"), BENCH_PWAUTH, BENCH_DRAIN, BENCH_DRAIN_SESSIONS, BENCH_SCALE,
 # BENCH_META_SECONDS (per metadata operation), BENCH_OUT, BENCH_KEEP=1 (keep
-# the work directory), BENCH_CREDFS_ARGS (extra daemon arguments),
-# CREDFS_BIN, PG_BINDIR.
+# the work directory), BENCH_CREDFS_ARGS (extra daemon arguments, both
+# daemons in A/B mode), CREDFS_BIN, PG_BINDIR; A/B mode: BENCH_BASELINE_BIN,
+# BENCH_AB_ROUNDS, BENCH_AB_SECONDS, BENCH_AB_CONCURRENCY,
+# BENCH_AB_TOLERANCE.
 #
 # A benchmark never fails for being slow: missed targets are marked in the
 # table. It fails (exit 1) only for real errors: credfs or pgbench errors,
@@ -84,7 +119,17 @@ fi
 B_DRAIN_SESSIONS=${BENCH_DRAIN_SESSIONS:-8}
 B_PWAUTH=${BENCH_PWAUTH:-scram-sha-256}
 case "$B_PWAUTH" in scram-sha-256 | password) ;; *) echo "bench: BENCH_PWAUTH: scram-sha-256 or password" >&2; exit 2 ;; esac
-B_OUT=${BENCH_OUT:-$SRC/build/bench-results.md}
+AB_BASE=${BENCH_BASELINE_BIN:-}
+AB_ROUNDS=${BENCH_AB_ROUNDS:-10}
+AB_SECS=${BENCH_AB_SECONDS:-3}
+AB_NS=${BENCH_AB_CONCURRENCY:-1 4}
+AB_TOL=${BENCH_AB_TOLERANCE:-0.02}
+AB_SLICE=${BENCH_AB_SLICE:-0.5}
+if [ -n "$AB_BASE" ]; then
+	B_OUT=${BENCH_OUT:-$SRC/build/bench-ab-results.md}
+else
+	B_OUT=${BENCH_OUT:-$SRC/build/bench-results.md}
+fi
 B_POOL=16 # max_open_connections of the benchmark's connection
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -119,6 +164,12 @@ if [ ! -x "$CREDFS_BIN" ]; then
 	cmake --build "$SRC/build" -j"$(nproc)" >&2
 fi
 [ -x "$CREDFS_BIN" ] || die "no credfs binary at $CREDFS_BIN"
+if [ -n "$AB_BASE" ]; then
+	[ -x "$AB_BASE" ] || die "BENCH_BASELINE_BIN: no executable at $AB_BASE"
+	for v in "$AB_ROUNDS" "$AB_SECS" "$AB_TOL" "$AB_SLICE" $AB_NS; do
+		case "$v" in '' | *[!0-9.]*) die "BENCH_AB_*: not a number: '$v'" ;; esac
+	done
+fi
 
 # ---- work directory, cleanup ----------------------------------------------------
 
@@ -135,17 +186,33 @@ META_ID=
 REPORT_READY=0 # set once the run starts measuring: a failure still writes the table
 REPORTED=0
 KEEP_WORK=0
+REPORT_FN=report # ab_report in A/B mode
+declare -A AB_PID=() AB_MNT=() # A/B mode: each side's daemon and mountpoint
 
 cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
+	local side
 	jobs -p | while read -r j; do kill "$j" 2>/dev/null; done
 	if [ "$rc" -ne 0 ] && [ "$REPORT_READY" = 1 ] && [ "$REPORTED" = 0 ]; then
 		say "writing the results measured so far"
 		mkdir -p "$(dirname "$B_OUT")"
-		report | tee "$B_OUT"
+		"$REPORT_FN" | tee "$B_OUT"
 	fi
+	for side in "${!AB_MNT[@]}"; do
+		if grep -qF " ${AB_MNT[$side]} fuse" /proc/self/mounts 2>/dev/null; then
+			fusermount3 -u "${AB_MNT[$side]}" 2>/dev/null ||
+				fusermount3 -u -z "${AB_MNT[$side]}" 2>/dev/null
+		fi
+		[ -n "${AB_PID[$side]:-}" ] || continue
+		for _ in $(seq 1 100); do
+			kill -0 "${AB_PID[$side]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "${AB_PID[$side]}" 2>/dev/null
+		wait "${AB_PID[$side]}" 2>/dev/null
+	done
 	if grep -qF " $MNT fuse" /proc/self/mounts 2>/dev/null; then
 		fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null
 	fi
@@ -187,6 +254,9 @@ calc() { awk "BEGIN { $1 }"; }
 cp "$CREDFS_BIN" "$WORK/credfs"
 CREDFS_SRC_BIN=$CREDFS_BIN
 CREDFS_BIN=$WORK/credfs
+if [ -n "$AB_BASE" ]; then
+	cp "$AB_BASE" "$WORK/credfs-baseline"
+fi
 
 # ---- the helper program -----------------------------------------------------------
 
@@ -853,6 +923,477 @@ report() {
 	fi
 }
 
+# ---- A/B mode: issuance of a baseline build against this one ------------------------------
+
+# ab_helper - build $WORK/abissue, credbench's issue loop (open + read to EOF +
+# close, the same checks) for two files in turn:
+#   abissue THREADS SECONDS SLICE LATPREFIX FILE_A FILE_B
+# THREADS threads issue from FILE_A for SLICE seconds, then (once every
+# thread's last open+read+close is done) from FILE_B for SLICE seconds, and so
+# on until each file had SECONDS. Prints key=value lines per file (a_ and b_:
+# ops, errors, secs, rate, quantiles in us of the whole cycle, of open() and
+# of close()) and writes "open_ns close_ns cycle_ns" per credential to
+# LATPREFIX.a and LATPREFIX.b.
+ab_helper() {
+	cat >"$WORK/abissue.c" <<'EOF'
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct rec { uint32_t open_ns, close_ns, cycle_ns; };
+struct worker {
+	pthread_t tid;
+	struct rec *r[2];
+	size_t n[2], cap[2];
+	unsigned long errors[2];
+};
+
+static const char *g_files[2];
+static int g_side, g_stop;
+static uint64_t g_deadline;
+static pthread_barrier_t g_start, g_end; /* set by main between the barriers */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static char g_first_error[256];
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t u32(uint64_t v) { return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v; }
+
+static int fail(const char *file, const char *what, int err)
+{
+	pthread_mutex_lock(&g_mu);
+	if (!g_first_error[0])
+		snprintf(g_first_error, sizeof(g_first_error), "%s: %s: %s", file, what,
+			 err ? strerror(err) : "bad content");
+	pthread_mutex_unlock(&g_mu);
+	return err ? err : -1;
+}
+
+/* One open+read-to-EOF+close of file, timed into *rec; 0 or an error. */
+static int issue_once(const char *file, struct rec *rec)
+{
+	char buf[4096];
+	uint64_t t0, t1, t2, t3;
+	size_t got = 0;
+	ssize_t k;
+	int fd, err = 0;
+
+	t0 = now_ns();
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	t1 = now_ns();
+	if (fd < 0)
+		return fail(file, "open", errno);
+	for (;;) {
+		k = read(fd, buf + (got < sizeof(buf) ? got : 0),
+			 got < sizeof(buf) ? sizeof(buf) - got : sizeof(buf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			err = fail(file, "read", errno);
+			break;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	t2 = now_ns();
+	if (close(fd) != 0 && !err)
+		err = fail(file, "close", errno);
+	t3 = now_ns();
+	if (!err && (got == 0 || got > sizeof(buf) || !memmem(buf, got, "\"username\"", 10)))
+		err = fail(file, "read", 0);
+	*rec = (struct rec){ u32(t1 - t0), u32(t3 - t2), u32(t3 - t0) };
+	return err;
+}
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+
+	for (;;) {
+		int s;
+		uint64_t deadline;
+
+		pthread_barrier_wait(&g_start);
+		if (g_stop)
+			break;
+		s = g_side;
+		deadline = g_deadline;
+		while (now_ns() < deadline) {
+			struct rec rec;
+
+			if (issue_once(g_files[s], &rec) != 0) {
+				w->errors[s]++;
+				usleep(10000);
+				continue;
+			}
+			if (w->n[s] == w->cap[s]) {
+				w->cap[s] = w->cap[s] ? w->cap[s] * 2 : 4096;
+				if (!(w->r[s] = realloc(w->r[s], w->cap[s] * sizeof(*w->r[s])))) {
+					perror("abissue: realloc");
+					exit(2);
+				}
+			}
+			w->r[s][w->n[s]++] = rec;
+		}
+		pthread_barrier_wait(&g_end);
+	}
+	return NULL;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorts v; prints PFX_p50_us, PFX_p99_us, PFX_max_us (nearest rank). */
+static void quant(const char *pfx, uint32_t *v, size_t n)
+{
+	static const double q[] = { 0.50, 0.99 };
+	static const char *qn[] = { "p50", "p99" };
+
+	qsort(v, n, sizeof(*v), cmp);
+	for (int i = 0; i < 2; i++) {
+		size_t rank = (size_t)(q[i] * (double)n + 0.999999);
+
+		rank = rank < 1 ? 1 : rank > n ? n : rank;
+		printf("%s%s_us=%.1f\n", pfx, qn[i], n ? v[rank - 1] / 1000.0 : 0.0);
+	}
+	printf("%smax_us=%.1f\n", pfx, n ? v[n - 1] / 1000.0 : 0.0);
+}
+
+int main(int argc, char **argv)
+{
+	struct worker *w;
+	double secs[2] = { 0, 0 }, slice;
+	int threads, slices;
+	char path[4096];
+
+	if (argc != 7) {
+		fprintf(stderr, "usage: abissue THREADS SECONDS SLICE LATPREFIX FILE_A FILE_B\n");
+		return 2;
+	}
+	threads = atoi(argv[1]);
+	slice = atof(argv[3]);
+	if (threads < 1 || slice <= 0 || !(w = calloc((size_t)threads, sizeof(*w))))
+		return 2;
+	slices = (int)ceil(atof(argv[2]) / slice - 1e-9);
+	slices = slices < 1 ? 1 : slices;
+	g_files[0] = argv[5];
+	g_files[1] = argv[6];
+	pthread_barrier_init(&g_start, NULL, (unsigned)threads + 1);
+	pthread_barrier_init(&g_end, NULL, (unsigned)threads + 1);
+	for (int i = 0; i < threads; i++)
+		if (pthread_create(&w[i].tid, NULL, worker, &w[i]) != 0)
+			return 2;
+	for (int i = 0; i < 2 * slices; i++) {
+		uint64_t t0 = now_ns();
+
+		g_side = i % 2;
+		g_deadline = t0 + (uint64_t)(slice * 1e9);
+		pthread_barrier_wait(&g_start);
+		pthread_barrier_wait(&g_end);
+		secs[i % 2] += (now_ns() - t0) / 1e9;
+	}
+	g_stop = 1;
+	pthread_barrier_wait(&g_start);
+	for (int i = 0; i < threads; i++)
+		pthread_join(w[i].tid, NULL);
+	for (int s = 0; s < 2; s++) {
+		size_t total = 0, off = 0;
+		unsigned long errors = 0;
+		uint32_t *v[3];
+		char pfx[16];
+		FILE *f;
+
+		for (int i = 0; i < threads; i++) {
+			total += w[i].n[s];
+			errors += w[i].errors[s];
+		}
+		snprintf(path, sizeof(path), "%s.%c", argv[4], "ab"[s]);
+		if (!(f = fopen(path, "w")))
+			return 2;
+		for (int j = 0; j < 3; j++)
+			if (!(v[j] = malloc((total ? total : 1) * sizeof(uint32_t))))
+				return 2;
+		for (int i = 0; i < threads; i++)
+			for (size_t k = 0; k < w[i].n[s]; k++, off++) {
+				const struct rec *r = &w[i].r[s][k];
+
+				v[0][off] = r->cycle_ns;
+				v[1][off] = r->open_ns;
+				v[2][off] = r->close_ns;
+				fprintf(f, "%u %u %u\n", r->open_ns, r->close_ns, r->cycle_ns);
+			}
+		fclose(f);
+		printf("%c_ops=%zu\n%c_errors=%lu\n%c_secs=%.3f\n%c_rate=%.1f\n", "ab"[s], total,
+		       "ab"[s], errors, "ab"[s], secs[s], "ab"[s], total / secs[s]);
+		snprintf(pfx, sizeof(pfx), "%c_", "ab"[s]);
+		quant(pfx, v[0], total);
+		snprintf(pfx, sizeof(pfx), "%c_open_", "ab"[s]);
+		quant(pfx, v[1], total);
+		snprintf(pfx, sizeof(pfx), "%c_close_", "ab"[s]);
+		quant(pfx, v[2], total);
+	}
+	printf("slices=%d\nfirst_error=%s\n", slices, g_first_error);
+	return 0;
+}
+EOF
+	gcc -O2 -Wall -pthread -o "$WORK/abissue" "$WORK/abissue.c" -lm ||
+		die "cannot build the A/B load generator"
+}
+
+# ab_use SIDE - point MNT, STATE, LOG, CREDFS_BIN and CREDFS_PID at SIDE's
+# daemon (baseline or current), so that mount_credfs and check_daemon act on it.
+ab_use() {
+	MNT=${AB_MNT[$1]}
+	STATE=$WORK/state-$1
+	LOG=$WORK/credfs-$1.log
+	CREDFS_PID=${AB_PID[$1]:-}
+	if [ "$1" = baseline ]; then CREDFS_BIN=$WORK/credfs-baseline; else CREDFS_BIN=$WORK/credfs; fi
+}
+
+# ab_mount SIDE - mount SIDE's daemon with its own state directory, and
+# define the connection and the issuance role on it.
+ab_mount() {
+	AB_MNT[$1]=$WORK/mnt-$1
+	ab_use "$1"
+	mount_credfs
+	AB_PID[$1]=$CREDFS_PID
+	printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
+		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$PG_PORT/wizard?sslmode=disable" \
+		username=credfs_admin password=admin "max_open_connections=$B_POOL" \
+		"password_authentication=$B_PWAUTH" \
+		>"$MNT/config/bench" || die "$1: writing config/bench failed: $(tail -n 1 "$MNT/errors")"
+	write_role iss 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
+	say "A/B: $1 mounted on $MNT (pid $CREDFS_PID): $("$CREDFS_BIN" --version 2>/dev/null | head -n 1)"
+}
+
+# ab_ticks PID - the process's utime+stime, in clock ticks.
+ab_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# ab_quiesce - wait (up to 30 s) until neither daemon used CPU for 0.3 s.
+ab_quiesce() {
+	local t0=$EPOCHREALTIME a b s
+	a=$(for s in "${!AB_PID[@]}"; do ab_ticks "${AB_PID[$s]}"; done | paste -sd' ')
+	while :; do
+		sleep 0.3
+		b=$(for s in "${!AB_PID[@]}"; do ab_ticks "${AB_PID[$s]}"; done | paste -sd' ')
+		[ "$a" = "$b" ] && return 0
+		if [ "$(elapsed "$t0" | cut -d. -f1)" -ge 30 ]; then
+			say "A/B: the daemons were still busy after 30 s; measuring anyway"
+			return 0
+		fi
+		a=$b
+	done
+}
+
+# ab_round N ROUND FIRST SECOND - one round: both sides in alternating
+# slices, FIRST's first; the figures in R[ab_*_SIDE_N_ROUND].
+ab_round() {
+	local n=$1 r=$2 out=$WORK/ab/$1-$2 side k c0 c1
+	local -A sl=([$3]=a [$4]=b)
+	[ "$(count_roles 'v-%')" = 0 ] || die "leftover logins before an A/B round"
+	settle
+	ab_quiesce
+	c0=$(ab_ticks "${AB_PID[baseline]}"):$(ab_ticks "${AB_PID[current]}")
+	"$WORK/abissue" "$n" "$AB_SECS" "$AB_SLICE" "$out.lat" \
+		"${AB_MNT[$3]}/creds/iss" "${AB_MNT[$4]}/creds/iss" >"$out"
+	c1=$(ab_ticks "${AB_PID[baseline]}"):$(ab_ticks "${AB_PID[current]}")
+	for side in baseline current; do
+		ab_use "$side"
+		check_daemon "A/B issuance ($side)"
+		k=${sl[$side]}
+		R[ab_rate_${side}_${n}_$r]=$(kv "$out" "${k}_rate")
+		R[ab_ops_${side}_${n}_$r]=$(kv "$out" "${k}_ops")
+		if [ "$side" = baseline ]; then
+			R[ab_cpu_${side}_${n}_$r]=$((${c1%:*} - ${c0%:*}))
+		else
+			R[ab_cpu_${side}_${n}_$r]=$((${c1#*:} - ${c0#*:}))
+		fi
+		mv "$out.lat.$k" "$WORK/ab/$side-$n-$r.lat"
+		if [ "$(kv "$out" "${k}_errors")" != 0 ]; then
+			problem "A/B $side N=$n round $r: $(kv "$out" "${k}_errors") errors, first: $(kv "$out" first_error); errors file: $(tail -n 1 "$MNT/errors" 2>/dev/null)"
+		fi
+		say "  $side: $(kv "$out" "${k}_ops") creds, $(kv "$out" "${k}_rate")/s, p50 $(kv "$out" "${k}_p50_us") us; close() p50 $(kv "$out" "${k}_close_p50_us") us, p99 $(kv "$out" "${k}_close_p99_us") us"
+	done
+	# Every lease of both, revoked (a plain DROP ROLE), before the next round.
+	for side in baseline current; do
+		"$CB" unlinkall "${AB_MNT[$side]}/leases/iss" >"$out.rm.$side"
+		[ "$(kv "$out.rm.$side" errors)" = 0 ] ||
+			problem "rm ${AB_MNT[$side]}/leases/iss/*: $(kv "$out.rm.$side" first_error)"
+	done
+	wait_roles_gone 'v-%' 900 >/dev/null || problem "the A/B logins were not all revoked within 900 s"
+}
+
+# ab_stats - every per-N figure of the A/B table, from the rounds' R[ab_*].
+ab_stats() {
+	local n r side ratios wins tck med lo hi
+	tck=$(getconf CLK_TCK)
+	for n in $AB_NS; do
+		ratios=()
+		wins=0
+		for r in $(seq 1 "$AB_ROUNDS"); do
+			if [ -z "${R[ab_rate_baseline_${n}_$r]:-}" ] || [ -z "${R[ab_rate_current_${n}_$r]:-}" ]; then
+				continue
+			fi
+			R[ab_ratio_${n}_$r]=$(calc "printf \"%.4f\", ${R[ab_rate_current_${n}_$r]} / ${R[ab_rate_baseline_${n}_$r]}")
+			ratios+=("${R[ab_ratio_${n}_$r]}")
+			if awk -v x="${R[ab_ratio_${n}_$r]}" 'BEGIN { exit !(x > 1) }'; then wins=$((wins + 1)); fi
+		done
+		R[ab_rounds_$n]=${#ratios[@]}
+		[ "${#ratios[@]}" -gt 0 ] || continue
+		R[ab_wins_$n]=$wins
+		# median, min, max of the per-round ratios
+		read -r med lo hi < <(printf '%s\n' "${ratios[@]}" | sort -g |
+			awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+				printf "%.3f %.3f %.3f\n", m, v[1], v[NR] }')
+		R[ab_med_$n]=$med
+		R[ab_min_$n]=$lo
+		R[ab_max_$n]=$hi
+		# two-sided sign test: the current build's wins among the rounds
+		R[ab_p_$n]=$(awk -v k="$wins" -v m="${#ratios[@]}" 'BEGIN {
+			c = 1; lo = 0; hi = 0
+			for (i = 0; i <= m; i++) { if (i <= k) lo += c; if (i >= k) hi += c; c = c * (m - i) / (i + 1) }
+			p = 2 * (lo < hi ? lo : hi) / 2 ^ m; printf "%.3f", (p > 1 ? 1 : p) }')
+		for side in baseline current; do
+			R[ab_mean_${side}_$n]=$(for r in $(seq 1 "$AB_ROUNDS"); do echo "${R[ab_rate_${side}_${n}_$r]:-}"; done |
+				awk 'NF { s += $1; k++ } END { printf "%.1f", k ? s / k : 0 }')
+			R[ab_cpu_${side}_$n]=$(for r in $(seq 1 "$AB_ROUNDS"); do
+				echo "${R[ab_cpu_${side}_${n}_$r]:-0} ${R[ab_ops_${side}_${n}_$r]:-0}"; done |
+				awk -v t="$tck" '{ c += $1; o += $2 } END { printf "%.2f", o ? c * 1000 / t / o : 0 }')
+			cat "$WORK/ab/$side-$n-"*.lat 2>/dev/null >"$WORK/ab/all-$side-$n" || true
+			awk '{ print $2 / 1000 }' "$WORK/ab/all-$side-$n" | sort -g >"$WORK/ab/close-$side-$n"
+			awk '{ print $1 / 1000 }' "$WORK/ab/all-$side-$n" | sort -g >"$WORK/ab/open-$side-$n"
+			R[ab_close50_${side}_$n]=$(calc "printf \"%.1f\", $(pct "$WORK/ab/close-$side-$n" 0.50)")
+			R[ab_close99_${side}_$n]=$(calc "printf \"%.1f\", $(pct "$WORK/ab/close-$side-$n" 0.99)")
+			R[ab_closemax_${side}_$n]=$(calc "printf \"%.1f\", $(tail -n 1 "$WORK/ab/close-$side-$n" | grep . || echo 0)")
+			R[ab_open50_${side}_$n]=$(pct "$WORK/ab/open-$side-$n" 0.50)
+			R[ab_open99_${side}_$n]=$(pct "$WORK/ab/open-$side-$n" 0.99)
+		done
+		R[ab_verdict_$n]=$(awk -v m="${R[ab_med_$n]}" -v p="${R[ab_p_$n]}" -v t="$AB_TOL" 'BEGIN {
+			d = (m - 1) * 100
+			if (m < 1 - t) print (p < 0.05 ? sprintf("SLOWER by %.1f%%, consistently", -d) : sprintf("inconclusive: median %.1f%% slower, mixed signs", -d))
+			else if (m > 1 + t) print (p < 0.05 ? sprintf("faster by %.1f%%", d) : sprintf("inconclusive: median %.1f%% faster, mixed signs", d))
+			else print sprintf("within %g%% (median %+.1f%%%s)", t * 100, d, p < 0.05 ? (d < 0 ? ", consistently lower" : ", consistently higher") : "") }')
+	done
+}
+
+ab_report() {
+	local n r side first credv basev commit
+	credv=$("$WORK/credfs" --version 2>/dev/null | head -n 1)
+	basev=$("$WORK/credfs-baseline" --version 2>/dev/null | head -n 1)
+	commit=$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	ab_stats
+	echo "# credfs A/B issuance: baseline against current"
+	echo
+	echo "| | |"
+	echo "|---|---|"
+	echo "| machine | $(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo), nproc $(nproc), $(uname -sr) |"
+	echo "| storage | $(df -PT "$WORK" | awk 'NR == 2 { print $2 " on " $1 }'); one 8 KiB O_DSYNC write: ${DSYNC_MS:-?} ms |"
+	echo "| PostgreSQL | $("$PG_BINDIR/postgres" --version | awk '{ print $3 }'), default durability (synchronous_commit on, fsync on) |"
+	echo "| baseline | ${basev:-?} ($AB_BASE, built $(date -u -r "$AB_BASE" '+%Y-%m-%d %H:%M UTC')) |"
+	echo "| current | ${credv:-?}, git $commit ($CREDFS_SRC_BIN, built $(date -u -r "$CREDFS_SRC_BIN" '+%Y-%m-%d %H:%M UTC')) |"
+	echo "| run | $AB_ROUNDS rounds per N; a round: ${AB_SECS} s per side in alternating ${AB_SLICE} s slices, the side that goes first alternating every round; both daemons with --state; password_authentication=$B_PWAUTH; credfs pool $B_POOL; $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg) |"
+	echo
+	echo "## Issuance (open+read+close of creds/ROLE by N readers)"
+	echo
+	echo "| N | baseline creds/s | current creds/s | median ratio current/baseline | min / max | rounds current won | sign test p | verdict (tolerance $(calc "printf \"%g\", $AB_TOL * 100")%) |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for n in $AB_NS; do
+		printf '| %s | %s | %s | %s | %s / %s | %s of %s | %s | %s |\n' "$n" \
+			"${R[ab_mean_baseline_$n]:--}" "${R[ab_mean_current_$n]:--}" "${R[ab_med_$n]:--}" \
+			"${R[ab_min_$n]:--}" "${R[ab_max_$n]:--}" "${R[ab_wins_$n]:--}" "${R[ab_rounds_$n]:-0}" \
+			"${R[ab_p_$n]:--}" "${R[ab_verdict_$n]:--}"
+	done
+	echo
+	echo "creds/s: the mean over rounds. Ratio: per round, current/baseline of that round's two figures; only these ratios are comparable on a shared machine."
+	echo
+	echo "## The reader's close() and open() of creds/ROLE, and the daemon's CPU"
+	echo
+	echo "| N | side | close() p50 / p99 / max us | open() p50 / p99 ms | daemon CPU per credential ms |"
+	echo "|---|---|---|---|---|"
+	for n in $AB_NS; do
+		for side in baseline current; do
+			printf '| %s | %s | %s / %s / %s | %s / %s | %s |\n' "$n" "$side" \
+				"${R[ab_close50_${side}_$n]:--}" "${R[ab_close99_${side}_$n]:--}" "${R[ab_closemax_${side}_$n]:--}" \
+				"$(ms "${R[ab_open50_${side}_$n]:-}")" "$(ms "${R[ab_open99_${side}_$n]:-}")" \
+				"${R[ab_cpu_${side}_$n]:--}"
+		done
+	done
+	echo
+	echo "Latencies over every credential of every round. open() is where a credential is issued. close() of creds/ returns without waiting for FUSE's RELEASE (the kernel sends it asynchronously; creds/ asks for no FLUSH), so work in the daemon's release handler shows up in its CPU and in the next open()s, not in close(). Daemon CPU: its utime+stime over the rounds over its credentials."
+	echo
+	echo "## Rounds"
+	echo
+	echo "| N | round | first | baseline creds/s | current creds/s | ratio |"
+	echo "|---|---|---|---|---|---|"
+	for n in $AB_NS; do
+		for r in $(seq 1 "$AB_ROUNDS"); do
+			first=$([ $((r % 2)) = 1 ] && echo baseline || echo current)
+			printf '| %s | %s | %s | %s | %s | %s |\n' "$n" "$r" "$first" \
+				"${R[ab_rate_baseline_${n}_$r]:--}" "${R[ab_rate_current_${n}_$r]:--}" "${R[ab_ratio_${n}_$r]:--}"
+		done
+	done
+	echo
+	if [ "${#PROBLEMS[@]}" -gt 0 ]; then
+		echo "## Errors"
+		echo
+		for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+	else
+		echo "No errors."
+	fi
+}
+
+ab_main() {
+	local n r side
+	REPORT_FN=ab_report
+	mkdir -p "$WORK/ab"
+	ab_helper
+	ab_mount baseline
+	ab_mount current
+	set_durability default
+	REPORT_READY=1
+	for n in $AB_NS; do
+		for r in $(seq 1 "$AB_ROUNDS"); do
+			say "A/B N=$n round $r of $AB_ROUNDS (${AB_SECS} s per side in ${AB_SLICE} s slices)"
+			if [ $((r % 2)) = 1 ]; then
+				ab_round "$n" "$r" baseline current
+			else
+				ab_round "$n" "$r" current baseline
+			fi
+			say "  ratio current/baseline: $(calc "printf \"%.3f\", ${R[ab_rate_current_${n}_$r]} / ${R[ab_rate_baseline_${n}_$r]}")"
+		done
+	done
+	mkdir -p "$(dirname "$B_OUT")"
+	REPORTED=1
+	ab_report | tee "$B_OUT"
+	say "done in $(elapsed "$T_START") s; results in $B_OUT"
+	for side in baseline current; do
+		ab_use "$side"
+		umount_credfs
+		AB_PID[$side]=
+	done
+	[ "${#PROBLEMS[@]}" -eq 0 ] || exit 1
+	exit 0
+}
+
 # ---- the run ---------------------------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
@@ -864,6 +1405,7 @@ DSYNC_MS=$(
 ) || DSYNC_MS=
 rm -f "$WORK/dsync-test"
 T_START=$(now)
+[ -z "$AB_BASE" ] || ab_main
 mount_credfs
 setup_credfs_defs
 REPORT_READY=1
