@@ -145,7 +145,7 @@ static void engine_be_gone(void *ctx, struct lease *l)
 	registry_retire(e->reg, l->role->db_name, l->conn_version);
 }
 
-static void engine_be_idle(void *ctx)
+static int64_t engine_be_idle(void *ctx)
 {
 	struct engine *e = ctx;
 	int64_t now = leasesvc_now();
@@ -155,6 +155,7 @@ static void engine_be_idle(void *ctx)
 		e->resolve_at = now + ENGINE_RESOLVE_MS;
 		registry_resolve_pending(e->reg);
 	}
+	return journal_sync_due(e->journal);
 }
 
 static size_t engine_count(void *ctx, const char *name, uint64_t version)

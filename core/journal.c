@@ -140,6 +140,11 @@ void journal_gone(struct journal *j, struct lease *l)
 		log_warn("lease %s: revocation not recorded", l->id);
 }
 
+int64_t journal_sync_due(struct journal *j)
+{
+	return j ? store_sync_due(j->store, JOURNAL_SYNC_MS) : -1;
+}
+
 const struct secret *journal_key(struct journal *j)
 {
 	return j ? j->key : NULL;

@@ -20,7 +20,9 @@
  *              start, uid, gid, comm, exe, cgroup, boot, conn_v, let_go,
  *              revoke, attempts]      durable BEFORE the login can commit
  *   renew     {id, valid}               durable, after PostgreSQL accepted it
- *   letgo     {id, at}                  durable, BEFORE renewals stop
+ *   letgo     {id, at}                  before renewals stop; on disk with the
+ *                                       next durable record or within
+ *                                       JOURNAL_SYNC_MS
  *   revoke    {id, at}                  durable, BEFORE rm leases/... returns
  *   fail      {id, n}                   after a failed revocation attempt
  *   gone      {id}                      after PostgreSQL confirmed the
@@ -76,6 +78,15 @@ int journal_lease(struct journal *j, struct lease *l) __attribute__((warn_unused
 
 /* journal_gone - l's creation rolled back (not durable). NULL j: no-op. */
 void journal_gone(struct journal *j, struct lease *l);
+
+/*
+ * journal_sync_due - records written without waiting for the disk (a
+ * let-go) are made durable with the next durable record, or by this call
+ * once JOURNAL_SYNC_MS old. Returns -1 when none is left, else the ms
+ * until the next call should be made. NULL-safe.
+ */
+#define JOURNAL_SYNC_MS 100
+int64_t journal_sync_due(struct journal *j);
 
 /* journal_maybe_compact - compact when the journal has grown enough. NULL-safe. */
 void journal_maybe_compact(struct journal *j);

@@ -247,7 +247,7 @@ static void *svc_timer(void *arg)
 	struct leasesvc *s = arg;
 	struct lease_job jobs[LEASESVC_DUE_BATCH];
 	struct epoll_event evs[16];
-	int64_t now, next, wait, off = leasesvc_wall_off(), noff;
+	int64_t now, next, wait, off = leasesvc_wall_off(), noff, again;
 	size_t n;
 	int k;
 
@@ -265,10 +265,11 @@ static void *svc_timer(void *arg)
 		svc_enqueue(s, jobs, n);
 		if (n == LEASESVC_DUE_BATCH)
 			continue;
-		if (s->b.idle)
-			s->b.idle(s->b.ctx);
+		again = s->b.idle ? s->b.idle(s->b.ctx) : -1;
 		next = lease_table_next_deadline(s->t);
 		wait = next == INT64_MAX ? LEASESVC_IDLE_MS : next - now;
+		if (again >= 0 && again < wait)
+			wait = again;
 		wait = wait < 0 ? 0 : wait > LEASESVC_IDLE_MS ? LEASESVC_IDLE_MS : wait;
 		k = epoll_wait(s->epfd, evs, 16, (int)wait);
 		for (int i = 0; i < k && !s->stop; i++) {

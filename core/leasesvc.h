@@ -11,8 +11,8 @@
  * VALID UNTIL, display and the journal, converted with leasesvc_wall_off().
  *
  * Durability: the observer's record() is called BEFORE a let-go or an
- * administrator's revocation takes effect (the change is refused, or the
- * let-go postponed to the next restart's, when it fails), and after
+ * administrator's revocation takes effect (the revocation is refused, the
+ * let-go taken again at the next restart, when it fails), and after
  * PostgreSQL accepted a renewal or a revocation (a lost renewal record is
  * harmless: the journaled VALID UNTIL is a lower bound; a lost revocation
  * record only makes a restart revoke a login that is gone, which counts as
@@ -54,8 +54,11 @@ struct leasesvc_backend {
 	void (*poll)(void *ctx, void *handle);
 	/* l was revoked and left the table */
 	void (*gone)(void *ctx, struct lease *l);
-	/* the timer has nothing due: housekeeping (compaction, pending rotations) */
-	void (*idle)(void *ctx);
+	/*
+	 * the timer has nothing due: housekeeping (journal sync, compaction,
+	 * pending rotations); returns in how many ms it wants to run again, or -1
+	 */
+	int64_t (*idle)(void *ctx);
 	void *ctx;
 };
 

@@ -19,6 +19,7 @@
 #include "crash.h"
 #include "log.h"
 #include "store.h"
+#include "timefmt.h"
 #include "store_i.h"
 
 #define STORE_COMPACT_MIN (4 * 1024 * 1024)
@@ -288,6 +289,8 @@ static int store_pend_locked(struct store *s, json_t *rec)
 	memcpy(s->pend + s->plen, buf, len);
 	s->plen += len;
 	s->next_seq++;
+	if (s->appended == s->synced)
+		s->unsynced_since = timefmt_mono_ms();
 	s->appended++;
 	free(buf);
 	return 0;
@@ -331,6 +334,8 @@ static int store_flush_locked(struct store *s, uint64_t upto, bool sync)
 			s->written = last;
 			if (sync)
 				s->synced = last;
+			if (s->synced == s->appended)
+				s->unsynced_since = 0;
 			s->file_size += len;
 		}
 		pthread_cond_broadcast(&s->cv);
@@ -355,6 +360,22 @@ int store_append(struct store *s, json_t *rec, bool durable)
 	}
 	pthread_mutex_unlock(&s->mu);
 	return r;
+}
+
+int64_t store_sync_due(struct store *s, int64_t max_age_ms)
+{
+	int64_t left = -1, age;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->unsynced_since && !s->broken && !s->compacting) {
+		age = timefmt_mono_ms() - s->unsynced_since;
+		if (age < max_age_ms)
+			left = max_age_ms - age;
+		else if (store_flush_locked(s, s->appended, true) != 0)
+			log_err("state %s: cannot sync the journal", s->path);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return left;
 }
 
 /* --- compaction ---------------------------------------------------------- */

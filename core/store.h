@@ -109,6 +109,14 @@ typedef int store_dump_fn(void *ctx, struct store *s, store_emit_fn *emit);
 int store_compact(struct store *s, store_dump_fn *dump, void *ctx)
 	__attribute__((warn_unused_result));
 
+/*
+ * store_sync_due - make records appended without durable (group-committed
+ * with the next durable append) durable once the oldest is max_age_ms
+ * old. Returns -1 when nothing is left unsynced, else the ms until the
+ * oldest is due.
+ */
+int64_t store_sync_due(struct store *s, int64_t max_age_ms);
+
 /* store_wants_compaction - the journal has grown well past its last snapshot. */
 bool store_wants_compaction(struct store *s);
 

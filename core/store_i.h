@@ -38,6 +38,7 @@ struct store {
 	 * meaningful across it.
 	 */
 	uint64_t appended, written, synced;
+	int64_t unsynced_since; /* protected by mu: monotonic ms of the oldest unsynced record, 0 */
 	unsigned char *pend; /* protected by mu: encrypted, not yet written */
 	size_t plen, pcap; /* protected by mu */
 	bool flushing; /* protected by mu: a leader is writing */

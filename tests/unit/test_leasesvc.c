@@ -200,11 +200,12 @@ static void fk_gone(void *ctx, struct lease *l)
 	pthread_mutex_unlock(&F.mu);
 }
 
-static void fk_idle(void *ctx)
+static int64_t fk_idle(void *ctx)
 {
 	(void)ctx;
 	__atomic_store_n(&F.timer_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&F.idles, 1, __ATOMIC_SEQ_CST);
+	return -1;
 }
 
 static int fk_record(void *ctx, struct lease *l, enum leasesvc_rec what, int64_t at)

@@ -527,6 +527,53 @@ out:
 	teardown(&f);
 }
 
+/*
+ * A record appended without durable is not on disk until the next durable
+ * append or store_sync_due finds it old enough; then it is.
+ */
+static void test_sync_due(void)
+{
+	char errbuf[STORE_ERRLEN] = "";
+	json_t *got = json_array(), *rec = json_pack("{s:s, s:i}", "t", "lease", "id", 200);
+	struct store *s = NULL;
+	struct fixture f;
+	size_t len = 0;
+	unsigned char *buf;
+	const int want[] = { 0, 1, 2, 3, 4, 200 };
+	int64_t left;
+	int r;
+
+	if (!rec || !setup(&f))
+		goto out;
+	r = store_open(f.dir, f.key, collect, got, &s, errbuf);
+	CHECK_INT_EQ(r, 0);
+	if (r != 0)
+		goto out;
+	CHECK_INT_EQ(store_sync_due(s, 100), -1); /* nothing unsynced */
+	CHECK_INT_EQ(store_append(s, rec, false), 0);
+	buf = read_all(f.path, &len);
+	CHECK_INT_EQ(len, f.olen); /* still in memory */
+	free(buf);
+	left = store_sync_due(s, 60000);
+	CHECK(left > 0 && left <= 60000); /* not old enough yet */
+	CHECK_INT_EQ(store_sync_due(s, 0), -1); /* old enough: synced */
+	buf = read_all(f.path, &len);
+	CHECK(len > f.olen);
+	free(buf);
+	CHECK_INT_EQ(store_sync_due(s, 0), -1);
+	store_close(s);
+	json_array_clear(got);
+	r = store_open(f.dir, f.key, collect, got, &s, errbuf);
+	CHECK_INT_EQ(r, 0);
+	if (r == 0)
+		store_close(s);
+	CHECK(ids_are(got, want, 6));
+out:
+	json_decref(rec);
+	json_decref(got);
+	teardown(&f);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -543,5 +590,6 @@ int main(void)
 	RUN(test_wrong_key);
 	RUN(test_check);
 	RUN(test_append_after_recovery);
+	RUN(test_sync_due);
 	return DONE();
 }
