@@ -150,12 +150,18 @@ static int64_t engine_be_idle(void *ctx)
 	struct engine *e = ctx;
 	int64_t now = leasesvc_now();
 
+	int64_t sync;
+
 	journal_maybe_compact(e->journal);
 	if (now >= e->resolve_at) {
 		e->resolve_at = now + ENGINE_RESOLVE_MS;
 		registry_resolve_pending(e->reg);
 	}
-	return journal_sync_due(e->journal);
+	sync = journal_sync_due(e->journal);
+	/* A rotation to resolve: come back in time for it. */
+	if (registry_has_pending(e->reg) && (sync < 0 || e->resolve_at - now < sync))
+		sync = e->resolve_at > now ? e->resolve_at - now : 0;
+	return sync;
 }
 
 static size_t engine_count(void *ctx, const char *name, uint64_t version)
@@ -194,8 +200,10 @@ int engine_open_state(struct engine *e, const char *dir, const char *key_file, c
 {
 	int r = journal_open(dir, key_file, e->reg, e->svc, &e->journal, errbuf);
 
-	if (r == 0)
+	if (r == 0) {
 		registry_resolve_pending(e->reg); /* a rotation a crash interrupted */
+		e->resolve_at = leasesvc_now() + ENGINE_RESOLVE_MS;
+	}
 	return r;
 }
 

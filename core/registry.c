@@ -148,11 +148,11 @@ static struct dbconf *reg_inherit_locked(struct reg_conn *cur, struct dbconf *c,
 		return c;
 	curc = conn_pool_conf(cur->pool);
 	if (reg_same_str(curc->username, c->username)) {
-		if (!c->password && curc->password &&
-		    (nc = dbconf_with_password(c, secret_dup(curc->password))))
-			dbconf_unref(c);
 		if (cur->pending && reg_same_server(curc, c))
 			*pending = secret_dup(cur->pending);
+		if (!c->password && curc->password &&
+		    (nc = dbconf_with_password(c, secret_dup(curc->password))))
+			dbconf_unref(c); /* replaced by nc */
 	}
 	dbconf_unref(curc);
 	return nc ? nc : c;
@@ -318,7 +318,7 @@ static void reg_resolve_locked_w(struct registry *g, struct reg_conn *rc)
 	dbconf_unref(c);
 }
 
-void registry_resolve_pending(struct registry *g)
+bool registry_has_pending(struct registry *g)
 {
 	bool any = false;
 
@@ -326,7 +326,12 @@ void registry_resolve_pending(struct registry *g)
 	for (struct reg_conn *c = g->conns; c; c = c->next)
 		any |= c->pending != NULL;
 	pthread_mutex_unlock(&g->mu);
-	if (!any)
+	return any;
+}
+
+void registry_resolve_pending(struct registry *g)
+{
+	if (!registry_has_pending(g))
 		return;
 	pthread_mutex_lock(&g->wmu);
 	/* The list changes only under wmu, which this thread holds. */

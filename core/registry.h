@@ -121,6 +121,9 @@ void registry_retire(struct registry *g, const char *name, uint64_t version);
  */
 void registry_resolve_pending(struct registry *g);
 
+/* registry_has_pending - whether a rotation is still to be resolved. */
+bool registry_has_pending(struct registry *g);
+
 /* registry_hold - hold (true) or release definition changes (journal snapshots). */
 void registry_hold(struct registry *g, bool hold);
 
