@@ -162,6 +162,9 @@ static int dbconf_lists(struct dbconf *c, json_t *p, unsigned flags, struct pars
 			return r;
 		}
 	}
+	/* Only on the complete document: a value cut between writes may end in "END". */
+	if (!(flags & PARAMS_FINAL))
+		return 0;
 	r = sqlsplit_check_txn_control(c->root_rotation, c->n_root_rotation,
 				       "root_rotation_statements", err);
 	/* Written before credfs refused it: one message, one implicit transaction. */

@@ -46,6 +46,12 @@ static int role_stmts(json_t *p, const char *key, const char *const *vars, char 
 			return r;
 		}
 	}
+	/*
+	 * Only on the complete document: a value cut between two writes can end
+	 * in a word that is transaction control ("END" of "ENDORSE").
+	 */
+	if (!(flags & PARAMS_FINAL))
+		return 0;
 	if ((r = sqlsplit_check_txn_control(*out, *n, key, err)) != 0 && (flags & PARAMS_RESTORE)) {
 		/* Written before credfs refused it: kept, so its leases can be revoked. */
 		log_warn("role: %s", err->text);

@@ -388,7 +388,7 @@ static void test_txn_control(void)
 
 	reject("c1", P U PW ROT "COMMIT\n", true,
 	       "root_rotation_statements: statement 2 is transaction control (COMMIT" TXN_MSG);
-	reject("c1", P U PW ROT "end\n", false,
+	reject("c1", P U PW ROT "end\n", true,
 	       "root_rotation_statements: statement 2 is transaction control (END" TXN_MSG);
 	reject("c1", P U PW "root_rotation_statements=BEGIN; " ROT "\n", true,
 	       "root_rotation_statements: statement 1 is transaction control (BEGIN" TXN_MSG);

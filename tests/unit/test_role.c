@@ -529,8 +529,15 @@ static void test_txn_control(void)
 	CHECK(ro == (struct role *)&err); /* untouched */
 	CHECK_STR_EQ(err.text, "creation_statements: statement 4 is transaction control (COMMIT): "
 			       "credfs runs the statements in its own transaction");
-	/* refused while key=value lines arrive, too, and in the file form */
-	CHECK_INT_EQ(role_from_params("r", p, false, &ro, &err), -EINVAL);
+	/*
+	 * Not while key=value lines arrive: a value cut between two writes may
+	 * end in a word that is transaction control ("END" of "ENDORSE"), and
+	 * every prefix of an accepted document must pass (fuzz_params checks
+	 * it); the complete document is refused, at its closing brace or close.
+	 */
+	CHECK_INT_EQ(role_from_params("r", p, false, &ro, &err), 0);
+	role_unref(ro);
+	ro = (struct role *)&err;
 	json_decref(p);
 	CHECK_INT_EQ(build("r",
 			   "db_name=db\ncreation_statements=CREATE ROLE x; \\\n  END;\n"
