@@ -95,7 +95,7 @@ static int jn_rotate_intent(void *ctx, const char *name, const struct secret *pw
 		      true);
 }
 
-int jn_lease_event(void *ctx, struct lease *l, enum leasesvc_rec what, int64_t at)
+static int jn_lease_event(void *ctx, struct lease *l, enum leasesvc_rec what, int64_t at)
 {
 	struct journal *j = ctx;
 
@@ -248,6 +248,8 @@ int journal_open(const char *dir, const char *key_file, struct registry *g, stru
 		 struct journal **out, char *errbuf)
 {
 	struct journal *j = calloc(1, sizeof(*j));
+	int64_t now = timefmt_now_ms();
+	json_t *held = NULL;
 	struct jn_replay rs;
 	int r;
 
@@ -262,19 +264,26 @@ int journal_open(const char *dir, const char *key_file, struct registry *g, stru
 	if ((r = store_key_load(key_file, !store_exists(dir), &j->key, errbuf)) != 0 ||
 	    (r = store_open(dir, j->key, jn_replay, &rs, &j->store, errbuf)) != 0)
 		goto out;
-	/* Restoring writes records (let-go of leases whose files died): observe first. */
+	/* Restoring may write records (a let-go of an opener it cannot watch): observe first. */
 	registry_set_observer(g, &(struct registry_observer){ .conn_put = jn_conn_put,
 							      .role_put = jn_role_put,
 							      .deleted = jn_deleted,
 							      .rotate_intent = jn_rotate_intent,
 							      .ctx = j });
 	leasesvc_set_observer(s, &(struct leasesvc_observer){ .record = jn_lease_event, .ctx = j });
-	if ((r = jn_restore(&rs, g, s, j->boot_id, j, errbuf)) != 0)
+	if (!(held = json_array()) ||
+	    (r = jn_restore(&rs, g, s, j->boot_id, now, held, errbuf)) != 0) {
+		r = held ? r : -ENOMEM;
 		goto out;
-	/* What restoring journaled is durable before anything is served. */
+	}
+	/*
+	 * The start record lets go, as of now, every lease not held again (its
+	 * open file died with the old daemon): a later restart keeps that
+	 * let-go. Durable, with what restoring wrote, before anything is served.
+	 */
 	if ((r = jn_put(j,
-			json_pack("{s:s, s:s, s:I}", "t", "start", "boot", j->boot_id, "at",
-				  (json_int_t)timefmt_now_ms()),
+			json_pack("{s:s, s:s, s:I, s:O}", "t", "start", "boot", j->boot_id, "at",
+				  (json_int_t)now, "held", held),
 			true)) != 0) {
 		snprintf(errbuf, JOURNAL_ERRLEN, "cannot write the state in %s", dir);
 		goto out;
@@ -282,6 +291,7 @@ int journal_open(const char *dir, const char *key_file, struct registry *g, stru
 	*out = j;
 	j = NULL; /* transferred */
 out:
+	json_decref(held);
 	jn_replay_free(&rs);
 	journal_close(j);
 	return r;

@@ -28,6 +28,9 @@
  *   gone      {id}                      after PostgreSQL confirmed the
  *                                       revocation (or the creation rolled back)
  *   rotate    {name, password}          durable BEFORE ALTER ROLE ... PASSWORD
+ *   start     {boot, at, held}          durable, at each start: every lease
+ *                                       not in held (ids held again) and not
+ *                                       yet let go or revoked is let go at at
  * Older records (lease arrays of 16 fields or objects, conf without v,
  * rotate-abort) are still read. Issued passwords are never recorded.
  *
@@ -36,8 +39,8 @@
  * let go at its journaled let-go time; held again when it is bound to a
  * process that still runs (same pid, start time and boot id), with its
  * journaled VALID UNTIL as a lower bound; otherwise its open file died with
- * the old daemon: let go now, and that let-go is journaled so later
- * restarts do not postpone it again.
+ * the old daemon: let go now, and that let-go is journaled (by the start
+ * record) so later restarts do not postpone it again.
  */
 #ifndef CREDFS_JOURNAL_H
 #define CREDFS_JOURNAL_H

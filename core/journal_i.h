@@ -54,15 +54,17 @@ void jn_replay_free(struct jn_replay *rs);
 void jn_replay(void *ctx, json_t *rec);
 void jn_version_key(const char *name, uint64_t v, char *key, size_t n);
 
-/* jn_restore - rs into g and s; jctx is the journal (jn_lease_event's ctx). */
+/*
+ * jn_restore - rs into g and s at now (wall ms); the ids of the leases held
+ * again are appended to held (the start record lets every other one go).
+ */
 int jn_restore(struct jn_replay *rs, struct registry *g, struct leasesvc *s, const char *boot,
-	       void *jctx, char *errbuf);
+	       int64_t now, json_t *held, char *errbuf);
 
 /* Records (journal.c). */
 json_t *jn_conf_rec(const char *t, const char *name, uint64_t v, const struct dbconf *c,
 		    const struct secret *pending);
 json_t *jn_role_rec(const char *t, const struct role *ro);
 json_t *jn_lease_rec(struct lease *l, const char *boot, const struct lease_fate *f, int64_t off);
-int jn_lease_event(void *ctx, struct lease *l, enum leasesvc_rec what, int64_t at);
 
 #endif

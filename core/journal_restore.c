@@ -150,6 +150,30 @@ static void jn_replay_lease_event(struct jn_replay *rs, const char *t, const cha
 	}
 }
 
+/*
+ * A start: every lease it did not hold again (its open file had died with
+ * the daemon before) was let go at that start, unless already let go or
+ * asked to be revoked. One record instead of one per lease: a restart with
+ * 100,000 leases writes one.
+ */
+static void jn_replay_start(struct jn_replay *rs, json_t *rec)
+{
+	json_t *held = json_object_get(rec, "held"), *at = json_object_get(rec, "at"), *set, *l, *v;
+	const char *id;
+	size_t i;
+
+	if (!json_is_array(held) || !json_integer_value(at) || !(set = json_object()))
+		return;
+	json_array_foreach(held, i, v) if (json_is_string(v))
+		json_object_set(set, json_string_value(v), json_true());
+	json_object_foreach(rs->leases, id, l)
+	{
+		if (!jn_int(l, LREC_LET_GO) && !jn_int(l, LREC_REVOKE) && !json_object_get(set, id))
+			json_array_set(l, LREC_LET_GO, at);
+	}
+	json_decref(set);
+}
+
 void jn_replay(void *ctx, json_t *rec)
 {
 	struct jn_replay *rs = ctx;
@@ -171,8 +195,10 @@ void jn_replay(void *ctx, json_t *rec)
 		return;
 	if (id) {
 		jn_replay_lease_event(rs, t, id, rec);
+	} else if (!strcmp(t, "start")) {
+		jn_replay_start(rs, rec);
 	} else if (!name) {
-		return; /* "start" and anything newer */
+		return; /* anything newer */
 	} else if (!strcmp(t, "conf")) {
 		jn_replay_conf(rs, name, rec);
 	} else if (!strcmp(t, "confv")) {
@@ -204,7 +230,7 @@ void jn_replay(void *ctx, json_t *rec)
 enum jn_fate {
 	JN_HELD,
 	JN_LET_GO, /* at *at (wall ms) */
-	JN_LET_GO_NOW, /* its open file died with the old daemon: let go now, journaled */
+	JN_LET_GO_NOW, /* its open file died with the old daemon: let go now (the start record) */
 	JN_REVOKE,
 };
 
@@ -312,13 +338,13 @@ static int jn_restore_conns(struct jn_replay *rs, struct registry *g, char *errb
 }
 
 static int jn_restore_lease(struct jn_replay *rs, json_t *cache, struct registry *g,
-			    struct leasesvc *s, const char *boot, void *jctx, json_t *rec,
-			    char *errbuf)
+			    struct leasesvc *s, const char *boot, int64_t now, json_t *held,
+			    json_t *rec, char *errbuf)
 {
 	static const enum leasesvc_restore how[] = { LEASESVC_RESTORE_HELD, LEASESVC_RESTORE_LET_GO,
 						     LEASESVC_RESTORE_LET_GO,
 						     LEASESVC_RESTORE_REVOKE };
-	int64_t now = timefmt_now_ms(), off = leasesvc_wall_off(), at;
+	int64_t off = leasesvc_wall_off(), at;
 	struct holder_buf h;
 	struct lease *l;
 	struct role *ro;
@@ -350,8 +376,9 @@ static int jn_restore_lease(struct jn_replay *rs, json_t *cache, struct registry
 	l->conn_version = jn_int(rec, LREC_CONN_V);
 	if (!l->conn_version) /* recorded before versions: the current one */
 		conn_pool_unref(registry_pool(g, l->role->db_name, 0, &l->conn_version));
-	if (fate == JN_LET_GO_NOW)
-		(void)jn_lease_event(jctx, l, LEASESVC_REC_LET_GO, now);
+	/* The others are let go now by the start record (jn_replay_start). */
+	if (fate == JN_HELD)
+		json_array_append_new(held, json_string(l->id));
 	if ((r = leasesvc_restore(s, l, how[fate], at - off)) == 0) {
 		lease_table_set_attempts(leasesvc_table(s), l, (int)jn_int(rec, LREC_ATTEMPTS));
 		if (fate == JN_HELD)
@@ -364,7 +391,7 @@ static int jn_restore_lease(struct jn_replay *rs, json_t *cache, struct registry
 }
 
 int jn_restore(struct jn_replay *rs, struct registry *g, struct leasesvc *s, const char *boot,
-	       void *jctx, char *errbuf)
+	       int64_t now, json_t *held, char *errbuf)
 {
 	json_t *cache = json_object(), *rec, *v;
 	const char *name, *id;
@@ -386,7 +413,7 @@ int jn_restore(struct jn_replay *rs, struct registry *g, struct leasesvc *s, con
 	}
 	json_object_foreach(rs->leases, id, rec)
 	{
-		if ((r = jn_restore_lease(rs, cache, g, s, boot, jctx, rec, errbuf)) != 0)
+		if ((r = jn_restore_lease(rs, cache, g, s, boot, now, held, rec, errbuf)) != 0)
 			goto out;
 		n++;
 	}

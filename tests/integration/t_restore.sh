@@ -116,6 +116,11 @@ sleep_until_us $((P_T0 + 7000000)) # the process lease has lived ~10 s at the fi
 G_CREDS=$(cat "$MNT/creds/g") || fail "cat creds/g failed: $(last_error)"
 T=$(_now_us)
 G_USER=$(user_of "$G_CREDS")
+# H: held open (handle binding) when the daemon dies: its file dies with it.
+hold_creds g open
+H_PID=$HOLD_PID
+H_USER=$(user_of "$HOLD_CREDS")
+H_ID=$(jq -r '.lease_id | split("/") | last' <<<"$HOLD_CREDS")
 echo "let-go: creds/g closed at T; process lease issued $(((T - P_T0) / 1000)) ms before T"
 
 # restart_checks WHEN - the process lease right after a restart.
@@ -128,7 +133,8 @@ restart_checks() {
 sleep_until_us $((T + 3000000))
 credfs_crash
 credfs_mount
-echo "first restart at T+$((($(_now_us) - T) / 1000)) ms"
+R1=$(_now_us)
+echo "first restart at T+$(((R1 - T) / 1000)) ms"
 restart_checks "the first restart"
 # The second server comes back now; the revocation must follow.
 ("$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >"$T_DIR/pg2.restart" 2>&1 && _now_us >"$T_DIR/pg2.back") &
@@ -141,6 +147,9 @@ R2=$(_now_us)
 echo "second restart at T+$(((R2 - T) / 1000)) ms"
 restart_checks "the second restart"
 P_V0=$(valid_until_epoch "$P_USER")
+H_LET_GO=$(date -d "$(lease_field "g/$H_ID" let_go_at)" +%s 2>/dev/null || echo 0)
+check "held at the crash: after the second restart its let-go is still the first restart's ($H_LET_GO <= $((R1 / 1000000)))" \
+	test "$H_LET_GO" -gt 0 -a "$H_LET_GO" -le $((R1 / 1000000))
 
 sleep_until_us $((T + (G_TTL - 2) * 1000000))
 check "let-go: the login still exists at T+$(((G_TTL - 2) * 1000)) ms (T+$((($(_now_us) - T) / 1000)) ms)" \
@@ -149,6 +158,15 @@ G_DEADLINE=$((T + (G_TTL + 4) * 1000000))
 check "let-go: the login is dropped by T+$(((G_TTL + 4) * 1000)) ms despite two restarts" \
 	wait_until "$(secs_left "$G_DEADLINE")" role_gone "$G_USER"
 echo "let-go: login gone: $(role_gone "$G_USER" && echo yes || echo no) at T+$((($(_now_us) - T) / 1000)) ms"
+
+# H was let go at the first restart (R1), journaled by its start record:
+# the second restart must not push it back to R2 + TTL.
+sleep_until_us $((R1 + (G_TTL - 2) * 1000000))
+check "held at the crash: the login still exists at R1+$(((G_TTL - 2) * 1000)) ms" role_exists "$H_USER"
+H_DEADLINE=$((R1 + (G_TTL + 4) * 1000000))
+check "held at the crash: let go at the first restart, dropped by R1+$(((G_TTL + 4) * 1000)) ms despite the second" \
+	wait_until "$(secs_left "$H_DEADLINE")" role_gone "$H_USER"
+stop_holder "$H_PID"
 
 # ==== rm: the server is back ========================================================
 wait "$PG2_RESTARTER" || fail "the second PostgreSQL did not start again: $(tail -n 5 "$T_DIR/pg2.restart")"
