@@ -5,6 +5,7 @@
  * SQL of the credential operations is in conn_sql.c.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,12 @@ static int conn_render_value(const struct dbconf *c, const char *v, char **out)
 	return tmpl_render(v, vars, 2, out, &len, NULL);
 }
 
+static const char *const conn_keepalive[][2] = {
+	{ "keepalives", "1" },		 { "keepalives_idle", "5" },
+	{ "keepalives_interval", "2" },	 { "keepalives_count", "3" },
+	{ "tcp_user_timeout", "10000" },
+};
+
 /*
  * libpq parses connection_url (a URI or key=value conninfo) with the
  * placeholders still in it, then each value gets its substitution: no
@@ -91,7 +98,7 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 	char *val[64] = { NULL };
 	char *perr = NULL;
 	size_t n = 0;
-	int r = -EINVAL, has_timeout = 0, has_app = 0, has_options = 0;
+	int r = -EINVAL, has_timeout = 0, has_app = 0, has_options = 0, has_keepalive = 0;
 	PGconn *pg = NULL;
 
 	if (!(opts = PQconninfoParse(c->connection_url, &perr))) {
@@ -100,7 +107,8 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 		PQfreemem(perr);
 		return perr ? -EINVAL : -ENOMEM;
 	}
-	for (o = opts; o->keyword && n < 60; o++) {
+	/* room for the 8 defaults added below and the NULL */
+	for (o = opts; o->keyword && n < 64 - 9; o++) {
 		if (!o->val)
 			continue;
 		if (conn_render_value(c, o->val, &val[n]) != 0) {
@@ -109,6 +117,8 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 			goto out;
 		}
 		has_timeout |= !strcmp(o->keyword, "connect_timeout");
+		has_keepalive |= !strncmp(o->keyword, "keepalives", 10) ||
+				 !strcmp(o->keyword, "tcp_user_timeout");
 		has_app |= !strcmp(o->keyword, "application_name");
 		if (!strcmp(o->keyword, "options")) {
 			char *both = NULL;
@@ -125,6 +135,17 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 	if (!has_timeout) {
 		kw[n] = "connect_timeout";
 		val[n++] = strdup(CONN_CONNECT_TIMEOUT);
+	}
+	/*
+	 * A partition is noticed in about 15 s, not when TCP gives up (about
+	 * 15 minutes): keepalives after 5 s idle, every 2 s, 3 missed; and
+	 * unacknowledged data for 10 s ends the connection. Set any of them in
+	 * connection_url to choose all of them yourself.
+	 */
+	for (size_t i = 0; !has_keepalive && i < sizeof(conn_keepalive) / sizeof(conn_keepalive[0]);
+	     i++) {
+		kw[n] = conn_keepalive[i][0];
+		val[n++] = strdup(conn_keepalive[i][1]);
 	}
 	if (!has_app) {
 		kw[n] = "application_name";
@@ -192,7 +213,9 @@ struct conn_pool *conn_pool_new(struct dbconf *c)
 
 	if (!p)
 		return NULL;
-	if (!(p->idle = calloc(c->max_open, sizeof(*p->idle)))) {
+	if (!(p->idle = calloc(c->max_open, sizeof(*p->idle))) ||
+	    !(p->born = calloc(c->max_open, sizeof(*p->born)))) {
+		free(p->idle);
 		free(p);
 		return NULL;
 	}
@@ -219,6 +242,7 @@ void conn_pool_unref(struct conn_pool *p)
 	for (int i = 0; i < p->nidle; i++)
 		PQfinish(p->idle[i].pg);
 	free(p->idle);
+	free(p->born);
 	dbconf_unref(p->conf);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
@@ -243,6 +267,47 @@ static int64_t conn_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Remember when pg connected (for max_connection_lifetime); the caller holds p->mu. */
+static void conn_born_locked(struct conn_pool *p, PGconn *pg, int64_t now)
+{
+	for (int i = 0; i < p->conf->max_open; i++) {
+		if (!p->born[i].pg) {
+			p->born[i].pg = pg;
+			p->born[i].born = now;
+			return;
+		}
+	}
+}
+
+/* Whether pg has outlived max_connection_lifetime; forget it when it goes (gone). */
+static bool conn_expired_locked(struct conn_pool *p, PGconn *pg, int64_t now, bool gone)
+{
+	bool old = false;
+
+	for (int i = 0; i < p->conf->max_open; i++) {
+		if (p->born[i].pg != pg)
+			continue;
+		old = p->conf->max_lifetime > 0 &&
+		      now - p->born[i].born >= p->conf->max_lifetime * 1000;
+		if (gone)
+			p->born[i].pg = NULL;
+		break;
+	}
+	return old;
+}
+
+/*
+ * Whether an idle connection is still good: PostgreSQL says nothing to an
+ * idle session unless it ends it (a restart, pg_terminate_backend), so
+ * anything to read (the error, or end of file) means it is dead.
+ */
+static bool conn_idle_alive(PGconn *pg)
+{
+	struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
+
+	return PQstatus(pg) == CONNECTION_OK && pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
+}
+
 /* Take an idle connection or open a new one, waiting for a free slot. */
 int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 {
@@ -257,8 +322,11 @@ int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 	for (;;) {
 		if (p->nidle > 0) {
 			pg = p->idle[--p->nidle].pg;
-			if (PQstatus(pg) == CONNECTION_OK)
+			/* Never hand out a dead or too old connection: a new one instead. */
+			if (conn_idle_alive(pg) &&
+			    !conn_expired_locked(p, pg, conn_mono_ms(), false))
 				break;
+			conn_expired_locked(p, pg, 0, true);
 			p->open--;
 			pthread_mutex_unlock(&p->mu);
 			PQfinish(pg);
@@ -272,13 +340,15 @@ int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 			pthread_mutex_unlock(&p->mu);
 			r = conn_connect(c, &pg, errbuf);
 			dbconf_unref(c);
+			pthread_mutex_lock(&p->mu);
 			if (r != 0) {
-				pthread_mutex_lock(&p->mu);
 				p->open--;
 				pthread_cond_signal(&p->cv);
 				pthread_mutex_unlock(&p->mu);
 				return r;
 			}
+			conn_born_locked(p, pg, conn_mono_ms());
+			pthread_mutex_unlock(&p->mu);
 			*out = pg;
 			return 0;
 		}
@@ -298,11 +368,13 @@ void conn_checkin(struct conn_pool *p, PGconn *pg)
 	bool keep = PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
 
 	pthread_mutex_lock(&p->mu);
-	if (keep && p->nidle < p->conf->max_idle && p->nidle < p->conf->max_open) {
+	if (keep && p->nidle < p->conf->max_idle && p->nidle < p->conf->max_open &&
+	    !conn_expired_locked(p, pg, conn_mono_ms(), false)) {
 		p->idle[p->nidle].pg = pg;
 		p->idle[p->nidle++].born = conn_mono_ms();
 		pg = NULL;
 	} else {
+		conn_expired_locked(p, pg, 0, true);
 		p->open--;
 	}
 	pthread_cond_signal(&p->cv);

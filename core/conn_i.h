@@ -19,7 +19,7 @@
 
 struct conn_idle {
 	PGconn *pg;
-	int64_t born; /* ms */
+	int64_t born; /* monotonic ms: in born[], when it connected (max_connection_lifetime) */
 };
 
 struct conn_pool {
@@ -29,6 +29,7 @@ struct conn_pool {
 	struct dbconf *conf; /* protected by mu; swapped by root rotation */
 	struct conn_idle *idle; /* protected by mu; max_open slots */
 	int nidle; /* protected by mu */
+	struct conn_idle *born; /* protected by mu; max_open slots: every open connection */
 	int open; /* protected by mu: idle + checked out */
 };
 
