@@ -189,7 +189,7 @@ struct engine *engine_new(void)
 	if (!e)
 		return NULL;
 	if (!(e->svc = leasesvc_new(&b)) || !(e->reg = registry_new(engine_count, e)) ||
-	    !(e->errlog = errlog_new())) {
+	    !(e->errlog = errlog_new()) || !(e->quota = quota_new())) {
 		engine_free(e);
 		return NULL;
 	}
@@ -250,6 +250,7 @@ void engine_free(struct engine *e)
 	journal_close(e->journal);
 	audit_close(e->audit);
 	errlog_free(e->errlog);
+	quota_free(e->quota);
 	free(e);
 }
 

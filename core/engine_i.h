@@ -14,6 +14,7 @@
 #include "errlog.h"
 #include "journal.h"
 #include "leasesvc.h"
+#include "quota.h"
 #include "registry.h"
 
 #define ENGINE_WORKERS 8
@@ -25,6 +26,7 @@ struct engine {
 	struct journal *journal; /* NULL with --state none */
 	struct errlog *errlog;
 	struct audit *audit; /* NULL without --audit-log */
+	struct quota *quota; /* issue_rate buckets */
 	struct pwpool *pwpool; /* SCRAM pairs made ahead; NULL before engine_start */
 	engine_poll_fn *poll_fn; /* set before start */
 	_Atomic bool stopping; /* no new issue once set */

@@ -87,6 +87,54 @@ static int engine_issue_prepare(struct engine *e, const char *name, struct role 
 	return 0;
 }
 
+/*
+ * A role's limits, before anything is made for the opener: max_leases and
+ * max_leases_per_uid (EDQUOT), then issue_rate (EAGAIN), so a refused count
+ * takes no token. Leases are counted only when a limit is set.
+ *
+ * The counts are a soft limit: two opens that pass the check at once both
+ * issue, so a limit is exceeded by at most the opens in flight between the
+ * check and the lease's in-flight record (the watch, the username and the
+ * password: well under a millisecond with a ready SCRAM pair). Closing it
+ * would serialize the issues of limited roles; a quota is a guard against
+ * runaway clients, not an exact budget, so it is left soft.
+ */
+static int engine_issue_limits(struct engine *e, const struct role *ro,
+			       const struct lease_holder *holder, char *errbuf)
+{
+	uid_t uid = holder ? holder->uid : 0;
+	size_t all = 0, mine = 0;
+	char rate[32];
+	int r;
+
+	if (ro->max_leases > 0 || ro->max_leases_per_uid > 0)
+		leasesvc_count_role(e->svc, ro->name, uid, &all, &mine);
+	if (ro->max_leases > 0 && all >= (size_t)ro->max_leases) {
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "max_leases (%lld) reached: %zu live leases of role %s",
+			 (long long)ro->max_leases, all, ro->name);
+		return -EDQUOT;
+	}
+	if (ro->max_leases_per_uid > 0 && mine >= (size_t)ro->max_leases_per_uid) {
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "max_leases_per_uid (%lld) reached for uid %u: %zu live leases of role %s",
+			 (long long)ro->max_leases_per_uid, (unsigned)uid, mine, ro->name);
+		return -EDQUOT;
+	}
+	if (ro->issue_rate.n <= 0)
+		return 0;
+	if ((r = quota_take(e->quota, ro->name, uid, leasesvc_now(), &ro->issue_rate)) != 0) {
+		role_rate_str(&ro->issue_rate, rate, sizeof(rate));
+		if (r == -EAGAIN)
+			snprintf(errbuf, ENGINE_ERRLEN, "issue_rate (%s) exceeded for uid %u", rate,
+				 (unsigned)uid);
+		else
+			snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+		return r;
+	}
+	return 0;
+}
+
 static int engine_username(const struct dbconf *c, const struct role *ro,
 			   const struct lease_holder *holder, char *username, char *errbuf)
 {
@@ -197,7 +245,8 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		r = -ESHUTDOWN;
 		goto out;
 	}
-	if ((r = engine_issue_prepare(e, name, &ro, &p, &version, errbuf)) != 0)
+	if ((r = engine_issue_prepare(e, name, &ro, &p, &version, errbuf)) != 0 ||
+	    (r = engine_issue_limits(e, ro, holder, errbuf)) != 0)
 		goto out;
 	/* Before the login exists: an opener that cannot be watched gets nothing. */
 	if ((r = leasesvc_watch_prepare(e->svc, holder, &w, errbuf)) != 0)

@@ -218,6 +218,13 @@ size_t lease_table_count_db(struct lease_table *t, const char *db);
 size_t lease_table_count_conn(struct lease_table *t, const char *db, uint64_t version);
 
 /*
+ * lease_table_count_role - live leases of role (by name, any version of
+ * it) in *all, and those of them whose holder uid is uid in *of_uid.
+ */
+void lease_table_count_role(struct lease_table *t, const char *role, uid_t uid, size_t *all,
+			    size_t *of_uid);
+
+/*
  * lease_table_snapshot - new references to every live lease (*out, a new
  * array of *n; free each with lease_unref and the array with free).
  */

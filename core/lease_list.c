@@ -49,6 +49,23 @@ size_t lease_table_count_conn(struct lease_table *t, const char *db, uint64_t ve
 	return n;
 }
 
+void lease_table_count_role(struct lease_table *t, const char *role, uid_t uid, size_t *all,
+			    size_t *of_uid)
+{
+	size_t n = 0, u = 0;
+
+	pthread_mutex_lock(&t->mu);
+	for (size_t i = 0; i < t->count; i++) {
+		if (strcmp(t->heap[i]->role->name, role) != 0)
+			continue;
+		n++;
+		u += t->heap[i]->holder.uid == uid;
+	}
+	pthread_mutex_unlock(&t->mu);
+	*all = n;
+	*of_uid = u;
+}
+
 int lease_table_snapshot(struct lease_table *t, struct lease ***out, size_t *n)
 {
 	struct lease **a;

@@ -502,6 +502,31 @@ size_t leasesvc_count_conn(struct leasesvc *s, const char *db, uint64_t version)
 	return n;
 }
 
+void leasesvc_count_role(struct leasesvc *s, const char *role, uid_t uid, size_t *all,
+			 size_t *of_uid)
+{
+	/*
+	 * The in-flight list is held across the table count: a lease leaves
+	 * it only after joining the table, so one that is in both now is
+	 * skipped here and none is missed or counted twice.
+	 */
+	pthread_mutex_lock(&s->imu);
+	lease_table_count_role(s->t, role, uid, all, of_uid);
+	for (size_t i = 0; i < s->n_inflight; i++) {
+		struct lease *l = s->inflight[i], *in;
+
+		if (strcmp(l->role->name, role) != 0)
+			continue;
+		if ((in = lease_table_get(s->t, l->id)) != NULL) {
+			lease_unref(in);
+			continue;
+		}
+		(*all)++;
+		*of_uid += l->holder.uid == uid;
+	}
+	pthread_mutex_unlock(&s->imu);
+}
+
 int leasesvc_snapshot(struct leasesvc *s, struct lease ***out, size_t *n)
 {
 	struct lease **inf = NULL, **tab = NULL, **all;

@@ -152,6 +152,13 @@ void *leasesvc_poll_take(struct leasesvc *s, struct lease *l);
  */
 size_t leasesvc_count_conn(struct leasesvc *s, const char *db, uint64_t version);
 
+/*
+ * leasesvc_count_role - leases of role (by name) in flight or in the
+ * table in *all, those held by uid in *of_uid; each lease counted once.
+ */
+void leasesvc_count_role(struct leasesvc *s, const char *role, uid_t uid, size_t *all,
+			 size_t *of_uid);
+
 /* leasesvc_snapshot - leases in flight and in the table (see lease_table_snapshot). */
 int leasesvc_snapshot(struct leasesvc *s, struct lease ***out, size_t *n)
 	__attribute__((warn_unused_result));

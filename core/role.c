@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,9 @@ static const char *const role_keys[] = {
 	"creds_owner",
 	"creds_group",
 	"creds_mode",
+	"max_leases",
+	"max_leases_per_uid",
+	"issue_rate",
 	NULL,
 };
 
@@ -183,6 +188,71 @@ static int role_options(struct role *ro, json_t *p, struct parse_error *err)
 	return 0;
 }
 
+/* "N/s", "N/m" or "N/h" with N in [1, ROLE_RATE_MAX]. */
+static int role_parse_rate(const char *s, struct role_rate *out, struct parse_error *err)
+{
+	static const struct {
+		char unit;
+		int64_t ms;
+	} units[] = { { 's', 1000 }, { 'm', 60 * 1000 }, { 'h', 3600 * 1000 } };
+	int64_t n = 0;
+	const char *q = s;
+
+	for (; *q >= '0' && *q <= '9'; q++)
+		if (n <= ROLE_RATE_MAX) /* past it, only "too large" matters */
+			n = n * 10 + (*q - '0');
+	if (q == s || q[0] != '/' || !q[1] || q[2])
+		goto bad;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (q[1] != units[i].unit)
+			continue;
+		if (n < 1 || n > ROLE_RATE_MAX) {
+			perr_set(err, 0, 0, "issue_rate: N must be from 1 to %d, got \"%.64s\"",
+				 ROLE_RATE_MAX, s);
+			return -EINVAL;
+		}
+		out->n = n;
+		out->per_ms = units[i].ms;
+		return 0;
+	}
+bad:
+	perr_set(err, 0, 0, "issue_rate: expected N/s, N/m or N/h, got \"%.64s\"", s);
+	return -EINVAL;
+}
+
+static int role_limits(struct role *ro, json_t *p, struct parse_error *err)
+{
+	const char *s;
+	json_t *v;
+	int r;
+
+	if ((r = params_get_int(p, "max_leases", 0, INT32_MAX, &ro->max_leases, err)) < 0 ||
+	    (r = params_get_int(p, "max_leases_per_uid", 0, INT32_MAX, &ro->max_leases_per_uid,
+				err)) < 0)
+		return r;
+	v = json_object_get(p, "issue_rate");
+	if (json_is_integer(v) && json_integer_value(v) == 0)
+		return 0; /* unlimited, like an absent key */
+	if (json_is_integer(v)) {
+		perr_set(err, 0, 0, "issue_rate: expected N/s, N/m or N/h, got %lld",
+			 (long long)json_integer_value(v));
+		return -EINVAL;
+	}
+	if ((r = params_get_str(p, "issue_rate", &s, err)) < 0)
+		return r;
+	/* "" or "0" is unlimited, like an absent key */
+	if (r == 0 && *s && strcmp(s, "0") != 0)
+		return role_parse_rate(s, &ro->issue_rate, err);
+	return 0;
+}
+
+void role_rate_str(const struct role_rate *rate, char *buf, size_t len)
+{
+	char u = rate->per_ms == 1000 ? 's' : rate->per_ms == 60 * 1000 ? 'm' : 'h';
+
+	snprintf(buf, len, "%lld/%c", (long long)rate->n, u);
+}
+
 static struct role *role_alloc(const char *name)
 {
 	struct role *ro = calloc(1, sizeof(*ro));
@@ -241,7 +311,7 @@ int role_from_params(const char *name, json_t *params, unsigned flags, struct ro
 		goto out;
 	if ((r = role_all_stmts(ro, params, flags, err)) != 0 ||
 	    (r = role_ttls(ro, params, err)) != 0 || (r = role_options(ro, params, err)) != 0 ||
-	    (r = role_fill_empty(ro)) != 0)
+	    (r = role_limits(ro, params, err)) != 0 || (r = role_fill_empty(ro)) != 0)
 		goto out;
 	*out = ro;
 	ro = NULL; /* transferred */
@@ -265,7 +335,7 @@ json_t *role_to_json(const struct role *ro)
 		"password", "lease_binding",
 		ro->binding == ROLE_BIND_PROCESS ? "process" : "handle", "terminate_sessions",
 		ro->terminate_sessions);
-	char mode[8];
+	char mode[8], rate[32];
 
 	if (!j)
 		return NULL;
@@ -275,6 +345,12 @@ json_t *role_to_json(const struct role *ro)
 		json_object_set_new(j, "creds_group", json_sprintf("%u", (unsigned)ro->creds_gid));
 	snprintf(mode, sizeof(mode), "%04o", ro->creds_mode);
 	json_object_set_new(j, "creds_mode", json_string(mode));
+	json_object_set_new(j, "max_leases", json_integer(ro->max_leases));
+	json_object_set_new(j, "max_leases_per_uid", json_integer(ro->max_leases_per_uid));
+	if (ro->issue_rate.n > 0) {
+		role_rate_str(&ro->issue_rate, rate, sizeof(rate));
+		json_object_set_new(j, "issue_rate", json_string(rate));
+	}
 	return j;
 }
 

@@ -22,6 +22,14 @@
 
 #define ROLE_SYSTEM_MAX_TTL (768LL * 3600) /* Vault's system default and maximum */
 
+/* issue_rate: a token bucket of n issues refilled at n per per_ms; n 0 = unlimited. */
+struct role_rate {
+	int64_t n;
+	int64_t per_ms; /* 1000 (s), 60000 (m) or 3600000 (h) */
+};
+
+#define ROLE_RATE_MAX 1000000 /* N of issue_rate */
+
 enum role_binding {
 	ROLE_BIND_HANDLE, /* held while the open file is open and the opener lives */
 	ROLE_BIND_PROCESS, /* held until the opener exits */
@@ -46,6 +54,9 @@ struct role {
 	uid_t creds_uid; /* owner of creds/NAME, (uid_t)-1 = the daemon's */
 	gid_t creds_gid; /* group of creds/NAME, (gid_t)-1 = the daemon's */
 	unsigned creds_mode; /* permission bits of creds/NAME */
+	int64_t max_leases; /* live leases of the role; 0 = unlimited */
+	int64_t max_leases_per_uid; /* live leases of the role per holder uid; 0 = unlimited */
+	struct role_rate issue_rate; /* per opener uid */
 	uint64_t version; /* which write of roles/NAME this is (durable state) */
 	/* restored from a state written before transaction control was refused:
 	 * its creation statements would commit early, so it issues nothing */
@@ -64,6 +75,9 @@ int role_from_params(const char *name, json_t *params, unsigned flags, struct ro
 
 /* role_to_json - a new JSON object of the definition (TTLs in seconds). */
 json_t *role_to_json(const struct role *r);
+
+/* role_rate_str - "N/s", "N/m" or "N/h" of rate (n > 0) in buf (at least 32 bytes). */
+void role_rate_str(const struct role_rate *rate, char *buf, size_t len);
 
 /* role_max_ttl - the effective maximum lease lifetime, in seconds. */
 int64_t role_max_ttl(const struct role *r);

@@ -585,6 +585,10 @@ static void roundtrip(const char *doc)
 	CHECK_INT_EQ(a->creds_uid, b->creds_uid);
 	CHECK_INT_EQ(a->creds_gid, b->creds_gid);
 	CHECK_INT_EQ(a->creds_mode, b->creds_mode);
+	CHECK_INT_EQ(a->max_leases, b->max_leases);
+	CHECK_INT_EQ(a->max_leases_per_uid, b->max_leases_per_uid);
+	CHECK_INT_EQ(a->issue_rate.n, b->issue_rate.n);
+	CHECK_INT_EQ(a->issue_rate.per_ms, b->issue_rate.per_ms);
 out:
 	json_decref(ja);
 	json_decref(jb);
@@ -607,6 +611,9 @@ static void test_roundtrip(void)
 		  "\\\"{{name}}\\\"\", \"lease_binding\": \"process\", \"terminate_sessions\": "
 		  "false, \"creds_owner\": \"1234\", \"creds_group\": \"0\", \"creds_mode\": "
 		  "\"0440\", \"default_ttl\": \"90s\", \"max_ttl\": \"1h30m\"}");
+	roundtrip("db_name=db\nmax_leases=2\nmax_leases_per_uid=1\nissue_rate=5/s\n");
+	roundtrip("{\"db_name\": \"db\", \"max_leases\": 7, \"issue_rate\": \"10/h\"}");
+	roundtrip("db_name=db\nissue_rate=1/m\n");
 
 	/* what role_to_json says */
 	CHECK_INT_EQ(build("db-app", seed_kv, true, &ro, &err), 0);
@@ -628,6 +635,99 @@ static void test_roundtrip(void)
 	role_unref(ro);
 	role_unref(ro);
 	role_unref(NULL);
+}
+
+/* max_leases, max_leases_per_uid and issue_rate: valid forms, defaults, refusals. */
+static void test_limits(void)
+{
+	static const struct {
+		const char *doc;
+		int64_t max, per_uid, n, per_ms;
+	} ok[] = {
+		{ "db_name=db\n", 0, 0, 0, 0 },
+		{ "db_name=db\nmax_leases=0\nmax_leases_per_uid=0\nissue_rate=0\n", 0, 0, 0, 0 },
+		{ "db_name=db\nmax_leases=2\n", 2, 0, 0, 0 },
+		{ "db_name=db\nmax_leases_per_uid=1\n", 0, 1, 0, 0 },
+		{ "db_name=db\nissue_rate=3/s\n", 0, 0, 3, 1000 },
+		{ "db_name=db\nissue_rate=60/m\n", 0, 0, 60, 60000 },
+		{ "db_name=db\nissue_rate=1000000/h\n", 0, 0, 1000000, 3600000 },
+		{ "{\"db_name\": \"db\", \"max_leases\": 5, \"max_leases_per_uid\": 2, "
+		  "\"issue_rate\": \"1/s\"}",
+		  5, 2, 1, 1000 },
+		{ "{\"db_name\": \"db\", \"issue_rate\": 0}", 0, 0, 0, 0 },
+	};
+	static const struct {
+		const char *doc, *text;
+	} bad[] = {
+		{ "db_name=db\nmax_leases=-1\n", "max_leases: -1 is out of range" },
+		{ "db_name=db\nmax_leases=two\n", "max_leases: expected an integer" },
+		{ "db_name=db\nmax_leases_per_uid=-3\n", "max_leases_per_uid: -3 is out of range" },
+		{ "db_name=db\nmax_leases_per_uid=1.5\n",
+		  "max_leases_per_uid: expected an integer" },
+		{ "db_name=db\nissue_rate=10 per second\n",
+		  "issue_rate: expected N/s, N/m or N/h, got \"10 per second\"" },
+		{ "db_name=db\nissue_rate=10\n",
+		  "issue_rate: expected N/s, N/m or N/h, got \"10\"" },
+		{ "db_name=db\nissue_rate=10/d\n",
+		  "issue_rate: expected N/s, N/m or N/h, got \"10/d\"" },
+		{ "db_name=db\nissue_rate=/s\n",
+		  "issue_rate: expected N/s, N/m or N/h, got \"/s\"" },
+		{ "db_name=db\nissue_rate=5/ss\n",
+		  "issue_rate: expected N/s, N/m or N/h, got \"5/ss\"" },
+		{ "db_name=db\nissue_rate=-1/s\n",
+		  "issue_rate: expected N/s, N/m or N/h, got \"-1/s\"" },
+		{ "db_name=db\nissue_rate=0/s\n", "issue_rate: N must be from 1 to 1000000" },
+		{ "db_name=db\nissue_rate=99999999999999999999/s\n",
+		  "issue_rate: N must be from 1 to 1000000" },
+		{ "{\"db_name\": \"db\", \"issue_rate\": 5}",
+		  "issue_rate: expected N/s, N/m or N/h, got 5" },
+		{ "{\"db_name\": \"db\", \"issue_rate\": true}", "issue_rate: expected a string" },
+	};
+	struct parse_error err;
+	struct role *ro;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		CHECK_INT_EQ(build("r", ok[i].doc, true, &ro, &err), 0);
+		if (!ro) {
+			fprintf(stderr, "%s: %s\n", ok[i].doc, err.text);
+			continue;
+		}
+		CHECK_INT_EQ(ro->max_leases, ok[i].max);
+		CHECK_INT_EQ(ro->max_leases_per_uid, ok[i].per_uid);
+		CHECK_INT_EQ(ro->issue_rate.n, ok[i].n);
+		CHECK_INT_EQ(ro->issue_rate.per_ms, ok[i].per_ms);
+		role_unref(ro);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT_EQ(build("r", bad[i].doc, true, &ro, &err), -EINVAL);
+		CHECK(ro == NULL);
+		if (strncmp(err.text, bad[i].text, strlen(bad[i].text)) != 0) {
+			fprintf(stderr, "%s: message \"%s\", expected \"%s\"\n", bad[i].doc,
+				err.text, bad[i].text);
+			CHECK(0);
+		}
+		role_unref(ro);
+	}
+
+	/* the read-back: integers always, issue_rate only when set */
+	CHECK_INT_EQ(build("r", "db_name=db\nmax_leases=2\nissue_rate=5/m\n", true, &ro, &err), 0);
+	if (ro) {
+		json_t *j = role_to_json(ro);
+
+		CHECK_INT_EQ(json_integer_value(json_object_get(j, "max_leases")), 2);
+		CHECK_INT_EQ(json_integer_value(json_object_get(j, "max_leases_per_uid")), 0);
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "issue_rate")), "5/m");
+		json_decref(j);
+		role_unref(ro);
+	}
+	CHECK_INT_EQ(build("r", "db_name=db\n", true, &ro, &err), 0);
+	if (ro) {
+		json_t *j = role_to_json(ro);
+
+		CHECK(json_object_get(j, "issue_rate") == NULL);
+		json_decref(j);
+		role_unref(ro);
+	}
 }
 
 /* A role written before transaction control was refused still restores, marked. */
@@ -670,5 +770,6 @@ int main(void)
 	RUN(test_roundtrip);
 	RUN(test_txn_control);
 	RUN(test_txn_control_restore);
+	RUN(test_limits);
 	return DONE();
 }
