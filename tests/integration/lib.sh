@@ -300,6 +300,37 @@ credfs_crash() {
 	MNT=
 }
 
+# ---- a second PostgreSQL (server B) -------------------------------------------
+# For tests that stop, restart or switch servers without disturbing the
+# shared one. pg2_start starts (or starts again, on its old port) a private
+# scratch PostgreSQL in $PG2 and sets PORT2 (run it in the background and
+# read "$PG2/port" after `wait` to overlap it with other setup); pg2_stop
+# stops it (the cleanup does too); pg2_psql ARGS is psql as credfs_admin on
+# its wizard database; pg2_role_gone USER, pg2_login USER PASS.
+PG2=$T_DIR/pg2
+PORT2=
+pg2_start() {
+	PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >>"$T_DIR/pg2.log" 2>&1 ||
+		return 1
+	PORT2=$(cat "$PG2/port")
+}
+pg2_stop() {
+	[ -d "$PG2" ] || return 0
+	"$CREDFS_SRC/scripts/pg-scratch.sh" stop "$PG2" >/dev/null 2>&1
+}
+T_ON_EXIT+=(pg2_stop)
+pg2_psql() {
+	PGPASSWORD='admin' psql -h 127.0.0.1 -p "$PORT2" -U credfs_admin -d wizard -XAtq \
+		-v ON_ERROR_STOP=1 "$@"
+}
+pg2_role_gone() {
+	[ "$(pg2_psql -c "SELECT count(*) FROM pg_roles WHERE rolname = $(sql_lit "$1")")" = 0 ]
+}
+pg2_login() {
+	PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PORT2" -U "$1" -d wizard -XAtq -c 'select 1' \
+		</dev/null >/dev/null 2>&1
+}
+
 # ---- writing definitions -----------------------------------------------------
 
 SEED_CREATE='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{{name}}";'

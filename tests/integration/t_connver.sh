@@ -26,11 +26,8 @@ id_of() { jq -r '.lease_id | split("/") | last' <<<"$1"; }
 listed() { [ -e "$MNT/leases/$1" ]; }
 
 # ---- server B ---------------------------------------------------------------
-PG2=$T_DIR/pg2
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >"$T_DIR/pg2.start" 2>&1 &
+pg2_start &
 PG2_STARTER=$!
-stop_pg2() { "$CREDFS_SRC/scripts/pg-scratch.sh" stop "$PG2" >/dev/null 2>&1; }
-T_ON_EXIT+=(stop_pg2)
 PORT_A=$CREDFS_PG_PORT
 # count_on PORT USER - 1 if the server on PORT has the role USER, else 0.
 count_on() {
@@ -58,7 +55,7 @@ credfs_mount
 conn_to "$PORT_A"
 printf '%s\n' db_name=wizard "creation_statements=$CREATE_ONLY" default_ttl=1h max_ttl=24h \
 	>"$MNT/roles/r" || fail "writing roles/r failed: $(last_error)"
-wait "$PG2_STARTER" || fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.start")"
+wait "$PG2_STARTER" || fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.log")"
 PORT_B=$(cat "$PG2/port")
 echo "server A on port $PORT_A, server B on port $PORT_B"
 

@@ -11,24 +11,7 @@
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-PG2=$T_DIR/pg2
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >/dev/null 2>&1 ||
-	fail "could not start a second scratch PostgreSQL"
-stop_pg2() { "$CREDFS_SRC/scripts/pg-scratch.sh" stop "$PG2" >/dev/null 2>&1; }
-T_ON_EXIT+=(stop_pg2)
-PORT2=$(cat "$PG2/port")
-
-pg2_psql() {
-	PGPASSWORD='admin' psql -h 127.0.0.1 -p "$PORT2" -U credfs_admin -d wizard -XAtq \
-		-v ON_ERROR_STOP=1 "$@"
-}
-pg2_role_gone() {
-	[ "$(pg2_psql -c "SELECT count(*) FROM pg_roles WHERE rolname = $(sql_lit "$1")")" = 0 ]
-}
-pg2_login() {
-	PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PORT2" -U "$1" -d wizard -XAtq -c 'select 1' \
-		</dev/null >/dev/null 2>&1
-}
+pg2_start || fail "could not start a second scratch PostgreSQL"
 past() { [ "$(date +%s)" -gt "$1" ]; }
 
 credfs_mount
@@ -47,7 +30,7 @@ id=$(jq -r '.lease_id | split("/") | last' <<<"$creds")
 issued=$(date +%s)
 check "the credential logs in to the second PostgreSQL" pg2_login "$user" "$pass"
 
-stop_pg2 || fail "stopping PostgreSQL failed"
+pg2_stop || fail "stopping PostgreSQL failed"
 
 t0=$(date +%s)
 check_eq "database down: open creds/o fails with EIO" EIO "$(errno_of_read "$M/creds/o")"
@@ -61,7 +44,7 @@ wait_until 15 past $((issued + 2 + 3)) || true
 check "database down: the expired lease is kept in leases/o" test -e "$M/leases/o/$id"
 echo "leases/o/$id: $(jq -c . "$M/leases/o/$id" 2>/dev/null)"
 
-"$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >/dev/null 2>&1 || fail "restarting PostgreSQL failed"
+pg2_start || fail "restarting PostgreSQL failed"
 check "database back: the pending revocation goes through" wait_until 60 pg2_role_gone "$user"
 lease_listed() { [ -e "$M/leases/o/$id" ]; }
 check "database back: the lease leaves leases/o" wait_until 5 not lease_listed

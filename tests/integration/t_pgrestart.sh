@@ -19,17 +19,9 @@
 . "$(dirname "$0")/lib.sh"
 
 CREATE_ONLY='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"';'
-PG2=$T_DIR/pg2
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >"$T_DIR/pg2.start" 2>&1 ||
-	fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.start")"
-stop_pg2() { "$CREDFS_SRC/scripts/pg-scratch.sh" stop "$PG2" >/dev/null 2>&1; }
-T_ON_EXIT+=(stop_pg2)
-PORT_B=$(cat "$PG2/port")
-b_psql() {
-	PGPASSWORD='admin' psql -h 127.0.0.1 -p "$PORT_B" -U credfs_admin -d wizard -XAtq \
-		-v ON_ERROR_STOP=1 "$@"
-}
-credfs_pids() { b_psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'credfs' ORDER BY pid"; }
+pg2_start || fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.log")"
+PORT_B=$PORT2
+credfs_pids() { pg2_psql -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'credfs' ORDER BY pid"; }
 issues() { test "$(errno_of_read "$MNT/creds/r")" = OK; }
 conn_b() {
 	setup_seed_conn wizard \
@@ -51,22 +43,21 @@ if command -v ss >/dev/null 2>&1; then
 	# credfs's timers fire within seconds.
 	ka=$(ss -tnoH state established "( dport = :$PORT_B )" | grep -Eo 'keepalive,[^,]*' || true)
 	ka_short=$(grep -Ec 'keepalive,[0-9.]+(ms|sec)$' <<<"$ka" || true)
-	check "keepalives: credfs's TCP sessions to B probe within seconds ($(echo $ka))" \
+	check "keepalives: credfs's TCP sessions to B probe within seconds (${ka//$'\n'/ })" \
 		test "$ka_short" -ge 1 -a "$ka_short" = "$(grep -c . <<<"$ka")"
 else
 	echo "keepalives: ss (iproute2) missing, not checked"
 fi
 
 # ==== restart ==============================================================================
-stop_pg2
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >>"$T_DIR/pg2.start" 2>&1 ||
-	fail "could not restart server B"
+pg2_stop
+pg2_start || fail "could not restart server B"
 check "restart: the first open(creds/r) after B restarted works" issues
 check "restart: and the next" issues
 
 # ==== terminate ============================================================================
 check "terminate: credfs has sessions on B" test -n "$(credfs_pids)"
-b_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'credfs'" >/dev/null
+pg2_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'credfs'" >/dev/null
 check "terminate: the first open(creds/r) after pg_terminate_backend works" issues
 
 # ==== lifetime =============================================================================

@@ -56,22 +56,8 @@ valid_until_epoch() { # 0 if the role is gone or has no VALID UNTIL
 }
 
 # ---- the second PostgreSQL (for "rm"), started in the background ------------------
-PG2=$T_DIR/pg2
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >"$T_DIR/pg2.start" 2>&1 &
+pg2_start &
 PG2_STARTER=$!
-stop_pg2() { "$CREDFS_SRC/scripts/pg-scratch.sh" stop "$PG2" >/dev/null 2>&1; }
-T_ON_EXIT+=(stop_pg2)
-pg2_psql() {
-	PGPASSWORD='admin' psql -h 127.0.0.1 -p "$PORT2" -U credfs_admin -d wizard -XAtq \
-		-v ON_ERROR_STOP=1 "$@"
-}
-pg2_role_gone() {
-	[ "$(pg2_psql -c "SELECT count(*) FROM pg_roles WHERE rolname = $(sql_lit "$1")")" = 0 ]
-}
-pg2_login() {
-	PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PORT2" -U "$1" -d wizard -XAtq -c 'select 1' \
-		</dev/null >/dev/null 2>&1
-}
 
 credfs_mount
 setup_seed_conn wizard || fail "writing config/wizard failed: $(last_error)"
@@ -90,7 +76,7 @@ P_T0=$(_now_us)
 check "process: the login works" can_login "$P_USER" "$P_PASS"
 
 # ==== rm while the second server is down (during the process lease's renewals) ==========
-wait "$PG2_STARTER" || fail "could not start a second scratch PostgreSQL: $(tail -n 5 "$T_DIR/pg2.start")"
+wait "$PG2_STARTER" || fail "could not start a second scratch PostgreSQL: $(tail -n 5 "$T_DIR/pg2.log")"
 PORT2=$(cat "$PG2/port")
 printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
 	"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$PORT2/wizard?sslmode=disable" \
@@ -101,7 +87,7 @@ printf '%s\n' db_name=other "creation_statements=$CREATE_ONLY" default_ttl=1h ma
 O_CREDS=$(cat "$MNT/creds/o") || fail "cat creds/o failed: $(last_error)"
 O_USER=$(user_of "$O_CREDS") O_ID=$(id_of "$O_CREDS")
 check "rm: the lease logs in to the second server" pg2_login "$O_USER" "$(pass_of "$O_CREDS")"
-stop_pg2 || fail "stopping the second PostgreSQL failed"
+pg2_stop || fail "stopping the second PostgreSQL failed"
 check "rm: rm leases/o/ID succeeds while its server is down" rm "$MNT/leases/o/$O_ID"
 o_failing() {
 	local st
@@ -137,7 +123,7 @@ R1=$(_now_us)
 echo "first restart at T+$(((R1 - T) / 1000)) ms"
 restart_checks "the first restart"
 # The second server comes back now; the revocation must follow.
-("$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >"$T_DIR/pg2.restart" 2>&1 && _now_us >"$T_DIR/pg2.back") &
+(pg2_start && _now_us >"$T_DIR/pg2.back") &
 PG2_RESTARTER=$!
 
 sleep_until_us $((T + 5000000))
@@ -169,7 +155,7 @@ check "held at the crash: let go at the first restart, dropped by R1+$(((G_TTL +
 stop_holder "$H_PID"
 
 # ==== rm: the server is back ========================================================
-wait "$PG2_RESTARTER" || fail "the second PostgreSQL did not start again: $(tail -n 5 "$T_DIR/pg2.restart")"
+wait "$PG2_RESTARTER" || fail "the second PostgreSQL did not start again: $(tail -n 5 "$T_DIR/pg2.log")"
 PG2_BACK=$(cat "$T_DIR/pg2.back")
 check "rm: the login is dropped within 15 s of the server being back" \
 	wait_until "$(secs_left $((PG2_BACK + 15000000)))" pg2_role_gone "$O_USER"

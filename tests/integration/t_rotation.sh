@@ -28,12 +28,8 @@ needs_test_hooks
 CREATE_ONLY='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"';'
 
 # ---- server B ---------------------------------------------------------------
-PG2=$T_DIR/pg2
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >"$T_DIR/pg2.start" 2>&1 ||
-	fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.start")"
-stop_pg2() { "$CREDFS_SRC/scripts/pg-scratch.sh" stop "$PG2" >/dev/null 2>&1; }
-T_ON_EXIT+=(stop_pg2)
-PORT_B=$(cat "$PG2/port")
+pg2_start || fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.log")"
+PORT_B=$PORT2
 root_login_b() { # root_login_b PASSWORD - postgres logs in to B with it
 	PGPASSWORD=$1 psql -h 127.0.0.1 -p "$PORT_B" -U postgres -d wizard -XAtq -c 'SELECT 1' \
 		>/dev/null 2>&1
@@ -59,7 +55,7 @@ credfs_crash
 check "pending: ALTER ROLE ran: the old root password no longer logs in to B" \
 	not root_login_b password
 
-stop_pg2
+pg2_stop
 credfs_mount
 check "pending: credfs starts while B is down" test -d "$MNT/config"
 conf=$(cat "$MNT/config/wizard") || fail "reading config/wizard failed"
@@ -68,8 +64,7 @@ printf '%s' "$conf" >"$MNT/config/wizard" || fail "rewriting config/wizard faile
 check "pending: after the rewrite --check-state still shows the pending rotation" \
 	test "$(check_state | jq '[.connections[] | select(.name == "wizard" and .pending_rotation)] | length')" = 1
 
-PG_SCRATCH_FAST=1 "$CREDFS_SRC/scripts/pg-scratch.sh" start "$PG2" >>"$T_DIR/pg2.start" 2>&1 ||
-	fail "could not start server B again"
+pg2_start || fail "could not start server B again"
 issues_r() { test "$(errno_of_read "$MNT/creds/r")" = OK; }
 check "pending: once B is back, creds/r issues again (the rotated password was kept)" \
 	wait_until 25 issues_r
