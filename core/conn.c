@@ -240,7 +240,7 @@ void conn_pool_unref(struct conn_pool *p)
 	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	for (int i = 0; i < p->nidle; i++)
-		PQfinish(p->idle[i].pg);
+		PQfinish(p->idle[i]);
 	free(p->idle);
 	free(p->born);
 	dbconf_unref(p->conf);
@@ -321,7 +321,7 @@ int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		if (p->nidle > 0) {
-			pg = p->idle[--p->nidle].pg;
+			pg = p->idle[--p->nidle];
 			/* Never hand out a dead or too old connection: a new one instead. */
 			if (conn_idle_alive(pg) &&
 			    !conn_expired_locked(p, pg, conn_mono_ms(), false))
@@ -370,8 +370,7 @@ void conn_checkin(struct conn_pool *p, PGconn *pg)
 	pthread_mutex_lock(&p->mu);
 	if (keep && p->nidle < p->conf->max_idle && p->nidle < p->conf->max_open &&
 	    !conn_expired_locked(p, pg, conn_mono_ms(), false)) {
-		p->idle[p->nidle].pg = pg;
-		p->idle[p->nidle++].born = conn_mono_ms();
+		p->idle[p->nidle++] = pg;
 		pg = NULL;
 	} else {
 		conn_expired_locked(p, pg, 0, true);

@@ -17,9 +17,10 @@
 
 #define CONN_RETRIES 8
 
-struct conn_idle {
+/* When an open connection connected (max_connection_lifetime). */
+struct conn_birth {
 	PGconn *pg;
-	int64_t born; /* monotonic ms: in born[], when it connected (max_connection_lifetime) */
+	int64_t born; /* monotonic ms */
 };
 
 struct conn_pool {
@@ -27,9 +28,9 @@ struct conn_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct dbconf *conf; /* protected by mu; swapped by root rotation */
-	struct conn_idle *idle; /* protected by mu; max_open slots */
+	PGconn **idle; /* protected by mu; max_open slots */
 	int nidle; /* protected by mu */
-	struct conn_idle *born; /* protected by mu; max_open slots: every open connection */
+	struct conn_birth *born; /* protected by mu; max_open slots: every open connection */
 	int open; /* protected by mu: idle + checked out */
 };
 
