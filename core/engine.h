@@ -119,6 +119,30 @@ int engine_issue(struct engine *e, const char *role, const struct lease_holder *
 	__attribute__((warn_unused_result));
 
 /*
+ * engine_issue_done_fn - the end of an engine_issue_async: r and errbuf as
+ * engine_issue; on success lease (a reference) and body (a secret) now
+ * belong to the callee. Runs on an engine thread (or the caller's, for a
+ * refusal found before any PostgreSQL work); may reply to FUSE from there.
+ */
+typedef void engine_issue_done_fn(void *arg, int r, struct lease *lease, struct secret *body,
+				  const char *errbuf);
+
+/*
+ * engine_issue_async - engine_issue without holding the caller: the work
+ * that waits on PostgreSQL runs on the role's connection's own workers
+ * (bounded per connection), and done(arg, ...) is called exactly once when
+ * it ends. holder is copied. Returns nothing: every outcome goes to done.
+ */
+void engine_issue_async(struct engine *e, const char *role, const struct lease_holder *holder,
+			engine_issue_done_fn *done, void *arg);
+
+/*
+ * engine_metrics - the metrics file: Prometheus text exposition format
+ * (version 0.0.4), no secret; *out malloc'd, *len bytes.
+ */
+int engine_metrics(struct engine *e, char **out, size_t *len);
+
+/*
  * engine_poll_fn - wakes a poller of a creds/ file whose lease is ending
  * (poll is the handle given to engine_poll, now owned by the callee).
  */

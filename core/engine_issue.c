@@ -301,6 +301,19 @@ out:
 	return r;
 }
 
+void engine_issue_async(struct engine *e, const char *role, const struct lease_holder *holder,
+			engine_issue_done_fn *done, void *arg)
+{
+	char errbuf[ENGINE_ERRLEN] = "";
+	struct secret *body = NULL;
+	struct lease *l = NULL;
+	int r;
+
+	/* For now on the caller's thread; per-connection workers come next. */
+	r = engine_issue(e, role, holder, &l, &body, errbuf);
+	done(arg, r, l, body, errbuf);
+}
+
 void engine_set_poll_fn(struct engine *e, engine_poll_fn *fn)
 {
 	e->poll_fn = fn;
