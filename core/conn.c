@@ -20,8 +20,16 @@
 #include "conn_i.h"
 #include "tmpl.h"
 
-#define CONN_CHECKOUT_TIMEOUT_S 10
-#define CONN_STATEMENT_TIMEOUT	"-c statement_timeout=30000"
+#define CONN_STATEMENT_TIMEOUT "-c statement_timeout=30000"
+
+/*
+ * The deadline of the operation this thread runs (conn_deadline_start):
+ * every wait for PostgreSQL's answer ends there, whatever the server does
+ * (a stopped server still acknowledges TCP, so keepalives never fire).
+ */
+static __thread int64_t conn_tl_deadline; /* monotonic ms, 0: none */
+static __thread int64_t conn_tl_budget; /* ms, for the message */
+static __thread bool conn_tl_expired;
 
 /* --- errors -------------------------------------------------------------- */
 
@@ -58,7 +66,97 @@ void conn_result_err(char *errbuf, const PGresult *res, PGconn *pg)
 {
 	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 
+	if (conn_tl_expired && !m) {
+		snprintf(errbuf, CONN_ERRLEN, "postgresql did not answer within %lld ms",
+			 (long long)conn_tl_budget);
+		return;
+	}
 	conn_set_err(errbuf, "postgresql: ", m ? m : PQerrorMessage(pg));
+}
+
+/* --- deadlines ----------------------------------------------------------- */
+
+static int64_t conn_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void conn_deadline_start(int64_t budget_ms)
+{
+	conn_tl_budget = budget_ms;
+	conn_tl_deadline = budget_ms > 0 ? conn_mono_ms() + budget_ms : 0;
+	conn_tl_expired = false;
+}
+
+bool conn_deadline_expired(void)
+{
+	return conn_tl_expired;
+}
+
+PGresult *conn_get_result(PGconn *pg)
+{
+	if (conn_tl_expired)
+		return NULL; /* the answer never came: nothing more will */
+	while (conn_tl_deadline && PQisBusy(pg)) {
+		struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
+		int64_t left = conn_tl_deadline - conn_mono_ms();
+		int k;
+
+		if (pfd.fd < 0)
+			break;
+		if (left <= 0) {
+			/*
+			 * Abandon the connection: its transaction status stays
+			 * ACTIVE, so conn_checkin closes it, and PostgreSQL rolls
+			 * back whatever it was running.
+			 */
+			conn_tl_expired = true;
+			return PQmakeEmptyPGresult(pg, PGRES_FATAL_ERROR);
+		}
+		k = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (k < 0 && errno != EINTR)
+			break;
+		if (k > 0 && !PQconsumeInput(pg))
+			break; /* PQgetResult reports the broken connection */
+	}
+	return PQgetResult(pg);
+}
+
+/* The last result, or the first failed one, as PQexec would return it. */
+static PGresult *conn_collect(PGconn *pg)
+{
+	PGresult *res, *last = NULL;
+
+	while ((res = conn_get_result(pg))) {
+		ExecStatusType st = PQresultStatus(last);
+
+		if (last && (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(last);
+		last = res;
+		if (PQstatus(pg) == CONNECTION_BAD)
+			break;
+	}
+	return last;
+}
+
+PGresult *conn_exec(PGconn *pg, const char *sql)
+{
+	if (!PQsendQuery(pg, sql))
+		return NULL;
+	return conn_collect(pg);
+}
+
+PGresult *conn_exec_params(PGconn *pg, const char *sql, int n, const char *const *values)
+{
+	if (!PQsendQueryParams(pg, sql, n, NULL, values, NULL, NULL, 0))
+		return NULL;
+	return conn_collect(pg);
 }
 
 /* --- connecting ---------------------------------------------------------- */
@@ -194,7 +292,8 @@ int conn_verify(const struct dbconf *c, char *errbuf)
 
 	if ((r = conn_connect(c, &pg, errbuf)) != 0)
 		return r;
-	res = PQexec(pg, "SELECT 1");
+	conn_deadline_start(c->issue_timeout_ms);
+	res = conn_exec(pg, "SELECT 1");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		conn_result_err(errbuf, res, pg);
 		r = -EIO;
@@ -259,14 +358,6 @@ struct dbconf *conn_pool_conf(struct conn_pool *p)
 	return c;
 }
 
-static int64_t conn_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Remember when pg connected (for max_connection_lifetime); the caller holds p->mu. */
 static void conn_born_locked(struct conn_pool *p, PGconn *pg, int64_t now)
 {
@@ -309,16 +400,25 @@ static bool conn_idle_alive(PGconn *pg)
 }
 
 /* Take an idle connection or open a new one, waiting for a free slot. */
-int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
+int conn_checkout(struct conn_pool *p, PGconn **out, bool *reused, char *errbuf)
 {
 	struct timespec deadline;
 	struct dbconf *c;
 	PGconn *pg = NULL;
+	int64_t wait_ms;
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += CONN_CHECKOUT_TIMEOUT_S;
 	pthread_mutex_lock(&p->mu);
+	wait_ms = p->conf->pool_timeout_ms;
+	conn_deadline_start(p->conf->op_timeout_ms);
+	deadline.tv_sec += wait_ms / 1000;
+	deadline.tv_nsec += (wait_ms % 1000) * 1000000;
+	if (deadline.tv_nsec >= 1000000000) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000;
+	}
+	*reused = false;
 	for (;;) {
 		if (p->nidle > 0) {
 			pg = p->idle[--p->nidle];
@@ -352,14 +452,20 @@ int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf)
 			*out = pg;
 			return 0;
 		}
+		p->waits++;
 		if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT) {
+			p->wait_timeouts++;
 			pthread_mutex_unlock(&p->mu);
-			conn_set_err(errbuf, "", "timed out waiting for a free connection");
-			return -EIO;
+			snprintf(errbuf, CONN_ERRLEN,
+				 "no free connection within pool_timeout (%lld ms, "
+				 "max_open_connections %d)",
+				 (long long)wait_ms, p->conf->max_open);
+			return -EAGAIN;
 		}
 	}
 	pthread_mutex_unlock(&p->mu);
 	*out = pg;
+	*reused = true;
 	return 0;
 }
 
@@ -379,6 +485,17 @@ void conn_checkin(struct conn_pool *p, PGconn *pg)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	PQfinish(pg);
+}
+
+void conn_pool_stats(struct conn_pool *p, struct conn_pool_stat *st)
+{
+	pthread_mutex_lock(&p->mu);
+	st->open = p->open;
+	st->idle = p->nidle;
+	st->max_open = p->conf->max_open;
+	st->waits = p->waits;
+	st->wait_timeouts = p->wait_timeouts;
+	pthread_mutex_unlock(&p->mu);
 }
 
 /* --- retrying lost races ------------------------------------------------- */
@@ -414,13 +531,13 @@ PGresult *conn_exec_retry(PGconn *pg, const char *sql)
 	for (int attempt = 0;; attempt++) {
 		ExecStatusType st;
 
-		res = PQexec(pg, sql);
+		res = conn_exec(pg, sql);
 		st = PQresultStatus(res);
 		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ||
 		    attempt + 1 >= CONN_RETRIES || !conn_transient(res))
 			return res;
 		if (PQtransactionStatus(pg) != PQTRANS_IDLE) {
-			PGresult *rb = PQexec(pg, "ROLLBACK");
+			PGresult *rb = conn_exec(pg, "ROLLBACK");
 
 			st = PQresultStatus(rb);
 			PQclear(rb);

@@ -39,6 +39,13 @@ void conn_pool_unref(struct conn_pool *p);
 /* conn_pool_conf - a new reference to the pool's current definition. */
 struct dbconf *conn_pool_conf(struct conn_pool *p);
 
+/* What a pool holds now, and how often a checkout had to wait (or gave up). */
+struct conn_pool_stat {
+	int open, idle, max_open;
+	uint64_t waits, wait_timeouts;
+};
+void conn_pool_stats(struct conn_pool *p, struct conn_pool_stat *st);
+
 /* conn_verify - connect once with c and check the server answers. */
 int conn_verify(const struct dbconf *c, char *errbuf);
 

@@ -32,6 +32,7 @@ struct conn_pool {
 	int nidle; /* protected by mu */
 	struct conn_birth *born; /* protected by mu; max_open slots: every open connection */
 	int open; /* protected by mu: idle + checked out */
+	uint64_t waits, wait_timeouts; /* protected by mu: checkouts that waited, gave up */
 };
 
 /* conn_mask - replace every occurrence of secret (may be NULL) in buf with "(hidden)". */
@@ -42,11 +43,30 @@ void conn_set_err(char *errbuf, const char *prefix, const char *msg);
 void conn_result_err(char *errbuf, const PGresult *res, PGconn *pg);
 
 /*
- * conn_checkout - an idle connection of p or a new one (*out, for this
- * thread alone until conn_checkin), waiting up to 10 s for a free slot.
- * 0 or a negative errno with errbuf set. Takes p->mu; never hold it.
+ * conn_checkout - an idle connection of p (*reused) or a new one (*out,
+ * for this thread alone until conn_checkin), waiting up to the
+ * connection's pool_timeout for a free slot (-EAGAIN then). Starts this
+ * thread's operation deadline (op_timeout_ms). 0 or a negative errno with
+ * errbuf set. Takes p->mu; never hold it.
  */
-int conn_checkout(struct conn_pool *p, PGconn **out, char *errbuf);
+int conn_checkout(struct conn_pool *p, PGconn **out, bool *reused, char *errbuf);
+
+/*
+ * conn_deadline_start - every wait of this thread for PostgreSQL's answer
+ * ends budget_ms from now (0: none), with a failed result and the
+ * connection abandoned (see conn_get_result).
+ */
+void conn_deadline_start(int64_t budget_ms);
+/* conn_deadline_expired - whether this thread's deadline cut an answer short. */
+bool conn_deadline_expired(void);
+/*
+ * conn_get_result - PQgetResult within this thread's deadline: past it, one
+ * empty fatal result (conn_result_err names the deadline), then NULL.
+ */
+PGresult *conn_get_result(PGconn *pg);
+/* conn_exec, conn_exec_params - PQexec, PQexecParams (text, no types) within the deadline. */
+PGresult *conn_exec(PGconn *pg, const char *sql);
+PGresult *conn_exec_params(PGconn *pg, const char *sql, int n, const char *const *values);
 /* conn_checkin - give pg back (taken): kept idle when usable, else closed. */
 void conn_checkin(struct conn_pool *p, PGconn *pg);
 

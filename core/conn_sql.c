@@ -94,7 +94,7 @@ static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struc
 static void conn_rollback(PGconn *pg)
 {
 	if (PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) != PQTRANS_IDLE)
-		PQclear(PQexec(pg, "ROLLBACK"));
+		PQclear(conn_exec(pg, "ROLLBACK"));
 }
 
 /*
@@ -110,9 +110,9 @@ static void conn_rollback(PGconn *pg)
  * exist. -EIO: PostgreSQL refused it, rolled back (errbuf says why).
  */
 static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable, void *ctx,
-			  char *errbuf)
+			  int *drp, char *errbuf)
 {
-	int dr = 1; /* 1: durable() not asked yet */
+	int dr = *drp; /* 1: durable() not asked yet */
 	PGresult *res;
 	int r;
 
@@ -125,8 +125,8 @@ static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable,
 			return -EIO;
 		}
 		if (dr == 1)
-			dr = durable(ctx);
-		while ((res = PQgetResult(pg))) {
+			*drp = dr = durable(ctx);
+		while ((res = conn_get_result(pg))) {
 			ExecStatusType st = PQresultStatus(res);
 
 			if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !err)
@@ -151,7 +151,7 @@ static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable,
 		PQclear(err);
 		conn_backoff(attempt);
 	}
-	res = PQexec(pg, "COMMIT");
+	res = conn_exec(pg, "COMMIT");
 	if (PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "COMMIT")) {
 		r = 0;
 	} else if (!res || PQstatus(pg) != CONNECTION_OK) {
@@ -191,6 +191,17 @@ static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char 
 	return copy;
 }
 
+/*
+ * Whether to run an operation again on a new connection: the connection
+ * it got from the pool had died (a restart, pg_terminate_backend) before
+ * it could commit anything. Once only, and never past the deadline.
+ */
+static bool conn_again(PGconn *pg, bool reused, int tries, int r)
+{
+	return r == -EIO && reused && tries == 0 && PQstatus(pg) == CONNECTION_BAD &&
+	       !conn_deadline_expired();
+}
+
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
 		     const struct secret *pw, const char *verifier, int64_t expires_ms,
 		     conn_durable_fn *durable, void *ctx, char *errbuf)
@@ -200,37 +211,46 @@ int conn_create_user(struct conn_pool *p, const struct role *role, const char *u
 	char *pwv = NULL, *sql = NULL;
 	size_t len = 0;
 	PGconn *pg = NULL;
-	int r;
+	int r, dr = 1;
 
 	if (role->n_creation == 0) {
 		conn_set_err(errbuf, "", "role has no creation_statements");
 		r = -EIO;
 		goto out;
 	}
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		goto out;
-	if (verifier && c->pwauth == DBCONF_PW_SCRAM)
-		pwv = strdup(verifier);
-	else
-		pwv = conn_password_value(pg, c, username, pw);
-	if (!pwv) {
-		conn_set_err(errbuf, "", "cannot encrypt password");
-		r = -EIO;
-		goto out;
+	for (int tries = 0;; tries++) {
+		bool reused = false;
+
+		if ((r = conn_checkout(p, &pg, &reused, errbuf)) != 0)
+			goto out;
+		conn_deadline_start(c->issue_timeout_ms);
+		if (!pwv && verifier && c->pwauth == DBCONF_PW_SCRAM)
+			pwv = strdup(verifier);
+		else if (!pwv)
+			pwv = conn_password_value(pg, c, username, pw);
+		if (!pwv) {
+			conn_set_err(errbuf, "", "cannot encrypt password");
+			r = -EIO;
+			goto out;
+		}
+		timefmt_pg(expires_ms + 5000, expiration);
+		if (!sql) {
+			struct tmpl_var vars[] = {
+				{ "name", username, strlen(username) },
+				{ "username", username, strlen(username) },
+				{ "password", pwv, strlen(pwv) },
+				{ "expiration", expiration, strlen(expiration) },
+			};
+			r = conn_render_stmts("BEGIN;\n", role->creation, role->n_creation, vars, 4,
+					      &sql, &len, errbuf);
+		}
+		if (r == 0)
+			r = conn_create_tx(pg, sql, durable, ctx, &dr, errbuf);
+		if (!conn_again(pg, reused, tries, r))
+			break;
+		conn_checkin(p, pg);
+		pg = NULL;
 	}
-	timefmt_pg(expires_ms + 5000, expiration);
-	{
-		struct tmpl_var vars[] = {
-			{ "name", username, strlen(username) },
-			{ "username", username, strlen(username) },
-			{ "password", pwv, strlen(pwv) },
-			{ "expiration", expiration, strlen(expiration) },
-		};
-		r = conn_render_stmts("BEGIN;\n", role->creation, role->n_creation, vars, 4, &sql,
-				      &len, errbuf);
-	}
-	if (r == 0)
-		r = conn_create_tx(pg, sql, durable, ctx, errbuf);
 	conn_mask(errbuf, secret_str(pw));
 	conn_mask(errbuf, pwv);
 out:
@@ -247,22 +267,28 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
 {
 	static char *const def[] = { (char *)CONN_DEFAULT_RENEW, NULL };
 	char expiration[TIMEFMT_LEN];
+	struct tmpl_var vars[] = {
+		{ "name", username, strlen(username) },
+		{ "username", username, strlen(username) },
+		{ "expiration", expiration, 0 },
+	};
 	PGconn *pg = NULL;
 	int r;
 
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		return r;
 	timefmt_pg(expires_ms + 5000, expiration);
-	{
-		struct tmpl_var vars[] = {
-			{ "name", username, strlen(username) },
-			{ "username", username, strlen(username) },
-			{ "expiration", expiration, strlen(expiration) },
-		};
+	vars[2].len = strlen(expiration);
+	for (int tries = 0;; tries++) {
+		bool reused = false;
+
+		if ((r = conn_checkout(p, &pg, &reused, errbuf)) != 0)
+			return r;
 		if (role->n_renew)
 			r = conn_exec_stmts(pg, role->renew, role->n_renew, vars, 3, errbuf);
 		else
 			r = conn_exec_stmts(pg, def, 1, vars, 3, errbuf);
+		if (!conn_again(pg, reused, tries, r))
+			break;
+		conn_checkin(p, pg);
 	}
 	conn_checkin(p, pg);
 	return r;
@@ -272,8 +298,8 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
 static int64_t conn_role_oid(PGconn *pg, const char *username, char *errbuf)
 {
 	const char *params[1] = { username };
-	PGresult *res = PQexecParams(pg, "SELECT oid FROM pg_roles WHERE rolname = $1", 1, NULL,
-				     params, NULL, NULL, 0);
+	PGresult *res =
+		conn_exec_params(pg, "SELECT oid FROM pg_roles WHERE rolname = $1", 1, params);
 	int64_t oid = 0;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -322,7 +348,7 @@ static int conn_lookup_drop(PGconn *pg, const char *username, int64_t *oid, bool
 			r = -EIO;
 			break;
 		}
-		while ((res = PQgetResult(pg))) {
+		while ((res = conn_get_result(pg))) {
 			ExecStatusType st = PQresultStatus(res);
 
 			if (st == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -366,10 +392,10 @@ static int conn_terminate(PGconn *pg, int64_t oid, char *errbuf)
 	int r = 0;
 
 	snprintf(oidtext, sizeof(oidtext), "%lld", (long long)oid);
-	res = PQexecParams(pg,
-			   "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-			   "WHERE usesysid = $1::oid AND pid <> pg_backend_pid()",
-			   1, NULL, params, NULL, NULL, 0);
+	res = conn_exec_params(pg,
+			       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+			       "WHERE usesysid = $1::oid AND pid <> pg_backend_pid()",
+			       1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		conn_result_err(errbuf, res, pg);
 		r = -EIO;
@@ -414,10 +440,11 @@ static int conn_default_revoke(PGconn *pg, const char *username, char *errbuf)
 	char *u = NULL, *db = NULL, *sql = NULL;
 	int r = -EIO;
 
-	res = PQexecParams(pg,
-			   "SELECT DISTINCT table_schema FROM information_schema.role_table_grants "
-			   "WHERE grantee = $1 AND table_schema <> 'public'",
-			   1, NULL, params, NULL, NULL, 0);
+	res = conn_exec_params(
+		pg,
+		"SELECT DISTINCT table_schema FROM information_schema.role_table_grants "
+		"WHERE grantee = $1 AND table_schema <> 'public'",
+		1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		conn_result_err(errbuf, res, pg);
 		goto out;
@@ -471,16 +498,13 @@ out:
 	return r;
 }
 
-int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
-		     char *errbuf)
+/* The revocation on one connection. */
+static int conn_revoke_on(PGconn *pg, const struct role *role, const char *username, char *errbuf)
 {
-	PGconn *pg = NULL;
 	bool fallback = false;
 	int64_t oid = 0;
-	int r;
+	int r = 0;
 
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
-		return r;
 	if (role->n_revocation) {
 		struct tmpl_var vars[] = {
 			{ "name", username, strlen(username) },
@@ -504,6 +528,25 @@ int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *u
 	if (r == 0 && role->terminate_sessions)
 		r = conn_terminate(pg, oid, errbuf);
 out:
+	return r;
+}
+
+int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
+		     char *errbuf)
+{
+	PGconn *pg = NULL;
+	int r;
+
+	for (int tries = 0;; tries++) {
+		bool reused = false;
+
+		if ((r = conn_checkout(p, &pg, &reused, errbuf)) != 0)
+			return r;
+		r = conn_revoke_on(pg, role, username, errbuf);
+		if (!conn_again(pg, reused, tries, r))
+			break;
+		conn_checkin(p, pg);
+	}
 	conn_checkin(p, pg);
 	return r;
 }
@@ -516,6 +559,7 @@ int conn_rotate_root(struct conn_pool *p, const struct secret *newpw, struct dbc
 	struct secret *pw = NULL;
 	char *pwv = NULL;
 	PGconn *pg = NULL;
+	bool reused = false;
 	int r = -EINVAL;
 
 	if (!c->username || !c->password) {
@@ -525,7 +569,7 @@ int conn_rotate_root(struct conn_pool *p, const struct secret *newpw, struct dbc
 	r = -ENOMEM;
 	if (!(pw = secret_dup(newpw)))
 		goto out;
-	if ((r = conn_checkout(p, &pg, errbuf)) != 0)
+	if ((r = conn_checkout(p, &pg, &reused, errbuf)) != 0)
 		goto out;
 	if (!(pwv = conn_password_value(pg, c, c->username, pw))) {
 		conn_set_err(errbuf, "", "cannot encrypt password");

@@ -23,6 +23,8 @@ static const char *const dbconf_keys[] = {
 	"max_open_connections",
 	"max_idle_connections",
 	"max_connection_lifetime",
+	"pool_timeout",
+	"issue_timeout",
 	"password_authentication",
 	"root_rotation_statements",
 	"password_length",
@@ -114,6 +116,25 @@ static int dbconf_numbers(struct dbconf *c, json_t *p, struct parse_error *err)
 		c->max_idle = c->max_open;
 	if ((r = params_get_dur(p, "max_connection_lifetime", &c->max_lifetime, err)) < 0)
 		return r;
+	c->pool_timeout_ms = DBCONF_DEFAULT_POOL_TIMEOUT * 1000;
+	if ((r = params_get_dur(p, "pool_timeout", &v, err)) < 0)
+		return r;
+	if (r == 0 && v > 3600) {
+		perr_set(err, 0, 0, "pool_timeout: at most 1h");
+		return -EINVAL;
+	}
+	if (r == 0)
+		c->pool_timeout_ms = v * 1000;
+	c->issue_timeout_ms = DBCONF_DEFAULT_ISSUE_TIMEOUT * 1000;
+	if ((r = params_get_dur(p, "issue_timeout", &v, err)) < 0)
+		return r;
+	if (r == 0 && (v < 1 || v > 3600)) {
+		perr_set(err, 0, 0, "issue_timeout: between 1s and 1h");
+		return -EINVAL;
+	}
+	if (r == 0)
+		c->issue_timeout_ms = v * 1000;
+	c->op_timeout_ms = DBCONF_OP_TIMEOUT_MS;
 	if ((r = params_get_int(p, "password_length", 8, 100, &v, err)) < 0)
 		return r;
 	c->password_length = r == 0 ? (int)v : SECRET_PASSWORD_LEN;
@@ -259,12 +280,14 @@ struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw)
 json_t *dbconf_to_json(const struct dbconf *c)
 {
 	return json_pack(
-		"{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:s, s:o, s:i, s:s*}", "plugin_name",
-		DBCONF_PLUGIN, "connection_url", c->connection_url, "username", c->username,
-		"allowed_roles", params_strv_json(c->allowed_roles, c->n_allowed_roles),
-		"verify_connection", c->verify_connection, "max_open_connections", c->max_open,
-		"max_idle_connections", c->max_idle, "max_connection_lifetime",
-		(json_int_t)c->max_lifetime, "password_authentication",
+		"{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:s, s:o, s:i, s:s*}",
+		"plugin_name", DBCONF_PLUGIN, "connection_url", c->connection_url, "username",
+		c->username, "allowed_roles",
+		params_strv_json(c->allowed_roles, c->n_allowed_roles), "verify_connection",
+		c->verify_connection, "max_open_connections", c->max_open, "max_idle_connections",
+		c->max_idle, "max_connection_lifetime", (json_int_t)c->max_lifetime, "pool_timeout",
+		(json_int_t)(c->pool_timeout_ms / 1000), "issue_timeout",
+		(json_int_t)(c->issue_timeout_ms / 1000), "password_authentication",
 		c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
 		"root_rotation_statements", params_strv_json(c->root_rotation, c->n_root_rotation),
 		"password_length", c->password_length, "username_template", c->username_template);

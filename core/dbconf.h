@@ -19,9 +19,12 @@
 #include "perr.h"
 #include "secret.h"
 
-#define DBCONF_PLUGIN		"postgresql-database-plugin"
-#define DBCONF_DEFAULT_MAX_OPEN 4
-#define DBCONF_DEFAULT_ROTATE	"ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
+#define DBCONF_PLUGIN		     "postgresql-database-plugin"
+#define DBCONF_DEFAULT_MAX_OPEN	     4
+#define DBCONF_DEFAULT_POOL_TIMEOUT  5 /* s: wait for a worker and a pooled connection */
+#define DBCONF_DEFAULT_ISSUE_TIMEOUT 10 /* s: PostgreSQL's answers to one issue */
+#define DBCONF_OP_TIMEOUT_MS	     35000 /* renew, revoke, rotate: statement_timeout + 5 s */
+#define DBCONF_DEFAULT_ROTATE	     "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
 
 enum dbconf_pwauth {
 	DBCONF_PW_PASSWORD,
@@ -40,6 +43,9 @@ struct dbconf {
 	int max_open; /* >= 1 */
 	int max_idle; /* 0 .. max_open */
 	int64_t max_lifetime; /* seconds, 0 = forever */
+	int64_t pool_timeout_ms; /* pool_timeout: longest wait for a worker and a connection */
+	int64_t issue_timeout_ms; /* issue_timeout: client deadline on an issue's statements */
+	int64_t op_timeout_ms; /* client deadline on any other operation */
 	enum dbconf_pwauth pwauth;
 	char **root_rotation; /* statements, NULL-terminated */
 	size_t n_root_rotation;

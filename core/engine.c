@@ -127,6 +127,7 @@ static int engine_be_revoke(void *ctx, struct lease *l, char *errbuf)
 
 static void engine_be_audit(void *ctx, const char *action, struct lease *l, const char *err)
 {
+	engine_metrics_job(ctx, action, l, err);
 	engine_audit(ctx, action, NULL, 0, l, &l->holder, NULL, err);
 }
 
@@ -189,7 +190,8 @@ struct engine *engine_new(void)
 	if (!e)
 		return NULL;
 	if (!(e->svc = leasesvc_new(&b)) || !(e->reg = registry_new(engine_count, e)) ||
-	    !(e->errlog = errlog_new()) || !(e->quota = quota_new())) {
+	    !(e->errlog = errlog_new()) || !(e->quota = quota_new()) ||
+	    !(e->metrics = metrics_new())) {
 		engine_free(e);
 		return NULL;
 	}
@@ -227,7 +229,7 @@ int engine_start(struct engine *e)
 	/* without it issues compute their own verifiers: slower, not wrong */
 	if (!(e->pwpool = pwpool_new(ENGINE_PWPOOL, SECRET_PASSWORD_LEN)))
 		log_warn("no password pool: verifiers are computed at issue");
-	return leasesvc_start(e->svc, ENGINE_WORKERS);
+	return leasesvc_start(e->svc, LANES_DEFAULT_WIDTH);
 }
 
 void engine_stop(struct engine *e)
@@ -251,6 +253,7 @@ void engine_free(struct engine *e)
 	audit_close(e->audit);
 	errlog_free(e->errlog);
 	quota_free(e->quota);
+	metrics_free(e->metrics);
 	free(e);
 }
 

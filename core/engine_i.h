@@ -14,11 +14,11 @@
 #include "errlog.h"
 #include "journal.h"
 #include "leasesvc.h"
+#include "metrics.h"
 #include "quota.h"
 #include "registry.h"
 
-#define ENGINE_WORKERS 8
-#define ENGINE_PWPOOL  32 /* SCRAM pairs kept ready */
+#define ENGINE_PWPOOL 32 /* SCRAM pairs kept ready */
 
 struct engine {
 	struct registry *reg;
@@ -27,6 +27,7 @@ struct engine {
 	struct errlog *errlog;
 	struct audit *audit; /* NULL without --audit-log */
 	struct quota *quota; /* issue_rate buckets */
+	struct metrics *metrics; /* counters of the metrics file; NULL on ENOMEM at start */
 	struct pwpool *pwpool; /* SCRAM pairs made ahead; NULL before engine_start */
 	engine_poll_fn *poll_fn; /* set before start */
 	_Atomic bool stopping; /* no new issue once set */
@@ -41,5 +42,17 @@ int engine_audit(struct engine *e, const char *action, const char *path, uid_t u
 /* engine_fail_issue - record why creds/NAME failed for holder (errlog, audit, log). */
 void engine_fail_issue(struct engine *e, const char *name, const struct lease_holder *holder,
 		       const char *reason);
+
+/*
+ * engine_metrics_issue - one open of creds/ROLE ended (r as engine_issue;
+ * result: the label, NULL to derive it from r), ms after it began.
+ */
+void engine_metrics_issue(struct engine *e, const char *role, const char *conn, int r,
+			  const char *result, int64_t ms);
+/* engine_metrics_job - a renewal or revocation attempt ended (err NULL: ok). */
+void engine_metrics_job(struct engine *e, const char *action, const struct lease *l,
+			const char *err);
+/* engine_metrics_refused - an open refused by a role's limit. */
+void engine_metrics_refused(struct engine *e, const char *role, const char *limit);
 
 #endif

@@ -4,6 +4,7 @@
  * its holder does with the open file (poll, close).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,48 +89,63 @@ static int engine_issue_prepare(struct engine *e, const char *name, struct role 
 }
 
 /*
- * A role's limits, before anything is made for the opener: max_leases and
- * max_leases_per_uid (EDQUOT), then issue_rate (EAGAIN), so a refused count
- * takes no token. Leases are counted only when a limit is set.
+ * A role's lease counts: max_leases and max_leases_per_uid (EDQUOT).
+ * Counted only when a limit is set; checked when the open arrives and
+ * again when its lane runs it, so opens queued behind a slow database do
+ * not all pass on a count taken before any of them issued.
  *
  * The counts are a soft limit: two opens that pass the check at once both
- * issue, so a limit is exceeded by at most the opens in flight between the
+ * issue, so a limit is exceeded by at most the opens running between the
  * check and the lease's in-flight record (the watch, the username and the
- * password: well under a millisecond with a ready SCRAM pair). Closing it
- * would serialize the issues of limited roles; a quota is a guard against
- * runaway clients, not an exact budget, so it is left soft.
+ * password: well under a millisecond with a ready SCRAM pair), at most the
+ * lane's width. Closing it would serialize the issues of limited roles; a
+ * quota is a guard against runaway clients, not an exact budget.
  */
-static int engine_issue_limits(struct engine *e, const struct role *ro,
+static int engine_issue_counts(struct engine *e, const struct role *ro,
 			       const struct lease_holder *holder, char *errbuf)
 {
 	uid_t uid = holder ? holder->uid : 0;
 	size_t all = 0, mine = 0;
-	char rate[32];
-	int r;
 
-	if (ro->max_leases > 0 || ro->max_leases_per_uid > 0)
-		leasesvc_count_role(e->svc, ro->name, uid, &all, &mine);
+	if (ro->max_leases <= 0 && ro->max_leases_per_uid <= 0)
+		return 0;
+	leasesvc_count_role(e->svc, ro->name, uid, &all, &mine);
 	if (ro->max_leases > 0 && all >= (size_t)ro->max_leases) {
 		snprintf(errbuf, ENGINE_ERRLEN,
 			 "max_leases (%lld) reached: %zu live leases of role %s",
 			 (long long)ro->max_leases, all, ro->name);
+		engine_metrics_refused(e, ro->name, "max_leases");
 		return -EDQUOT;
 	}
 	if (ro->max_leases_per_uid > 0 && mine >= (size_t)ro->max_leases_per_uid) {
 		snprintf(errbuf, ENGINE_ERRLEN,
 			 "max_leases_per_uid (%lld) reached for uid %u: %zu live leases of role %s",
 			 (long long)ro->max_leases_per_uid, (unsigned)uid, mine, ro->name);
+		engine_metrics_refused(e, ro->name, "max_leases_per_uid");
 		return -EDQUOT;
 	}
-	if (ro->issue_rate.n <= 0)
-		return 0;
+	return 0;
+}
+
+/* The counts, then issue_rate (EAGAIN), so a refused count takes no token. */
+static int engine_issue_limits(struct engine *e, const struct role *ro,
+			       const struct lease_holder *holder, char *errbuf)
+{
+	uid_t uid = holder ? holder->uid : 0;
+	char rate[32];
+	int r;
+
+	if ((r = engine_issue_counts(e, ro, holder, errbuf)) != 0 || ro->issue_rate.n <= 0)
+		return r;
 	if ((r = quota_take(e->quota, ro->name, uid, leasesvc_now(), &ro->issue_rate)) != 0) {
 		role_rate_str(&ro->issue_rate, rate, sizeof(rate));
-		if (r == -EAGAIN)
+		if (r == -EAGAIN) {
 			snprintf(errbuf, ENGINE_ERRLEN, "issue_rate (%s) exceeded for uid %u", rate,
 				 (unsigned)uid);
-		else
+			engine_metrics_refused(e, ro->name, "issue_rate");
+		} else {
 			snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+		}
 		return r;
 	}
 	return 0;
@@ -213,7 +229,7 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 		if (wal.asked && wal.r != 0)
 			snprintf(errbuf, ENGINE_ERRLEN,
 				 "cannot record the lease in the state directory");
-		r = r == -ENOMEM ? -ENOMEM : -EIO;
+		r = r == -ENOMEM || r == -EAGAIN ? r : -EIO;
 	} else {
 		crash_point("issue-after-create");
 		if ((r = leasesvc_add(e->svc, l, w)) != 0) {
@@ -226,18 +242,43 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 	return r;
 }
 
-int engine_issue(struct engine *e, const char *name, const struct lease_holder *holder,
-		 struct lease **out, struct secret **bodyp, char *errbuf)
+/*
+ * The part of an issue that waits on nothing: refused at once when
+ * shutting down, for an unknown or unusable role, or over a limit.
+ */
+static int engine_issue_front(struct engine *e, const char *name, const struct lease_holder *holder,
+			      struct role **ro, struct conn_pool **p, uint64_t *version,
+			      bool *limited, char *errbuf)
+{
+	int r;
+
+	if (e->stopping) {
+		snprintf(errbuf, ENGINE_ERRLEN, "credfs is shutting down");
+		return -ESHUTDOWN;
+	}
+	if ((r = engine_issue_prepare(e, name, ro, p, version, errbuf)) != 0)
+		return r;
+	if ((r = engine_issue_limits(e, *ro, holder, errbuf)) != 0) {
+		*limited = true;
+		role_unref(*ro);
+		conn_pool_unref(*p);
+		*ro = NULL;
+		*p = NULL;
+	}
+	return r;
+}
+
+/* The part that talks to PostgreSQL, on the connection's lane; ro and p are taken. */
+static int engine_issue_back(struct engine *e, struct role *ro, struct conn_pool *p,
+			     uint64_t version, const struct lease_holder *holder,
+			     struct lease **out, struct secret **bodyp, char *errbuf)
 {
 	char username[UNAME_MAX + 1];
-	struct conn_pool *p = NULL;
-	struct role *ro = NULL;
 	struct secret *pw = NULL, *body = NULL;
 	struct lease *l = NULL;
 	struct dbconf *c = NULL;
 	struct watch *w = NULL;
 	char *verifier = NULL;
-	uint64_t version = 0;
 	int r;
 
 	if (e->stopping) {
@@ -245,10 +286,9 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 		r = -ESHUTDOWN;
 		goto out;
 	}
-	if ((r = engine_issue_prepare(e, name, &ro, &p, &version, errbuf)) != 0 ||
-	    (r = engine_issue_limits(e, ro, holder, errbuf)) != 0)
+	if ((r = engine_issue_counts(e, ro, holder, errbuf)) != 0)
 		goto out;
-	/* Before the login exists: an opener that cannot be watched gets nothing. */
+	/* Before the login is created: an opener that cannot be watched gets nothing. */
 	if ((r = leasesvc_watch_prepare(e->svc, holder, &w, errbuf)) != 0)
 		goto out;
 	c = conn_pool_conf(p);
@@ -288,8 +328,6 @@ int engine_issue(struct engine *e, const char *name, const struct lease_holder *
 	body = NULL; /* transferred */
 	r = 0;
 out:
-	if (r != 0)
-		engine_fail_issue(e, name, holder, errbuf);
 	leasesvc_watch_cancel(e->svc, w);
 	lease_unref(l);
 	secret_free(pw);
@@ -301,17 +339,160 @@ out:
 	return r;
 }
 
-void engine_issue_async(struct engine *e, const char *role, const struct lease_holder *holder,
-			engine_issue_done_fn *done, void *arg)
+/* An issue waiting for, or running on, its connection's lane. */
+struct engine_job {
+	struct engine *e;
+	char name[256];
+	struct holder_buf holder;
+	bool has_holder;
+	struct role *ro;
+	struct conn_pool *p;
+	uint64_t version;
+	int64_t queued; /* monotonic ms */
+	int64_t pool_timeout_ms;
+	bool limited; /* refused by a role's limit */
+	engine_issue_done_fn *done;
+	void *arg;
+};
+
+static void engine_holder_copy(struct holder_buf *dst, const struct lease_holder *src)
 {
+	dst->h = *src;
+	snprintf(dst->exe, sizeof(dst->exe), "%s", src->exe ? src->exe : "");
+	snprintf(dst->cgroup, sizeof(dst->cgroup), "%s", src->cgroup ? src->cgroup : "");
+	dst->h.exe = dst->exe;
+	dst->h.cgroup = dst->cgroup;
+}
+
+static void engine_job_end(struct engine_job *j, int r, struct lease *l, struct secret *body,
+			   const char *errbuf)
+{
+	const struct lease_holder *h = j->has_holder ? &j->holder.h : NULL;
+
+	if (r != 0)
+		engine_fail_issue(j->e, j->name, h, errbuf);
+	engine_metrics_issue(j->e, j->name, j->ro ? j->ro->db_name : NULL, r,
+			     j->limited ? "limit" : NULL, leasesvc_now() - j->queued);
+	j->done(j->arg, r, l, body, errbuf);
+	role_unref(j->ro);
+	conn_pool_unref(j->p);
+	free(j);
+}
+
+static void engine_job_run(void *arg)
+{
+	struct engine_job *j = arg;
 	char errbuf[ENGINE_ERRLEN] = "";
 	struct secret *body = NULL;
 	struct lease *l = NULL;
 	int r;
 
-	/* For now on the caller's thread; per-connection workers come next. */
-	r = engine_issue(e, role, holder, &l, &body, errbuf);
-	done(arg, r, l, body, errbuf);
+	r = engine_issue_back(j->e, role_ref(j->ro), conn_pool_ref(j->p), j->version,
+			      j->has_holder ? &j->holder.h : NULL, &l, &body, errbuf);
+	engine_job_end(j, r, l, body, errbuf);
+}
+
+static void engine_job_drop(void *arg, int why)
+{
+	struct engine_job *j = arg;
+	char errbuf[ENGINE_ERRLEN];
+
+	if (why == -ESHUTDOWN)
+		snprintf(errbuf, ENGINE_ERRLEN, "credfs is shutting down");
+	else
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "connection \"%s\" is busy: no worker within pool_timeout (%lld ms)",
+			 j->ro->db_name, (long long)j->pool_timeout_ms);
+	engine_job_end(j, why == -ESHUTDOWN ? -ESHUTDOWN : -EAGAIN, NULL, NULL, errbuf);
+}
+
+void engine_issue_async(struct engine *e, const char *name, const struct lease_holder *holder,
+			engine_issue_done_fn *done, void *arg)
+{
+	char errbuf[ENGINE_ERRLEN] = "";
+	struct engine_job *j = calloc(1, sizeof(*j));
+	struct dbconf *c;
+	int r;
+
+	if (!j) {
+		done(arg, -ENOMEM, NULL, NULL, "out of memory");
+		return;
+	}
+	j->e = e;
+	j->done = done;
+	j->arg = arg;
+	j->queued = leasesvc_now();
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	if (holder) {
+		engine_holder_copy(&j->holder, holder);
+		j->has_holder = true;
+	}
+	if ((r = engine_issue_front(e, name, holder, &j->ro, &j->p, &j->version, &j->limited,
+				    errbuf)) != 0) {
+		engine_job_end(j, r, NULL, NULL, errbuf);
+		return;
+	}
+	c = conn_pool_conf(j->p);
+	j->pool_timeout_ms = c->pool_timeout_ms;
+	r = lanes_submit(leasesvc_lanes(e->svc), j->ro->db_name, c->max_open, LANES_NORMAL,
+			 c->pool_timeout_ms > 0 ? c->pool_timeout_ms : 1, engine_job_run,
+			 engine_job_drop, j);
+	dbconf_unref(c);
+	if (r == -EAGAIN)
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "connection \"%s\" is busy: %d opens already wait for it", j->ro->db_name,
+			 LANES_QUEUE_MAX);
+	else if (r == -ESHUTDOWN)
+		snprintf(errbuf, ENGINE_ERRLEN, "credfs is shutting down");
+	else if (r != 0)
+		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+	if (r != 0)
+		engine_job_end(j, r, NULL, NULL, errbuf);
+}
+
+/* engine_issue: the same, waiting for the lane. */
+struct engine_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	int r;
+	struct lease *l;
+	struct secret *body;
+	char *errbuf;
+};
+
+static void engine_wait_done(void *arg, int r, struct lease *l, struct secret *body,
+			     const char *errbuf)
+{
+	struct engine_wait *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	w->r = r;
+	w->l = l;
+	w->body = body;
+	snprintf(w->errbuf, ENGINE_ERRLEN, "%s", errbuf ? errbuf : "");
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+int engine_issue(struct engine *e, const char *name, const struct lease_holder *holder,
+		 struct lease **out, struct secret **bodyp, char *errbuf)
+{
+	struct engine_wait w = { .errbuf = errbuf };
+
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	engine_issue_async(e, name, holder, engine_wait_done, &w);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+	*out = w.l;
+	*bodyp = w.body;
+	return w.r;
 }
 
 void engine_set_poll_fn(struct engine *e, engine_poll_fn *fn)

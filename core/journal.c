@@ -305,3 +305,12 @@ void journal_close(struct journal *j)
 	secret_free(j->key);
 	free(j);
 }
+
+void journal_stats(struct journal *j, size_t *bytes, uint64_t *compactions, int64_t *compacted_at)
+{
+	*bytes = 0;
+	*compactions = 0;
+	*compacted_at = 0;
+	if (j && j->store)
+		store_stats(j->store, bytes, compactions, compacted_at);
+}

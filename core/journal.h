@@ -97,4 +97,7 @@ void journal_maybe_compact(struct journal *j);
 /* journal_close - flush and close (NULL-safe); call after g and s stopped changing. */
 void journal_close(struct journal *j);
 
+/* journal_stats - see store_stats; zeros for NULL (no state directory). */
+void journal_stats(struct journal *j, size_t *bytes, uint64_t *compactions, int64_t *compacted_at);
+
 #endif

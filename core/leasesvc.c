@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * leasesvc.c - the lease service's threads: the timer hands out due
- * renewals and revocations and sees openers exit, the workers run the jobs
- * through the backend.
+ * renewals and revocations and sees openers exit; the jobs run on their
+ * connection's lane (lanes.h) through the backend.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "crash.h"
+#include "lanes.h"
 #include "leasesvc.h"
 #include "log.h"
 #include "timefmt.h"
@@ -23,8 +24,8 @@
 #define LEASESVC_STEP_MS   2000 /* a wall-clock change this large is a step */
 
 struct leasesvc_qjob {
+	struct leasesvc *s;
 	struct lease_job job;
-	struct leasesvc_qjob *next;
 };
 
 struct leasesvc {
@@ -34,14 +35,9 @@ struct leasesvc {
 	struct watchset *ws;
 	int epfd, evfd;
 	pthread_t timer;
-	pthread_t *workers;
-	int nworkers; /* threads started */
+	struct lanes *lanes; /* jobs run on their connection's lane */
 	bool started;
 	_Atomic bool stop;
-
-	pthread_mutex_t qmu;
-	pthread_cond_t qcv;
-	struct leasesvc_qjob *qhead, *qtail; /* protected by qmu */
 
 	/*
 	 * Read-held while a state change is recorded and applied, write-held
@@ -177,50 +173,42 @@ static void svc_run_job(struct leasesvc *s, struct lease_job *job)
 	leasesvc_wake(s);
 }
 
-static void *svc_worker(void *arg)
+static void svc_job_run(void *arg)
 {
-	struct leasesvc *s = arg;
-	struct leasesvc_qjob *q;
+	struct leasesvc_qjob *q = arg;
 
-	for (;;) {
-		pthread_mutex_lock(&s->qmu);
-		while (!s->qhead && !s->stop)
-			pthread_cond_wait(&s->qcv, &s->qmu);
-		if (s->stop) {
-			/* Queued jobs are left: they are due again after a restart. */
-			pthread_mutex_unlock(&s->qmu);
-			return NULL;
-		}
-		q = s->qhead;
-		s->qhead = q->next;
-		if (!s->qhead)
-			s->qtail = NULL;
-		pthread_mutex_unlock(&s->qmu);
-		svc_run_job(s, &q->job);
-		free(q);
-	}
+	svc_run_job(q->s, &q->job);
+	free(q);
+}
+
+/* Not run: stopping (it is due again after a restart). */
+static void svc_job_drop(void *arg, int why)
+{
+	struct leasesvc_qjob *q = arg;
+
+	(void)why;
+	lease_unref(q->job.lease);
+	free(q);
 }
 
 static void svc_enqueue(struct leasesvc *s, struct lease_job *jobs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct leasesvc_qjob *q = calloc(1, sizeof(*q));
+		int r = -ENOMEM;
 
-		if (!q) {
-			/* Give the job back; the timer will hand it out again. */
-			lease_table_job_done(s->t, &jobs[i], -ENOMEM, "out of memory",
-					     leasesvc_now());
-			continue;
+		if (q) {
+			q->s = s;
+			q->job = jobs[i];
+			r = lanes_submit(s->lanes, jobs[i].lease->role->db_name, 0, LANES_URGENT, 0,
+					 svc_job_run, svc_job_drop, q);
 		}
-		q->job = jobs[i];
-		pthread_mutex_lock(&s->qmu);
-		if (s->qtail)
-			s->qtail->next = q;
-		else
-			s->qhead = q;
-		s->qtail = q;
-		pthread_cond_signal(&s->qcv);
-		pthread_mutex_unlock(&s->qmu);
+		if (r != 0) {
+			/* Give the job back; the timer will hand it out again. */
+			free(q);
+			lease_table_job_done(s->t, &jobs[i], r, "cannot queue the job",
+					     leasesvc_now());
+		}
 	}
 }
 
@@ -294,16 +282,15 @@ struct leasesvc *leasesvc_new(const struct leasesvc_backend *b)
 	if (!s)
 		return NULL;
 	s->b = *b;
-	pthread_mutex_init(&s->qmu, NULL);
-	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->imu, NULL);
 	pthread_cond_init(&s->icv, NULL);
 	pthread_rwlock_init(&s->gate, NULL);
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	s->t = lease_table_new();
+	s->lanes = lanes_new(LANES_DEFAULT_WIDTH);
 	s->ws = s->epfd >= 0 ? watchset_new(s->epfd) : NULL;
-	if (s->epfd < 0 || s->evfd < 0 || !s->t || !s->ws ||
+	if (s->epfd < 0 || s->evfd < 0 || !s->t || !s->ws || !s->lanes ||
 	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->evfd, &ev) != 0) {
 		leasesvc_free(s);
 		return NULL;
@@ -316,18 +303,14 @@ void leasesvc_set_observer(struct leasesvc *s, const struct leasesvc_observer *o
 	s->o = *o;
 }
 
-int leasesvc_start(struct leasesvc *s, int nworkers)
+int leasesvc_start(struct leasesvc *s, int width)
 {
 	int r;
 
-	if (!(s->workers = calloc(nworkers, sizeof(*s->workers))))
-		return -ENOMEM;
+	lanes_set_width(s->lanes, width);
 	if ((r = -pthread_create(&s->timer, NULL, svc_timer, s)) != 0)
 		return r;
 	s->started = true;
-	for (; s->nworkers < nworkers; s->nworkers++)
-		if ((r = -pthread_create(&s->workers[s->nworkers], NULL, svc_worker, s)) != 0)
-			return r;
 	return 0;
 }
 
@@ -338,12 +321,14 @@ void leasesvc_stop(struct leasesvc *s)
 	s->stop = true;
 	leasesvc_wake(s);
 	pthread_join(s->timer, NULL);
-	pthread_mutex_lock(&s->qmu);
-	pthread_cond_broadcast(&s->qcv);
-	pthread_mutex_unlock(&s->qmu);
-	for (int i = 0; i < s->nworkers; i++)
-		pthread_join(s->workers[i], NULL);
+	/* Queued jobs are dropped: they are due again after a restart. */
+	lanes_stop(s->lanes);
 	s->started = false;
+}
+
+struct lanes *leasesvc_lanes(struct leasesvc *s)
+{
+	return s->lanes;
 }
 
 void leasesvc_free(struct leasesvc *s)
@@ -351,17 +336,12 @@ void leasesvc_free(struct leasesvc *s)
 	if (!s)
 		return;
 	leasesvc_stop(s);
-	for (struct leasesvc_qjob *q = s->qhead, *qn; q; q = qn) {
-		qn = q->next;
-		lease_unref(q->job.lease);
-		free(q);
-	}
+	lanes_free(s->lanes); /* drops what is still queued */
 	watchset_free(s->ws);
 	for (size_t i = 0; i < s->n_inflight; i++)
 		lease_unref(s->inflight[i]);
 	free(s->inflight);
 	lease_table_free(s->t);
-	free(s->workers);
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->evfd >= 0)
@@ -369,8 +349,6 @@ void leasesvc_free(struct leasesvc *s)
 	pthread_rwlock_destroy(&s->gate);
 	pthread_cond_destroy(&s->icv);
 	pthread_mutex_destroy(&s->imu);
-	pthread_cond_destroy(&s->qcv);
-	pthread_mutex_destroy(&s->qmu);
 	free(s);
 }
 

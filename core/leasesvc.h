@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lanes.h"
 #include "lease.h"
 #include "watch.h"
 
@@ -76,8 +77,15 @@ struct leasesvc *leasesvc_new(const struct leasesvc_backend *b);
 /* leasesvc_set_observer - o copied; before leasesvc_start. */
 void leasesvc_set_observer(struct leasesvc *s, const struct leasesvc_observer *o);
 
-/* leasesvc_start - the timer and nworkers workers. */
-int leasesvc_start(struct leasesvc *s, int nworkers) __attribute__((warn_unused_result));
+/*
+ * leasesvc_start - the timer; renewals and revocations run on their
+ * connection's lane (lanes.h) as urgent jobs, on at most width + 1 threads
+ * per connection until an issue sets the lane's width.
+ */
+int leasesvc_start(struct leasesvc *s, int width) __attribute__((warn_unused_result));
+
+/* leasesvc_lanes - the lanes jobs run on (borrowed): issues use them too. */
+struct lanes *leasesvc_lanes(struct leasesvc *s);
 
 /* leasesvc_stop - let running jobs finish, then join every thread (idempotent). */
 void leasesvc_stop(struct leasesvc *s);

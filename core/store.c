@@ -478,6 +478,8 @@ int store_compact(struct store *s, store_dump_fn *dump, void *ctx)
 	memcpy(s->file_id, s->cfile_id, 16);
 	s->next_seq = s->cseq;
 	s->file_size = s->snapshot_size = s->csize;
+	s->compactions++;
+	s->compacted_at = timefmt_now_ms();
 	pthread_mutex_unlock(&s->mu);
 	log_info("state %s: compacted to %zu bytes", s->path, s->csize);
 	r = 0;
@@ -506,4 +508,13 @@ void store_close(struct store *s)
 		store_flush_locked(s, s->appended, true);
 	pthread_mutex_unlock(&s->mu);
 	store_free(s);
+}
+
+void store_stats(struct store *s, size_t *bytes, uint64_t *compactions, int64_t *compacted_at)
+{
+	pthread_mutex_lock(&s->mu);
+	*bytes = s->file_size;
+	*compactions = s->compactions;
+	*compacted_at = s->compacted_at;
+	pthread_mutex_unlock(&s->mu);
 }

@@ -117,6 +117,9 @@ int store_compact(struct store *s, store_dump_fn *dump, void *ctx)
  */
 int64_t store_sync_due(struct store *s, int64_t max_age_ms);
 
+/* store_stats - the journal's size now, compactions since open, wall ms of the last (0: none). */
+void store_stats(struct store *s, size_t *bytes, uint64_t *compactions, int64_t *compacted_at);
+
 /* store_wants_compaction - the journal has grown well past its last snapshot. */
 bool store_wants_compaction(struct store *s);
 

@@ -46,6 +46,8 @@ struct store {
 	bool broken; /* protected by mu: a write failed */
 	size_t file_size; /* protected by mu */
 	size_t snapshot_size; /* protected by mu */
+	uint64_t compactions; /* protected by mu: since open */
+	int64_t compacted_at; /* protected by mu: wall ms of the last compaction, 0: none yet */
 	/* compaction's private output */
 	int cfd;
 	unsigned char cfile_id[16];

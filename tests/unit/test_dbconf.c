@@ -147,6 +147,8 @@ static void test_to_json(void)
 					    "max_open_connections",
 					    "max_idle_connections",
 					    "max_connection_lifetime",
+					    "pool_timeout",
+					    "issue_timeout",
 					    "password_authentication",
 					    "root_rotation_statements",
 					    "password_length",

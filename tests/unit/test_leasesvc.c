@@ -376,7 +376,7 @@ static struct leasesvc *svc_started(void)
 {
 	struct leasesvc *s = svc_new();
 
-	if (s && leasesvc_start(s, 2) != 0) {
+	if (s && leasesvc_start(s, 1) != 0) {
 		leasesvc_free(s);
 		return NULL;
 	}
@@ -726,7 +726,7 @@ static void test_restore_let_go_and_revoke(void)
 	CHECK_INT_EQ(b->expires, tb + HOUR);
 	/* restoring records nothing: the journal has it already */
 	CHECK_INT_EQ(count(EV_RECORD, -1, NULL), 0);
-	CHECK(leasesvc_start(s, 2) == 0);
+	CHECK(leasesvc_start(s, 1) == 0);
 
 	/* a and c at once, without the clock moving */
 	CHECK(wait_count(EV_GONE, -1, a, 1));
@@ -793,7 +793,7 @@ static void test_restore_held(void)
 	CHECK_INT_EQ(b->let_go_at, now);
 	CHECK_INT_EQ(count(EV_RECORD, -1, a), 0);
 
-	CHECK(leasesvc_start(s, 2) == 0);
+	CHECK(leasesvc_start(s, 1) == 0);
 	CHECK(wait_count(EV_RECORD, LEASESVC_REC_RENEWED, a, 1));
 	CHECK(find(EV_RENEW, -1, a, 0, &e) >= 0);
 	CHECK_INT_EQ(e.at, now + HOUR + off);
@@ -877,7 +877,7 @@ static void test_stop_with_jobs_queued(void)
 	CHECK(settle(s));
 	timer = __atomic_load_n(&F.timer_tid, __ATOMIC_SEQ_CST);
 	CHECK(timer > 0 && task_alive(timer));
-	CHECK(n_tasks() >= 4); /* main, timer, two workers */
+	CHECK(n_tasks() >= 4); /* main, timer, the lane's two threads (width 1 + 1 urgent) */
 
 	__atomic_store_n(&stopped, 0, __ATOMIC_SEQ_CST);
 	th_ok = pthread_create(&th, NULL, stopper, s) == 0;
