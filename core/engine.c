@@ -146,6 +146,25 @@ static void engine_be_gone(void *ctx, struct lease *l)
 	registry_retire(e->reg, l->role->db_name, l->conn_version);
 }
 
+/* Pending rotations are resolved on a lane of their own: a database that does not answer holds it, never the timer. */
+#define ENGINE_RESOLVE_LANE "/pending-rotations" /* no connection name has a '/' */
+
+static void engine_resolve_run(void *arg)
+{
+	struct engine *e = arg;
+
+	registry_resolve_pending(e->reg);
+	e->resolving = false;
+}
+
+static void engine_resolve_drop(void *arg, int why)
+{
+	struct engine *e = arg;
+
+	(void)why;
+	e->resolving = false;
+}
+
 static int64_t engine_be_idle(void *ctx)
 {
 	struct engine *e = ctx;
@@ -154,9 +173,12 @@ static int64_t engine_be_idle(void *ctx)
 	int64_t sync;
 
 	journal_maybe_compact(e->journal);
-	if (now >= e->resolve_at) {
+	if (now >= e->resolve_at && registry_has_pending(e->reg) && !e->resolving) {
 		e->resolve_at = now + ENGINE_RESOLVE_MS;
-		registry_resolve_pending(e->reg);
+		e->resolving = true;
+		if (lanes_submit(leasesvc_lanes(e->svc), ENGINE_RESOLVE_LANE, 1, LANES_URGENT, 0,
+				 engine_resolve_run, engine_resolve_drop, e) != 0)
+			e->resolving = false;
 	}
 	sync = journal_sync_due(e->journal);
 	/* A rotation to resolve: come back in time for it. */

@@ -32,6 +32,7 @@ struct engine {
 	engine_poll_fn *poll_fn; /* set before start */
 	_Atomic bool stopping; /* no new issue once set */
 	_Atomic int64_t resolve_at; /* monotonic ms: next look at pending rotations */
+	_Atomic bool resolving; /* a look at pending rotations is queued or running */
 };
 
 /* engine_audit - one audit line; 0 or -EIO (lease, holder, pw may be NULL; err NULL: ok). */

@@ -12,7 +12,8 @@
 #include "metrics.h"
 
 /* Histogram bounds, ms (written in seconds, as Prometheus names them). */
-static const int64_t metrics_bounds[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
+static const int64_t metrics_bounds[] = { 1,   2,   5,	  10,	25,   50,    100,
+					  250, 500, 1000, 2500, 5000, 10000, 30000 };
 #define METRICS_NB (sizeof(metrics_bounds) / sizeof(metrics_bounds[0]))
 
 struct metrics_series {
@@ -129,8 +130,7 @@ static struct metrics_series *metrics_get(struct metrics *m, const char *family,
 	return s;
 }
 
-void metrics_inc(struct metrics *m, const char *family, const struct metrics_label *labels,
-		 int n)
+void metrics_inc(struct metrics *m, const char *family, const struct metrics_label *labels, int n)
 {
 	struct metrics_series *s;
 
