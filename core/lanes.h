@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LANES_QUEUE_MAX	   1024 /* normal jobs waiting in one lane */
-#define LANES_IDLE_MS	   30000 /* an idle thread leaves after this */
+#define LANES_QUEUE_MAX	    1024 /* normal jobs waiting in one lane */
+#define LANES_IDLE_MS	    30000 /* an idle thread leaves after this */
 #define LANES_DEFAULT_WIDTH 4
 
 enum lanes_prio {
