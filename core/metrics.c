@@ -12,7 +12,8 @@
 #include "metrics.h"
 
 /* Histogram bounds, ms (written in seconds, as Prometheus names them). */
-static const int64_t metrics_bounds[] = { 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000 };
+static const int64_t metrics_bounds[] = { 1,   2,   5,	  10,	25,   50,    100,
+					  250, 500, 1000, 2500, 5000, 10000, 30000 };
 #define METRICS_NB (sizeof(metrics_bounds) / sizeof(metrics_bounds[0]))
 
 struct metrics_series {
@@ -59,6 +60,19 @@ static void metrics_escape(FILE *f, const char *v)
 			fputs("\\\\", f);
 		else if (*v == '"')
 			fputs("\\\"", f);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
+/* HELP text: only \\ and newline are escaped there (a " is itself). */
+static void metrics_escape_help(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\')
+			fputs("\\\\", f);
 		else if (*v == '\n')
 			fputs("\\n", f);
 		else
@@ -129,8 +143,7 @@ static struct metrics_series *metrics_get(struct metrics *m, const char *family,
 	return s;
 }
 
-void metrics_inc(struct metrics *m, const char *family, const struct metrics_label *labels,
-		 int n)
+void metrics_inc(struct metrics *m, const char *family, const struct metrics_label *labels, int n)
 {
 	struct metrics_series *s;
 
@@ -195,8 +208,11 @@ void metrics_write(struct metrics *m, FILE *out, const char *(*help_of)(const ch
 		const struct metrics_series *s = &m->s[i];
 
 		if (!last || strcmp(last, s->family) != 0) {
-			fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", s->family,
-				help_of ? help_of(s->family) : s->family, s->family,
+			const char *help = help_of ? help_of(s->family) : NULL;
+
+			fprintf(out, "# HELP %s ", s->family);
+			metrics_escape_help(out, help ? help : s->family);
+			fprintf(out, "\n# TYPE %s %s\n", s->family,
 				s->hist ? "histogram" : "counter");
 			last = s->family;
 		}

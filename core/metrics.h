@@ -29,8 +29,7 @@ struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
 /* metrics_inc - add 1 to counter family{labels} (n labels, at most 3). */
-void metrics_inc(struct metrics *m, const char *family, const struct metrics_label *labels,
-		 int n);
+void metrics_inc(struct metrics *m, const char *family, const struct metrics_label *labels, int n);
 
 /* metrics_observe - one observation (ms) of histogram family{labels}. */
 void metrics_observe(struct metrics *m, const char *family, const struct metrics_label *labels,
