@@ -218,7 +218,10 @@ static void *lanes_reaper(void *arg)
 		if (next == INT64_MAX) {
 			pthread_cond_wait(&ls->reap_cv, &ls->mu);
 		} else {
-			lanes_deadline(&ts, next - lanes_now());
+			int64_t ms = next - lanes_now();
+
+			/* already past: a negative tv_nsec would fail the wait with EINVAL */
+			lanes_deadline(&ts, ms > 0 ? ms : 0);
 			pthread_cond_timedwait(&ls->reap_cv, &ls->mu, &ts);
 		}
 	}
@@ -331,9 +334,13 @@ int lanes_submit(struct lanes *ls, const char *key, int width, enum lanes_prio p
 	j = NULL;
 	if (prio == LANES_NORMAL && wait_ms > 0)
 		pthread_cond_signal(&ls->reap_cv);
-	/* A thread for it: urgent jobs may use one more than the width. */
+	/*
+	 * A thread for it, up to width + 1: lane_next never lets more than
+	 * width of them run normal jobs, so one is always left for urgent
+	 * jobs, and a thread held by an urgent job takes no normal job's place.
+	 */
 	if (lane_runnable(l) > (size_t)l->idle && l->threads < l->width + 1 &&
-	    (prio == LANES_URGENT || l->threads < l->width) && (w = malloc(sizeof(*w)))) {
+	    (w = malloc(sizeof(*w)))) {
 		w->ls = ls;
 		w->lane = l;
 		if (lanes_spawn(ls, lanes_thread, w) == 0)

@@ -67,6 +67,19 @@ static void metrics_escape(FILE *f, const char *v)
 	}
 }
 
+/* HELP text: only \\ and newline are escaped there (a " is itself). */
+static void metrics_escape_help(FILE *f, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\')
+			fputs("\\\\", f);
+		else if (*v == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*v, f);
+	}
+}
+
 static void metrics_label_list(FILE *f, const struct metrics_label *labels, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -195,8 +208,11 @@ void metrics_write(struct metrics *m, FILE *out, const char *(*help_of)(const ch
 		const struct metrics_series *s = &m->s[i];
 
 		if (!last || strcmp(last, s->family) != 0) {
-			fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", s->family,
-				help_of ? help_of(s->family) : s->family, s->family,
+			const char *help = help_of ? help_of(s->family) : NULL;
+
+			fprintf(out, "# HELP %s ", s->family);
+			metrics_escape_help(out, help ? help : s->family);
+			fprintf(out, "\n# TYPE %s %s\n", s->family,
 				s->hist ? "histogram" : "counter");
 			last = s->family;
 		}
