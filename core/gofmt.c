@@ -282,7 +282,8 @@ static void print_arg(struct buf *b, struct flags *f, const struct gofmt_arg *a,
 			return;
 		case 'x':
 		case 'X':
-			fmt_integer(b, f, u, 16, true, (char)verb, verb == 'x' ? gofmt_ldigits : udigits);
+			fmt_integer(b, f, u, 16, true, (char)verb,
+				    verb == 'x' ? gofmt_ldigits : udigits);
 			return;
 		case 'c': {
 			char tmp[8];

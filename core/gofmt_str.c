@@ -188,7 +188,6 @@ bool gofmt_can_backquote(const char *s, size_t n)
 	return true;
 }
 
-
 size_t gofmt_rune_width(const char *s, size_t n)
 {
 	size_t w;

@@ -50,9 +50,9 @@ struct chunk {
 	int digits; /* of a fraction */
 };
 
-static const char *const month_names[] = { "January", "February", "March",     "April",
-					   "May",     "June",     "July",      "August",
-					   "September", "October", "November", "December" };
+static const char *const month_names[] = { "January",	"February", "March",	"April",
+					   "May",	"June",	    "July",	"August",
+					   "September", "October",  "November", "December" };
 static const char *const day_names[] = { "Sunday",   "Monday", "Tuesday", "Wednesday",
 					 "Thursday", "Friday", "Saturday" };
 
@@ -307,7 +307,8 @@ int gotime_format(int64_t unix_ms, const char *layout, size_t llen, char *out, s
 			break;
 		case STD_WEEKDAY:
 		case STD_LONG_WEEKDAY:
-			put(&o, day_names[wday], c.std == STD_WEEKDAY ? 3 : strlen(day_names[wday]));
+			put(&o, day_names[wday],
+			    c.std == STD_WEEKDAY ? 3 : strlen(day_names[wday]));
 			break;
 		case STD_DAY:
 		case STD_ZERO_DAY:
@@ -331,7 +332,8 @@ int gotime_format(int64_t unix_ms, const char *layout, size_t llen, char *out, s
 			break;
 		case STD_HOUR12:
 		case STD_ZERO_HOUR12:
-			put_int(&o, hour % 12 == 0 ? 12 : hour % 12, c.std == STD_ZERO_HOUR12 ? 2 : 0);
+			put_int(&o, hour % 12 == 0 ? 12 : hour % 12,
+				c.std == STD_ZERO_HOUR12 ? 2 : 0);
 			break;
 		case STD_MINUTE:
 		case STD_ZERO_MINUTE:

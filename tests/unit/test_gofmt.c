@@ -70,10 +70,14 @@ static void test_quote(void)
 	GO1("%#q", S("\\n"), "`\\n`");
 	GO1("%q", S("abc"), "\"abc\"");
 	GO1("%#q", S("abc"), "`abc`");
-	GO1("%q", S("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"), "\"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\"");
+	GO1("%q", S("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"),
+	    "\"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\"");
 	GO1("%+q", S("\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"), "\"\\u65e5\\u672c\\u8a9e\"");
 	GO1("%q", S("\a\b\f\n\r\t\v\"\\"), "\"\\a\\b\\f\\n\\r\\t\\v\\\"\\\\\"");
-	GO1("%q", S("abc\xff" "def"), "\"abc\\xffdef\"");
+	GO1("%q",
+	    S("abc\xff"
+	      "def"),
+	    "\"abc\\xffdef\"");
 	GO1("%q", S("\xf4\x8f\xbf\xbf"), "\"\\U0010ffff\"");
 	GO1("%q", S("\x01\x7f"), "\"\\x01\\x7f\"");
 	GO1("%q", S("it's"), "\"it's\"");
@@ -161,8 +165,7 @@ static void test_mistakes(void)
 	GO1("%s %", S("hello"), "hello %!(NOVERB)");
 	GO1("%s %.2", S("hello"), "hello %!(NOVERB)");
 	GO1("%010.2", S("12345"), "%!(NOVERB)%!(EXTRA string=12345)");
-	GO1("%017091901790959340919092959340919017929593813360", I(0),
-	    "%!(NOVERB)%!(EXTRA int=0)");
+	GO1("%017091901790959340919092959340919017929593813360", I(0), "%!(NOVERB)%!(EXTRA int=0)");
 	GO1("%184467440737095516170v", I(0), "%!(NOVERB)%!(EXTRA int=0)");
 	GO1("%.", I(3), "%!.(int=3)");
 	GO1("%-", I(3), "%!(NOVERB)%!(EXTRA int=3)");
@@ -199,8 +202,8 @@ static void test_too_long(void)
 	CHECK_INT_EQ(gofmt_sprintf("%s", 2, a, 1, out, sizeof(out), &len), -E2BIG);
 	CHECK_INT_EQ(gofmt_sprintf("%s", 2, a, 1, out, 9, &len), 0);
 	CHECK_INT_EQ(len, 8);
-	CHECK_INT_EQ(gofmt_sprintf("%900000d", 4, (struct gofmt_arg[]){ I(1) }, 1, out,
-				   sizeof(out), &len),
+	CHECK_INT_EQ(gofmt_sprintf("%900000d", 4, (struct gofmt_arg[]){ I(1) }, 1, out, sizeof(out),
+				   &len),
 		     -E2BIG);
 }
 
