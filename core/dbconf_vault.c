@@ -146,9 +146,10 @@ int dbconf_vault_params(json_t *p, json_t **rotation_key, struct parse_error *er
 	if ((r = params_get_str(p, "password_policy", &s, err)) < 0)
 		return r;
 	if (r == 0 && *s) {
-		perr_set(err, 0, 0,
-			 "password_policy is not supported: credfs generates passwords itself "
-			 "([A-Za-z0-9-], one of each class); set their length with password_length");
+		perr_set(
+			err, 0, 0,
+			"password_policy is not supported: credfs generates passwords itself "
+			"([A-Za-z0-9-], one of each class); set their length with password_length");
 		return -EINVAL;
 	}
 	if ((r = params_get_str(p, "plugin_version", &s, err)) < 0)
@@ -194,9 +195,10 @@ json_t *dbconf_to_json(const struct dbconf *c)
 		params_strv_json(c->allowed_roles, c->n_allowed_roles), "verify_connection",
 		c->verify_connection, "max_open_connections", c->max_open, "max_idle_connections",
 		c->max_idle, "max_connection_lifetime", (json_int_t)c->max_lifetime,
-		"password_authentication", c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
+		"password_authentication",
+		c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
 		"root_credentials_rotate_statements",
 		params_strv_json(c->root_rotation, c->n_root_rotation), "password_length",
-		c->password_length, "username_template", c->username_template, "password_policy", "",
-		"connection_details", dv_details(c));
+		c->password_length, "username_template", c->username_template, "password_policy",
+		"", "connection_details", dv_details(c));
 }
