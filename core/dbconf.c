@@ -29,6 +29,11 @@ static const char *const dbconf_keys[] = {
 	"root_rotation_statements",
 	"password_length",
 	"username_template",
+	/* Vault's, see dbconf_vault_params */
+	"root_credentials_rotate_statements",
+	"disable_escaping",
+	"password_policy",
+	"connection_details",
 	NULL,
 };
 
@@ -170,7 +175,16 @@ static int dbconf_lists(struct dbconf *c, json_t *p, unsigned flags, struct pars
 		c->allowed_roles = v;
 		c->n_allowed_roles = n;
 	}
-	if ((r = params_get_stmts(p, "root_rotation_statements", &v, &n, err)) < 0)
+	json_t *rot = NULL, *tmp = NULL;
+
+	if ((r = dbconf_vault_params(p, &rot, err)) != 0)
+		return r;
+	/* either name of the same list, read by the usual getter */
+	if (rot && !(tmp = json_pack("{s:O}", "root_rotation_statements", rot)))
+		return -ENOMEM;
+	r = tmp ? params_get_stmts(tmp, "root_rotation_statements", &v, &n, err) : 1;
+	json_decref(tmp);
+	if (r < 0)
 		return r;
 	if (r == 0) {
 		params_strv_free(c->root_rotation);
@@ -275,22 +289,6 @@ struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw)
 		return NULL;
 	}
 	return d;
-}
-
-json_t *dbconf_to_json(const struct dbconf *c)
-{
-	return json_pack(
-		"{s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:s, s:o, s:i, s:s*}",
-		"plugin_name", DBCONF_PLUGIN, "connection_url", c->connection_url, "username",
-		c->username, "allowed_roles",
-		params_strv_json(c->allowed_roles, c->n_allowed_roles), "verify_connection",
-		c->verify_connection, "max_open_connections", c->max_open, "max_idle_connections",
-		c->max_idle, "max_connection_lifetime", (json_int_t)c->max_lifetime, "pool_timeout",
-		(json_int_t)(c->pool_timeout_ms / 1000), "issue_timeout",
-		(json_int_t)(c->issue_timeout_ms / 1000), "password_authentication",
-		c->pwauth == DBCONF_PW_SCRAM ? "scram-sha-256" : "password",
-		"root_rotation_statements", params_strv_json(c->root_rotation, c->n_root_rotation),
-		"password_length", c->password_length, "username_template", c->username_template);
 }
 
 bool dbconf_role_allowed(const struct dbconf *c, const char *role)

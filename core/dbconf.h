@@ -66,8 +66,34 @@ int dbconf_from_params(const char *name, json_t *params, unsigned flags, struct 
 /* dbconf_with_password - a new copy of c whose root password is pw (taken). NULL on ENOMEM. */
 struct dbconf *dbconf_with_password(const struct dbconf *c, struct secret *pw);
 
-/* dbconf_to_json - a new JSON object of the definition, without the password. */
+/*
+ * dbconf_to_json - a new JSON object of the definition, without the
+ * password: credfs's flat fields (what a rewrite takes back) and Vault's
+ * read-back fields (plugin_version "", password_policy "",
+ * root_credentials_rotate_statements, and connection_details with
+ * connection_url redacted by dbconf_redact_url). NULL on ENOMEM.
+ */
 json_t *dbconf_to_json(const struct dbconf *c);
+
+/*
+ * dbconf_redact_url - a new copy of a connection_url (URI or key=value
+ * conninfo) whose passwords (userinfo, password= parameters) read "xxxxx",
+ * as Go's url.Redacted shows them; "{{password}}" is kept. NULL on ENOMEM.
+ */
+char *dbconf_redact_url(const char *url);
+
+/*
+ * dbconf_vault_params - check the parameters credfs takes for Vault's
+ * sake (dbconf_vault.c): disable_escaping (false only), password_policy
+ * ("" only), plugin_version (ignored), connection_details (Vault's
+ * read-back; an object, ignored: the flat keys count) and
+ * root_credentials_rotate_statements (the read-back name of
+ * root_rotation_statements; both may be given if equal). *rotation_key is
+ * the list to use (borrowed from p, NULL when neither is given). 0 or
+ * -EINVAL with err set.
+ */
+int dbconf_vault_params(json_t *p, json_t **rotation_key, struct parse_error *err)
+	__attribute__((warn_unused_result));
 
 /* dbconf_role_allowed - whether role matches allowed_roles (globs, "*" = all). */
 bool dbconf_role_allowed(const struct dbconf *c, const char *role);

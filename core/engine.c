@@ -436,8 +436,9 @@ int engine_lease_read(struct engine *e, const char *role, const char *id, char *
 
 	if (!l)
 		return -ENOENT;
-	r = engine_dump(lease_table_to_json(leasesvc_table(e->svc), l, leasesvc_wall_off()), out,
-			len);
+	r = engine_dump(
+		lease_table_to_json(leasesvc_table(e->svc), l, leasesvc_wall_off(), leasesvc_now()),
+		out, len);
 	lease_unref(l);
 	return r;
 }

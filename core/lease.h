@@ -243,10 +243,15 @@ json_t *lease_table_roles(struct lease_table *t);
 json_t *lease_holder_json(const struct lease_holder *h);
 
 /*
- * lease_table_to_json - a new JSON description of l (never a secret);
- * wall_off turns the table's clock into wall time (wall = t + wall_off).
+ * lease_table_to_json - a new JSON description of l (never a secret) at
+ * the table's time now; wall_off turns the table's clock into wall time
+ * (wall = t + wall_off). credfs's fields, and beside them Vault's
+ * sys/leases/lookup fields: id (the full lease id, as lease_id),
+ * issue_time, expire_time (= issued, expires), last_renewal (null until
+ * a renewal), renewable and ttl (seconds until expire_time, at least 0;
+ * the lease's duration is lease_duration).
  */
-json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off);
+json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off, int64_t now);
 
 /*
  * lease_table_is_ending - whether l will not be renewed any further: it

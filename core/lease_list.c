@@ -131,10 +131,11 @@ json_t *lease_holder_json(const struct lease_holder *h)
 			 lease_json_text(h->exe), "cgroup", lease_json_text(h->cgroup));
 }
 
-json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off)
+json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off, int64_t now)
 {
 	char issued[TIMEFMT_LEN], expires[TIMEFMT_LEN], maxe[TIMEFMT_LEN], lid[160];
-	char let_go[TIMEFMT_LEN] = "";
+	char let_go[TIMEFMT_LEN] = "", renewed[TIMEFMT_LEN] = "";
+	int64_t left;
 	json_t *j;
 
 	snprintf(lid, sizeof(lid), "database/creds/%s/%s", l->role->name, l->id);
@@ -144,16 +145,23 @@ json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall
 	timefmt_rfc3339(l->max_expires + wall_off, maxe);
 	if (l->let_go_at)
 		timefmt_rfc3339(l->let_go_at + wall_off, let_go);
-	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b, s:s, s:s, s:o, s:i, s:s, "
-		      "s:s, s:I}",
-		      "lease_id", lid, "id", l->id, "role", l->role->name, "username", l->username,
+	/* issue sets last_renew to the issue time; a restore to VALID UNTIL - TTL */
+	if (l->last_renew > l->issued)
+		timefmt_rfc3339(l->last_renew + wall_off, renewed);
+	left = l->expires > now ? (l->expires - now) / 1000 : 0;
+	j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:s, s:s, s:o, s:i, s:s, "
+		      "s:s, s:I, s:s, s:s, s:s*}",
+		      "lease_id", lid, "id", lid, "role", l->role->name, "username", l->username,
 		      "issued", issued, "expires", expires, "max_expires", maxe, "ttl",
-		      (json_int_t)(l->ttl_ms / 1000), "renewable", lease_renewable_locked(l),
-		      "state", lease_state_name(l->state), "let_go_at", let_go, "holder",
-		      lease_holder_json(&l->holder), "attempts", l->attempts, "last_error",
-		      l->last_error ? l->last_error : "", "connection",
+		      (json_int_t)left, "lease_duration", (json_int_t)(l->ttl_ms / 1000),
+		      "renewable", lease_renewable_locked(l), "state", lease_state_name(l->state),
+		      "let_go_at", let_go, "holder", lease_holder_json(&l->holder), "attempts",
+		      l->attempts, "last_error", l->last_error ? l->last_error : "", "connection",
 		      l->role->db_name ? l->role->db_name : "", "connection_version",
-		      (json_int_t)l->conn_version);
+		      (json_int_t)l->conn_version, "issue_time", issued, "expire_time", expires,
+		      "last_renewal", renewed[0] ? renewed : NULL);
 	pthread_mutex_unlock(&t->mu);
+	if (j && !json_object_get(j, "last_renewal"))
+		json_object_set_new(j, "last_renewal", json_null());
 	return j;
 }

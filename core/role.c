@@ -22,6 +22,7 @@ static const char *const role_keys[] = {
 	"default_ttl",
 	"max_ttl",
 	"credential_type",
+	"credential_config",
 	"lease_binding",
 	"terminate_sessions",
 	"creds_owner",
@@ -102,6 +103,44 @@ static int role_ttls(struct role *ro, json_t *p, struct parse_error *err)
 	return 0;
 }
 
+/*
+ * Vault's credential_config for the password type holds only
+ * password_policy: {} and an empty policy are accepted, a policy is
+ * refused (credfs generates passwords itself), anything else is unknown.
+ */
+static int role_credential_config(json_t *p, struct parse_error *err)
+{
+	json_t *cc = json_object_get(p, "credential_config"), *v;
+	const char *key;
+	int r;
+
+	if (!cc || json_is_null(cc))
+		return 0;
+	if (!json_is_object(cc)) {
+		perr_set(err, 0, 0, "credential_config: expected an object");
+		return -EINVAL;
+	}
+	json_object_foreach(cc, key, v)
+	{
+		if (strcmp(key, "password_policy") != 0) {
+			perr_set(err, 0, 0, "credential_config: unknown key \"%.64s\"", key);
+			return -EINVAL;
+		}
+	}
+	if ((r = params_get_str(cc, "password_policy", &key, err)) < 0) {
+		perr_prefix(err, "credential_config");
+		return r;
+	}
+	if (r == 0 && *key) {
+		perr_set(
+			err, 0, 0,
+			"credential_config: password_policy is not supported: credfs generates "
+			"passwords itself; set their length with the connection's password_length");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int role_lookup_owner(const char *s, bool group, unsigned *out, struct parse_error *err)
 {
 	char *end;
@@ -149,6 +188,8 @@ static int role_options(struct role *ro, json_t *p, struct parse_error *err)
 		perr_set(err, 0, 0, "credential_type: only \"password\" is supported");
 		return -EINVAL;
 	}
+	if ((r = role_credential_config(p, err)) != 0)
+		return r;
 	if ((r = params_get_str(p, "lease_binding", &s, err)) < 0)
 		return r;
 	if (r == 0) {

@@ -29,18 +29,19 @@ void uname_random(char *out, size_t n)
 	out[n] = '\0';
 }
 
-void uname_sanitize(char *s)
+bool uname_byte_ok(unsigned char c)
 {
-	for (; *s; s++) {
-		char c = *s;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			*s = '_';
-	}
+	return c > ' ' && c < 0x7f && c != '"' && c != '\'' && c != '\\' && c != '$';
 }
 
-/* Copy at most UNAME_PART bytes of in, sanitized ("db-app" stays as Vault shows it). */
+void uname_sanitize(char *s)
+{
+	for (; *s; s++)
+		if (!uname_byte_ok((unsigned char)*s))
+			*s = '_';
+}
+
+/* Copy at most UNAME_PART bytes of in, sanitized ("db.app" stays as Vault shows it). */
 static void uname_part(char *out, const char *in)
 {
 	size_t n = strnlen(in, UNAME_PART);

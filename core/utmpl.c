@@ -15,6 +15,8 @@
 
 #include <sodium.h>
 
+#include "gofmt.h"
+#include "gotime.h"
 #include "uname.h"
 #include "utmpl.h"
 
@@ -125,51 +127,34 @@ static int want_int(struct ev *e, const char *fn, const struct val *v, int64_t m
 	return 0;
 }
 
+/* Go's fmt.Sprintf, mistakes included (%!d(string=hi), %!s(MISSING), ...) */
 static int fn_printf(struct ev *e, struct val *a, size_t n, struct val *out)
 {
+	struct gofmt_arg args[UTMPL_ARGS];
 	char buf[UTMPL_VALUE_MAX + 1];
-	size_t len = 0, next = 1;
-	const char *f;
+	size_t len = 0;
 	int r;
 
 	if (n < 1 || (r = want_str(e, "printf", &a[0])) != 0)
 		return n < 1 ? ev_fail(e, "%s: needs a format", "printf") : r;
-	for (f = a[0].s; *f; f++) {
-		char num[24];
-		const char *piece = f;
-		size_t plen = 1;
+	for (size_t k = 1; k < n; k++)
+		args[k - 1] = (struct gofmt_arg){ a[k].is_int, a[k].i, a[k].s, a[k].len };
+	if (gofmt_sprintf(a[0].s, a[0].len, args, n - 1, buf, sizeof(buf), &len) != 0)
+		return ev_fail(e, "%s: a value longer than 1024 bytes", "printf");
+	return val_str(e, out, buf, len);
+}
 
-		if (*f == '%') {
-			f++;
-			if (*f == '%') {
-				piece = "%";
-			} else if (*f == 's' || *f == 'v' || *f == 'd') {
-				if (next >= n)
-					return ev_fail(e, "%s: more verbs than arguments",
-						       "printf");
-				if (a[next].is_int) {
-					snprintf(num, sizeof(num), "%" PRId64, a[next].i);
-					piece = num;
-					plen = strlen(num);
-				} else if (*f == 'd') {
-					return ev_fail(e, "%s: %%d of a string", "printf");
-				} else {
-					piece = a[next].s;
-					plen = a[next].len;
-				}
-				next++;
-			} else {
-				return ev_fail(e, "%s: only %%s, %%d, %%v and %%%% are supported",
-					       "printf");
-			}
-		}
-		if (len + plen > UTMPL_VALUE_MAX)
-			return ev_fail(e, "%s: a value longer than 1024 bytes", "printf");
-		memcpy(buf + len, piece, plen);
-		len += plen;
-	}
-	if (next != n)
-		return ev_fail(e, "%s: more arguments than verbs", "printf");
+/* Go's time.Format of the clock's time, in UTC */
+static int fn_timestamp(struct ev *e, const struct val *layout, struct val *out)
+{
+	char buf[UTMPL_VALUE_MAX + 1];
+	size_t len = 0;
+	int r;
+
+	if ((r = want_str(e, "timestamp", layout)) != 0)
+		return r;
+	if (gotime_format(e->d->now_ms, layout->s, layout->len, buf, sizeof(buf), &len) != 0)
+		return ev_fail(e, "%s: a value longer than 1024 bytes", "timestamp");
 	return val_str(e, out, buf, len);
 }
 
@@ -195,6 +180,7 @@ static int fn_call(struct ev *e, const char *fn, struct val *a, size_t n, struct
 		{ "uppercase", 1 },	{ "lowercase", 1 },
 		{ "replace", 3 },	{ "uuid", 0 },
 		{ "unix_time", 0 },	{ "unix_time_millis", 0 },
+		{ "timestamp", 1 },
 	};
 	char buf[UTMPL_VALUE_MAX + 1];
 	size_t i;
@@ -203,15 +189,14 @@ static int fn_call(struct ev *e, const char *fn, struct val *a, size_t n, struct
 	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++)
 		if (!strcmp(table[i].name, fn))
 			break;
-	if (i == sizeof(table) / sizeof(table[0])) {
-		if (!strcmp(fn, "timestamp"))
-			return ev_fail(e, "%s: not supported, use unix_time", fn);
+	if (i == sizeof(table) / sizeof(table[0]))
 		return ev_fail(e, "template: unknown function \"%.40s\"", fn);
-	}
 	if (table[i].nargs != SIZE_MAX && table[i].nargs != n)
 		return ev_fail(e, "%s: wrong number of arguments", fn);
 	if (!strcmp(fn, "printf"))
 		return fn_printf(e, a, n, out);
+	if (!strcmp(fn, "timestamp"))
+		return fn_timestamp(e, &a[0], out);
 	if (!strcmp(fn, "random")) {
 		if ((r = want_int(e, fn, &a[0], 1)) != 0)
 			return r;
@@ -281,23 +266,35 @@ static int fn_call(struct ev *e, const char *fn, struct val *a, size_t n, struct
 							: tolower((unsigned char)out->s[k]));
 		return 0;
 	}
-	/* replace OLD NEW S: every OLD in S becomes NEW */
+	/*
+	 * replace OLD NEW S: strings.ReplaceAll(S, OLD, NEW). An empty OLD
+	 * matches at the start and after each UTF-8 sequence, as in Go.
+	 */
 	{
 		const struct val *old = &a[0], *rep = &a[1], *s = &a[2];
 		size_t len = 0;
 
-		if (old->len == 0)
-			return ev_fail(e, "%s: nothing to replace", fn);
-		for (size_t k = 0; k < s->len;) {
+		for (size_t k = 0; k <= s->len;) {
 			bool hit = k + old->len <= s->len && !memcmp(s->s + k, old->s, old->len);
-			const char *piece = hit ? rep->s : s->s + k;
-			size_t plen = hit ? rep->len : 1;
+			size_t step = old->len == 0 ? gofmt_rune_width(s->s + k, s->len - k) : 1;
 
-			if (len + plen > UTMPL_VALUE_MAX)
+			if (hit && len + rep->len <= UTMPL_VALUE_MAX) {
+				memcpy(buf + len, rep->s, rep->len);
+				len += rep->len;
+			} else if (hit) {
 				return ev_fail(e, "%s: a value longer than 1024 bytes", fn);
-			memcpy(buf + len, piece, plen);
-			len += plen;
-			k += hit ? old->len : 1;
+			}
+			if (hit && old->len > 0) {
+				k += old->len;
+				continue;
+			}
+			if (k == s->len)
+				break;
+			if (len + step > UTMPL_VALUE_MAX)
+				return ev_fail(e, "%s: a value longer than 1024 bytes", fn);
+			memcpy(buf + len, s->s + k, step);
+			len += step;
+			k += step;
 		}
 		return val_str(e, out, buf, len);
 	}
@@ -571,7 +568,7 @@ int utmpl_render(const char *src, const struct utmpl_data *d, char *out, size_t 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
 
-		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'' || c == '\\' || c == '$') {
+		if (!uname_byte_ok(c)) {
 			perr_set(
 				err, 0, 0,
 				"template: the name has a byte (0x%02x) that is not printable ASCII "

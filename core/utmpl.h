@@ -11,15 +11,19 @@
  * Operands: "strings" (Go escapes), `raw strings`, integers, .DisplayName
  * (the opening process's command name), .RoleName, (pipelines) and niladic
  * functions. {{- and -}} trim the whitespace beside them; Go's comment
- * actions are skipped. Functions: printf (%s %d %v %%), random N (base62), truncate N,
+ * actions are skipped. Functions, with Vault's semantics: printf (Go's
+ * fmt.Sprintf, see gofmt.h), random N (base62), truncate N,
  * truncate_sha256 N, sha256, base64, uppercase, lowercase, replace OLD NEW,
- * uuid, unix_time, unix_time_millis.
+ * uuid, unix_time, unix_time_millis, timestamp LAYOUT (Go's reference-time
+ * layout, in UTC, see gotime.h). Like Vault's, unix_time, unix_time_millis
+ * and random return strings.
  *
  * A username goes into SQL through the role's own statements ("{{name}}",
  * '{{name}}', dollar-quoted bodies), so the result must be 1 to 63 bytes
- * of printable ASCII without space, '"', '\'', '\\' or '$'. .DisplayName
- * and .RoleName have every byte outside [A-Za-z0-9_-] turned into '_'
- * before use: a command name is chosen by whoever runs the program.
+ * that uname_byte_ok accepts: printable ASCII without space, '"', '\'',
+ * '\\' or '$'. .DisplayName and .RoleName keep every other byte, as Vault
+ * does ("token.foo" stays "token.foo"); the refused ones become '_' before
+ * use, because a command name is chosen by whoever runs the program.
  */
 #ifndef CREDFS_UTMPL_H
 #define CREDFS_UTMPL_H
@@ -34,7 +38,7 @@
 struct utmpl_data {
 	const char *display; /* NULL or "" becomes "unknown" */
 	const char *role;
-	int64_t now_ms; /* unix_time, unix_time_millis */
+	int64_t now_ms; /* the clock: unix_time, unix_time_millis, timestamp (UTC) */
 };
 
 /*

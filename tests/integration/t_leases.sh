@@ -57,6 +57,12 @@ check "lease file: issued, expires and state are set" \
 check_eq "lease file: the holder's pid" "$rm_pid" "$(jq -r '.holder.pid // .pid' <<<"$lease")"
 check_eq "lease file: the holder's uid" 0 "$(jq -r '.holder.uid // .uid' <<<"$lease")"
 check "lease file: no password" lacks "$(pass_of "$rm_creds")" "$lease"
+# Vault's sys/leases/lookup fields
+check_eq "lease file: id is the full lease id, as Vault shows it" \
+	"$(jq -r .lease_id <<<"$rm_creds")" "$(jq -r .id <<<"$lease")"
+check "lease file: issue_time, expire_time, renewable, ttl; last_renewal null before a renewal" \
+	jq -e '.issue_time == .issued and .expire_time == .expires and (.renewable | type) == "boolean"
+		and .last_renewal == null and .ttl > 0 and .ttl <= .lease_duration' <<<"$lease"
 check "lease file: no password key" jq -e '[paths | select(.[-1] == "password")] | length == 0' \
 	<<<"$lease"
 

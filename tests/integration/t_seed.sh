@@ -47,6 +47,14 @@ check_eq "config allowed_roles" '["*"]' "$(jq -c .allowed_roles <<<"$conf")"
 check_eq "config has no password key, at any depth" 0 \
 	"$(jq '[paths | select(.[-1] == "password")] | length' <<<"$conf")"
 check "config does not contain the password in the URL" lacks "postgres:password@" "$conf"
+# `vault read database/config/wizard` fields, for scripts written against Vault
+check_eq "config connection_details (Vault's read-back)" \
+	"postgresql://{{username}}:{{password}}@127.0.0.1:$PGPORT/wizard?sslmode=disable postgres 4" \
+	"$(jq -r '.connection_details | "\(.connection_url) \(.username) \(.max_open_connections)"' <<<"$conf")"
+check_eq "config Vault's read-back names" '["",""]' \
+	"$(jq -c '[.password_policy, .plugin_version]' <<<"$conf")"
+check "config root_credentials_rotate_statements is a list" \
+	jq -e '.root_credentials_rotate_statements | type == "array"' <<<"$conf"
 
 role=$(cat "$M/roles/db-app") || fail "cat roles/db-app failed"
 echo "roles/db-app: $role"

@@ -12,7 +12,9 @@
 #   a long result     a template that fits the sample but not a long role
 #                     name fails open() with EIO and says why; no login
 #   a hostile reader  a command name with quotes and '$' reaches the name
-#                     only as '_'
+#                     only as '_'; a '.' in it stays, as Vault keeps it
+#   Go's printf       a template's printf mistakes print as Go prints them
+#                     (%!s(MISSING)); timestamp uses Go's layouts
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -48,7 +50,7 @@ check_eq "... under its templated name" f "$(role_attr "$user" rolcanlogin)"
 before=$(cat "$M/config/wizard")
 bad_conn() { setup_seed_conn wizard "username_template=$1" 2>/dev/null; }
 for bad in '{{ nosuch 3 }}' '{{ .RoleName ' '{{ random 64 }}' 'v-{{ "a b" }}' \
-	'{{ printf "%s" }}' "v-'{{ .RoleName }}"; do
+	'{{ printf "%s %s" "a" }}' "v-'{{ .RoleName }}"; do
 	check "username_template '$bad' is refused" not bad_conn "$bad"
 	check "... and errors says why" grep -q 'username_template' <<<"$(last_error)"
 	check_eq "... and config/wizard is unchanged" "$before" "$(cat "$M/config/wizard")"
@@ -77,6 +79,24 @@ user=$(jq -r .data.username <<<"$creds")
 echo "issued $user"
 check_match "quotes and \$ in the command name became '_'" "$user" '^v-x___y-[A-Za-z0-9]{8}$'
 check "that login exists" role_exists "$user"
+dotted="$T_DIR/cat.v2"
+cp /bin/cat "$dotted"
+creds=$("$dotted" "$M/creds/db-app") || fail "reading creds/db-app as $dotted failed: $(last_error)"
+user=$(jq -r .data.username <<<"$creds")
+echo "issued $user"
+check_match "a '.' in the command name stays, as in Vault" "$user" '^v-cat\.v2-[A-Za-z0-9]{8}$'
+check "that login exists" role_exists "$user"
+
+# ---- Go's printf and timestamp, as Vault renders them ---------------------------------------
+setup_seed_conn wizard 'username_template={{ printf "%s-%s" (.RoleName | truncate 4) }}_{{ timestamp "20060102" }}_{{ random 6 }}' ||
+	fail "a template with Go's printf forms was refused: $(last_error)"
+creds=$(cat "$M/creds/db-app") || fail "cat creds/db-app failed: $(last_error)"
+user=$(jq -r .data.username <<<"$creds")
+pass=$(jq -r .data.password <<<"$creds")
+echo "issued $user"
+check_eq "printf and timestamp render as in Go" \
+	"db-a-%!s(MISSING)_$(date -u +%Y%m%d)" "${user%_*}"
+check "that login exists and logs in" can_login "$user" "$pass"
 
 credfs_umount
 finish

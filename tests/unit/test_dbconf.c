@@ -150,8 +150,11 @@ static void test_to_json(void)
 					    "pool_timeout",
 					    "issue_timeout",
 					    "password_authentication",
-					    "root_rotation_statements",
+					    "root_credentials_rotate_statements",
 					    "password_length",
+					    "plugin_version",
+					    "password_policy",
+					    "connection_details",
 					    NULL };
 	struct parse_error err;
 	struct dbconf *c;
@@ -383,6 +386,122 @@ static void test_rejects(void)
 #define TXN_MSG "): credfs runs the statements in its own transaction"
 
 /* root_rotation_statements run in one transaction: none may end it or open another */
+/* Parameters Vault accepts: accepted, ignored, or refused with the reason. */
+static void test_vault_params(void)
+{
+	struct parse_error err;
+	struct dbconf *c;
+
+	CHECK_INT_EQ(build("c1",
+			   P U PW "disable_escaping=false\nplugin_version=v1.17.0\n"
+				  "password_policy=\n",
+			   true, &c, &err),
+		     0);
+	dbconf_unref(c);
+	CHECK_INT_EQ(build("c1",
+			   "{\"plugin_name\": \"postgresql-database-plugin\", \"connection_url\": "
+			   "\"host=db\", \"disable_escaping\": false, \"password_policy\": \"\", "
+			   "\"plugin_version\": \"\", \"connection_details\": {\"x\": 1}}",
+			   true, &c, &err),
+		     0);
+	dbconf_unref(c);
+	reject("c1", P U PW "disable_escaping=true\n", true,
+	       "disable_escaping: true is not supported");
+	reject("c1", P U PW "disable_escaping=maybe\n", true, "disable_escaping");
+	reject("c1", P U PW "password_policy=strong\n", true, "password_policy is not supported");
+	reject("c1", P U PW "password_policy=strong\n", true, "password_length");
+	reject("c1",
+	       "{\"plugin_name\": \"postgresql-database-plugin\", \"connection_url\": "
+	       "\"host=db\", \"connection_details\": \"x\"}",
+	       true, "connection_details: expected an object");
+	/* the rotation statements under either name, in both forms */
+	CHECK_INT_EQ(build("c1",
+			   P U PW "root_credentials_rotate_statements=ALTER ROLE "
+				  "\"{{username}}\" PASSWORD '{{password}}'; SELECT 1\n",
+			   true, &c, &err),
+		     0);
+	if (c) {
+		CHECK_INT_EQ(c->n_root_rotation, 2);
+		dbconf_unref(c);
+	}
+	CHECK_INT_EQ(build("c1",
+			   "{\"plugin_name\": \"postgresql-database-plugin\", \"connection_url\": "
+			   "\"host=db\", \"root_credentials_rotate_statements\": [\"SELECT 1\"], "
+			   "\"root_rotation_statements\": [\"SELECT 1\"]}",
+			   true, &c, &err),
+		     0);
+	if (c) {
+		CHECK_INT_EQ(c->n_root_rotation, 1);
+		dbconf_unref(c);
+	}
+	reject("c1",
+	       P U PW "root_rotation_statements=SELECT 1\n"
+		      "root_credentials_rotate_statements=SELECT 2\n",
+	       true, "differ");
+	reject("c1", P U PW "root_credentials_rotate_statements=SELECT {{nope}}\n", true,
+	       "root_rotation_statements");
+}
+
+/* A read-back is a valid document: written back, it gives the same definition. */
+static void test_vault_read_back(void)
+{
+	struct parse_error err;
+	struct dbconf *c = NULL, *d = NULL;
+	json_t *j, *k, *det;
+
+	CHECK_INT_EQ(build("wizard", seed_kv, true, &c, &err), 0);
+	if (!c)
+		return;
+	j = dbconf_to_json(c);
+	det = json_object_get(j, "connection_details");
+	CHECK(json_is_object(det));
+	CHECK_STR_EQ(json_string_value(json_object_get(det, "connection_url")), SEED_URL);
+	CHECK_STR_EQ(json_string_value(json_object_get(det, "username")), "postgres");
+	CHECK_INT_EQ(json_integer_value(json_object_get(det, "max_open_connections")), 4);
+	CHECK(json_object_get(det, "password") == NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "password_policy")), "");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "plugin_version")), "");
+	CHECK(json_object_get(j, "root_rotation_statements") == NULL);
+	CHECK_INT_EQ(dbconf_from_params("wizard", j, true, &d, &err), 0);
+	if (d) {
+		k = dbconf_to_json(d);
+		CHECK(json_equal(j, k));
+		json_decref(k);
+		dbconf_unref(d);
+	}
+	json_decref(j);
+	dbconf_unref(c);
+}
+
+static void redact(const char *url, const char *want)
+{
+	char *r = dbconf_redact_url(url);
+
+	CHECK_STR_EQ(r, want);
+	free(r);
+}
+
+static void test_redact_url(void)
+{
+	redact(SEED_URL, SEED_URL);
+	redact("postgresql://postgres:Hunter2@db:5432/w", "postgresql://postgres:xxxxx@db:5432/w");
+	redact("postgres://u:p@ss@db/w?sslmode=disable", "postgres://u:xxxxx@db/w?sslmode=disable");
+	redact("postgresql://u@db/w", "postgresql://u@db/w");
+	redact("postgresql://db/w?user=u&password=s3cret&sslmode=require",
+	       "postgresql://db/w?user=u&password=xxxxx&sslmode=require");
+	redact("postgresql://db/w?password={{password}}",
+	       "postgresql://db/w?password={{password}}");
+	redact("postgresql://u:pw@db/w?password=x#frag",
+	       "postgresql://u:xxxxx@db/w?password=xxxxx#frag");
+	redact("host=db user=u password=Hunter2 dbname=w",
+	       "host=db user=u password=xxxxx dbname=w");
+	redact("host=db password = 'a b\\' c' user=u", "host=db password = xxxxx user=u");
+	redact("host=db user={{username}} password={{password}}",
+	       "host=db user={{username}} password={{password}}");
+	redact("host=db passfile=/x", "host=db passfile=/x");
+	redact("", "");
+}
+
 static void test_txn_control(void)
 {
 	struct parse_error err;
@@ -588,6 +707,9 @@ int main(void)
 	RUN(test_options);
 	RUN(test_idle_rules);
 	RUN(test_rejects);
+	RUN(test_vault_params);
+	RUN(test_vault_read_back);
+	RUN(test_redact_url);
 	RUN(test_txn_control);
 	RUN(test_not_final);
 	RUN(test_allowed_roles);

@@ -703,7 +703,7 @@ static void test_revoke_backoff(void)
 	/* the JSON shows the failure; errmsg NULL falls back to strerror */
 	lease_table_job_done(t, &job, -EIO, NULL, at);
 	CHECK_STR_EQ(LAST_ERROR(l), strerror(EIO));
-	j = lease_table_to_json(t, l, 0);
+	j = lease_table_to_json(t, l, 0, now_ms);
 	CHECK(j != NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "failed");
 	CHECK_INT_EQ(json_integer_value(json_object_get(j, "attempts")), 13);
@@ -966,10 +966,11 @@ static void test_counts_roles_ids(void)
 static void test_to_json(void)
 {
 	static const char *const keys[] = {
-		"lease_id",   "id",	   "role",	  "username",
-		"issued",     "expires",   "max_expires", "ttl",
-		"renewable",  "state",	   "holder",	  "attempts",
-		"last_error", "let_go_at", "connection",  "connection_version",
+		"lease_id",   "id",	     "role",	     "username",
+		"issued",     "expires",     "max_expires",  "ttl",
+		"renewable",  "state",	     "holder",	     "attempts",
+		"last_error", "let_go_at",   "connection",   "connection_version",
+		"issue_time", "expire_time", "last_renewal", "lease_duration",
 		NULL
 	};
 	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
@@ -978,7 +979,7 @@ static void test_to_json(void)
 	char lid[128], *dump;
 	json_t *j, *h;
 
-	j = lease_table_to_json(t, l, 0);
+	j = lease_table_to_json(t, l, 0, now_ms);
 	CHECK(j != NULL);
 	if (!j)
 		goto out;
@@ -987,7 +988,12 @@ static void test_to_json(void)
 	CHECK_INT_EQ(json_object_size(j), sizeof(keys) / sizeof(keys[0]) - 1);
 	snprintf(lid, sizeof(lid), "database/creds/db-app/%s", l->id);
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "lease_id")), lid);
-	CHECK_STR_EQ(json_string_value(json_object_get(j, "id")), l->id);
+	/* Vault's sys/leases/lookup: id is the full lease id */
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "id")), lid);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "issue_time")), "2023-11-14T22:13:20Z");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "expire_time")), "2023-11-14T23:13:20Z");
+	CHECK(json_is_null(json_object_get(j, "last_renewal")));
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "lease_duration")), 3600);
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "role")), "db-app");
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "username")), l->username);
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "issued")), "2023-11-14T22:13:20Z");
@@ -1018,13 +1024,39 @@ static void test_to_json(void)
 	}
 	json_decref(j);
 
+	/* ttl counts down to expire_time, and stops at 0 */
+	j = lease_table_to_json(t, l, 0, now_ms + 10 * MIN);
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "ttl")), 3000);
+	json_decref(j);
+	j = lease_table_to_json(t, l, 0, now_ms + 10 * MIN + 1); /* whole seconds, as Vault */
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "ttl")), 2999);
+	json_decref(j);
+	j = lease_table_to_json(t, l, 0, now_ms + 2 * HOUR);
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "ttl")), 0);
+	json_decref(j);
+	/* a renewal: last_renewal says when, expire_time moves */
+	{
+		struct lease_job job;
+
+		CHECK_INT_EQ(due1(t, now_ms + 40 * MIN, &job), 1);
+		CHECK_INT_EQ(job.action, LEASE_JOB_RENEW);
+		lease_table_job_done(t, &job, 0, NULL, now_ms + 40 * MIN);
+	}
+	j = lease_table_to_json(t, l, 0, now_ms + 40 * MIN);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "last_renewal")), "2023-11-14T22:53:20Z");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "expire_time")), "2023-11-14T23:53:20Z");
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "ttl")), 3600);
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "lease_duration")), 3600);
+	json_decref(j);
+
 	/* after the holder lets go: not renewable, "let go", expires moved */
 	lease_table_closed(t, l, now_ms + 30 * MIN);
-	j = lease_table_to_json(t, l, 0);
+	j = lease_table_to_json(t, l, 0, now_ms);
 	CHECK(j != NULL);
 	CHECK(json_is_false(json_object_get(j, "renewable")));
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "let go");
 	CHECK_STR_EQ(json_string_value(json_object_get(j, "expires")), "2023-11-14T23:43:20Z");
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "expire_time")), "2023-11-14T23:43:20Z");
 out:
 	json_decref(j);
 	lease_table_free(t);
@@ -1048,7 +1080,7 @@ static void test_to_json_non_utf8_holder(void)
 	h.exe = "/opt/caf\xe9/bin";
 	l = lease_new(ro, "v-user", &h, now_ms);
 	CHECK(lease_table_add(t, l) == 0);
-	j = lease_table_to_json(t, l, 0);
+	j = lease_table_to_json(t, l, 0, now_ms);
 	CHECK(j != NULL);
 	if (j) {
 		CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "held");

@@ -154,6 +154,19 @@ static void test_ttls(void)
 	ro = ttls("0", "0", &r);
 	CHECK(ro && role_ttl(ro) == ROLE_SYSTEM_MAX_TTL && role_max_ttl(ro) == ROLE_SYSTEM_MAX_TTL);
 	role_unref(ro);
+	ro = ttls("0s", "0h", &r);
+	CHECK_INT_EQ(r, 0);
+	CHECK(ro && role_ttl(ro) == ROLE_SYSTEM_MAX_TTL && role_max_ttl(ro) == ROLE_SYSTEM_MAX_TTL);
+	role_unref(ro);
+	/* Vault: max_ttl 0 is the system maximum, so any default_ttl up to it is fine */
+	ro = ttls("100h", "0", &r);
+	CHECK_INT_EQ(r, 0);
+	CHECK(ro && role_ttl(ro) == 100 * 3600 && role_max_ttl(ro) == ROLE_SYSTEM_MAX_TTL);
+	role_unref(ro);
+	/* default_ttl 0 with a max_ttl: the system default, capped at max_ttl */
+	ro = ttls("0", "45m", &r);
+	CHECK(ro && role_ttl(ro) == 2700 && role_max_ttl(ro) == 2700);
+	role_unref(ro);
 
 	/* only max_ttl: the lease lasts max_ttl */
 	ro = ttls(NULL, "2h", &r);
@@ -192,10 +205,46 @@ static void test_ttls(void)
 	}
 }
 
+/* Vault's credential_config: its only password key, password_policy, is refused. */
+static void test_credential_config(void)
+{
+	struct parse_error err;
+	struct role *ro = NULL;
+
+	CHECK_INT_EQ(
+		build("r", "{\"db_name\": \"db\", \"credential_config\": {}}", true, &ro, &err), 0);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r",
+			   "{\"db_name\": \"db\", \"credential_type\": \"password\", "
+			   "\"credential_config\": {\"password_policy\": \"\"}}",
+			   true, &ro, &err),
+		     0);
+	role_unref(ro);
+	CHECK_INT_EQ(build("r",
+			   "{\"db_name\": \"db\", \"credential_config\": {\"password_policy\": "
+			   "\"strong\"}}",
+			   true, &ro, &err),
+		     -EINVAL);
+	CHECK(strstr(err.text, "password_policy is not supported") != NULL);
+	CHECK_INT_EQ(build("r",
+			   "{\"db_name\": \"db\", \"credential_config\": {\"key_bits\": 2048}}",
+			   true, &ro, &err),
+		     -EINVAL);
+	CHECK(strstr(err.text, "key_bits") != NULL);
+	CHECK_INT_EQ(build("r", "db_name=db\ncredential_config=x\n", true, &ro, &err), -EINVAL);
+	CHECK(strstr(err.text, "credential_config: expected an object") != NULL);
+}
+
 static void test_ttl_json_types(void)
 {
 	struct parse_error err;
 	struct role *ro;
+
+	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"default_ttl\": 0, \"max_ttl\": 0}", true,
+			   &ro, &err),
+		     0);
+	CHECK(ro && role_ttl(ro) == ROLE_SYSTEM_MAX_TTL && role_max_ttl(ro) == ROLE_SYSTEM_MAX_TTL);
+	role_unref(ro);
 
 	CHECK_INT_EQ(build("r", "{\"db_name\": \"db\", \"default_ttl\": 3600, \"max_ttl\": 86400}",
 			   true, &ro, &err),
@@ -760,6 +809,7 @@ int main(void)
 	RUN(test_seed_json);
 	RUN(test_ttls);
 	RUN(test_ttl_json_types);
+	RUN(test_credential_config);
 	RUN(test_template_vars);
 	RUN(test_stmt_lists);
 	RUN(test_required_and_names);

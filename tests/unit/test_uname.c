@@ -12,8 +12,9 @@
 #include "uname.h"
 #include "test.h"
 
-/* Vault's default shape, every part sanitized. */
-#define SHAPE "^v-[A-Za-z0-9_-]{1,8}-[A-Za-z0-9_-]{0,8}-[A-Za-z0-9]{20}-(-?[0-9]+)$"
+/* Vault's default shape: the parts hold any printable ASCII but space " ' \\ $. */
+#define SHAPE \
+	"^v-[!#%&()*+,./0-9:;<=>?@A-Z^_`a-z{|}~[-]{1,8}-[!#%&()*+,./0-9:;<=>?@A-Z^_`a-z{|}~[-]{0,8}-[A-Za-z0-9]{20}-(-?[0-9]+)$"
 
 static int matches(const char *s)
 {
@@ -64,14 +65,19 @@ static void test_cut(void)
 static void test_sanitize(void)
 {
 	CHECK_STR_EQ(masked("my prog", "r", 5), "v-my_prog-r-RRRRRRRRRRRRRRRRRRRR-5");
-	CHECK_STR_EQ(masked("a\"b';--", "r", 5), "v-a_b__---r-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("a\"b';--", "r", 5), "v-a_b_;---r-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("a\\b$c", "r", 5), "v-a_b_c-r-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("cat", "db-app", 5), "v-cat-db-app-RRRRRRRRRRRRRRRRRRRR-5");
-	CHECK_STR_EQ(masked("\x1b[31m", "r", 5), "v-__31m-r-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("\x1b[31m", "r", 5), "v-_[31m-r-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("caf\xc3\xa9", "r", 5), "v-caf__-r-RRRRRRRRRRRRRRRRRRRR-5");
 	/* a multibyte character cut in half by the 8-byte limit */
 	CHECK_STR_EQ(masked("abcdefg\xc3\xa9", "r", 5), "v-abcdefg_-r-RRRRRRRRRRRRRRRRRRRR-5");
-	CHECK_STR_EQ(masked("x", "db.app-1", 5), "v-x-db_app-1-RRRRRRRRRRRRRRRRRRRR-5");
-	CHECK_STR_EQ(masked("\t\n\r", "{{name}}", 5), "v-___-__name__-RRRRRRRRRRRRRRRRRRRR-5");
+	/* Vault keeps '.', and every other byte a quoted name can hold */
+	CHECK_STR_EQ(masked("x", "db.app-1", 5), "v-x-db.app-1-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("token.foo", "myrole", 5), "v-token.fo-myrole-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("token", "myrole.foo", 5), "v-token-myrole.f-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("py@3+x:y", "a/b%c#d", 5), "v-py@3+x:y-a/b%c#d-RRRRRRRRRRRRRRRRRRRR-5");
+	CHECK_STR_EQ(masked("\t\n\r", "{{name}}", 5), "v-___-{{name}}-RRRRRRRRRRRRRRRRRRRR-5");
 	CHECK_STR_EQ(masked("_x_", "_", 5), "v-_x_-_-RRRRRRRRRRRRRRRRRRRR-5");
 }
 
