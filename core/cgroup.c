@@ -82,8 +82,7 @@ static bool cgroup_pod(struct cgroup_span c, char *uid)
 
 	if (cgroup_has_prefix(c, "pod"))
 		return cgroup_uid(c.p + 3, c.n - 3, uid);
-	if (!cgroup_has_prefix(c, "kubepods") || c.n < 6 ||
-	    memcmp(c.p + c.n - 6, ".slice", 6) != 0)
+	if (!cgroup_has_prefix(c, "kubepods") || c.n < 6 || memcmp(c.p + c.n - 6, ".slice", 6) != 0)
 		return false;
 	for (const char *s = c.p; s + 4 <= c.p + c.n; s++)
 		if (memcmp(s, "-pod", 4) == 0)
@@ -97,9 +96,12 @@ static const char *cgroup_runtime(struct cgroup_span c, struct cgroup_span paren
 	static const struct {
 		const char *prefix, *runtime;
 	} scopes[] = {
-		{ "libpod-conmon-", NULL },     { "crio-conmon-", NULL },
-		{ "libpod-", "podman" },        { "docker-", "docker" },
-		{ "cri-containerd-", "containerd" }, { "crio-", "cri-o" },
+		{ "libpod-conmon-", NULL },
+		{ "crio-conmon-", NULL },
+		{ "libpod-", "podman" },
+		{ "docker-", "docker" },
+		{ "cri-containerd-", "containerd" },
+		{ "crio-", "cri-o" },
 	};
 
 	for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)

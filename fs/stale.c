@@ -145,8 +145,9 @@ int stale_clear(const char *mnt)
 		return -1;
 	}
 	if ((r = stale_detach(path)) != 0) {
-		fprintf(stderr, "credfs: %s is a dead credfs mount (its daemon died) and "
-				"detaching it failed: %s\n",
+		fprintf(stderr,
+			"credfs: %s is a dead credfs mount (its daemon died) and "
+			"detaching it failed: %s\n",
 			path, strerror(-r));
 		return -1;
 	}

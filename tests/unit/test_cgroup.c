@@ -9,9 +9,9 @@
 #include "cgroup.h"
 #include "test.h"
 
-#define ID  "3f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f5e4d3c"
-#define ID2 "9a8b7c6d5e4f30211a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"
-#define UID "6f0a3e2c-1b4d-4e5f-9a8b-7c6d5e4f3a2b"
+#define ID   "3f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f5e4d3c"
+#define ID2  "9a8b7c6d5e4f30211a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"
+#define UID  "6f0a3e2c-1b4d-4e5f-9a8b-7c6d5e4f3a2b"
 #define UIDU "6f0a3e2c_1b4d_4e5f_9a8b_7c6d5e4f3a2b"
 
 /* A v1 host (cgroupfs names) as a process in a docker container sees it from the host. */
