@@ -6,6 +6,8 @@
 #             and an /etc/fstab line go through Debian's mount.fuse3, which
 #             runs `credfs SOURCE MNT -o OPTIONS` (adding dev,suid): the tree
 #             answers, nodev,nosuid,noexec win, `umount` ends the daemon
+#   syslog    a daemonized credfs (no -f) logs to syslog, not to the
+#             /dev/null its stderr became
 #   systemd   Type=notify: READY=1 on $NOTIFY_SOCKET (abstract "@name" and
 #             a path) only once the mount is in the mount table, STOPPING=1
 #             on SIGTERM, nothing when the start fails
@@ -77,6 +79,45 @@ check_eq "fstab: the state came back (roles/db-app)" db-app "$(ls "$M/roles" 2>&
 umount "$M" || fail "umount $M failed"
 check "fstab: the daemon exits on umount" wait_until 10 _daemon_gone
 CREDFS_PID=
+
+# ---- syslog -------------------------------------------------------------------------
+# Daemonized, credfs's stderr is /dev/null: its messages go to syslog. A
+# nested mount namespace with a /dev of its own gets a /dev/log to listen on.
+SYSLOG_OUT=$T_DIR/syslog.out
+unshare --mount --propagation private bash -s "$CREDFS_BIN" "$CREDFS_STATE" "$KEY" "$M" \
+	"$SYSLOG_OUT" <<'EOF' 2>>"$CREDFS_LOG" || fail "the syslog part failed to run"
+set -e
+bin=$1 state=$2 key=$3 mnt=$4 out=$5
+mount -t tmpfs -o mode=0755 tmpfs /dev
+mknod -m 666 /dev/null c 1 3
+mknod -m 666 /dev/urandom c 1 9
+mknod -m 600 /dev/fuse c 10 229
+ln -s /proc/self/fd /dev/fd
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/dev/log")
+s.settimeout(20)
+with open(sys.argv[1], "w", buffering=1) as f:
+    try:
+        while True:
+            m = s.recv(4096).decode(errors="replace")
+            f.write(m + "\n")
+            if "unmounting" in m:
+                break
+    except socket.timeout:
+        f.write("timeout\n")
+' "$out" &
+listener=$!
+for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
+"$bin" --state "$state" --key-file "$key" "$mnt"
+ls "$mnt/roles" >/dev/null
+umount "$mnt"
+wait "$listener"
+EOF
+check "daemonized: its messages reach syslog, as credfs[PID], facility daemon" \
+	grep -qE '^<30>.*credfs\[[0-9]+\]: mounted at '"$M"'$' "$SYSLOG_OUT"
+check "daemonized: the shutdown is in syslog too" grep -q "unmounting $M" "$SYSLOG_OUT"
 
 # ---- NOTIFY_SOCKET -------------------------------------------------------------------
 # listen SOCKET - print each datagram with "mounted" or "not-mounted" (the
