@@ -63,6 +63,8 @@ creds=$(cat "$M/creds/db-app") || fail "cat creds/db-app failed: $(last_error)"
 check "a credential from the mount(8) mount logs in" \
 	can_login "$(jq -r .data.username <<<"$creds")" "$(jq -r .data.password <<<"$creds")"
 check "audit_log= took effect" grep -q '"issue"' "$AUDIT"
+check "the audit line of the issue names the holder's namespaces" \
+	jq -se 'map(select(.action == "issue"))[0].holder.namespaces.pid > 0' "$AUDIT"
 check "state= and key_file= took effect" test -s "$KEY" -a -s "$CREDFS_STATE/journal"
 check "allow_other reached FUSE" mnt_has "$M" allow_other
 umount "$M" || fail "umount $M failed"
