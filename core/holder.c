@@ -7,6 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include "cgroup.h"
 #include "holder.h"
 
 /* Read a small /proc file into buf (NUL-terminated); bytes read or -errno. */
@@ -72,6 +75,16 @@ void holder_boot_id(const char *proc, char out[HOLDER_BOOT_ID_LEN])
 	out[strcspn(out, "\n")] = '\0';
 }
 
+/* The inode of /proc/PID/ns/NAME: which namespace (0 if unreadable). */
+static uint64_t holder_ns(const char *proc, pid_t pid, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%d/ns/%s", proc, (int)pid, name);
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
 /* Command names and paths are the caller's bytes: keep printable ASCII only. */
 static void holder_clean(char *s)
 {
@@ -83,7 +96,7 @@ static void holder_clean(char *s)
 int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct holder_buf *b)
 {
 	struct lease_holder *h = &b->h;
-	char path[PATH_MAX], buf[512];
+	char path[PATH_MAX], buf[512], text[4096];
 	pid_t pid;
 	ssize_t n;
 
@@ -106,19 +119,12 @@ int holder_from_tid(const char *proc, pid_t tid, uid_t uid, gid_t gid, struct ho
 	if ((n = readlink(path, b->exe, sizeof(b->exe) - 1)) > 0)
 		b->exe[n] = '\0';
 	snprintf(path, sizeof(path), "%s/%d/cgroup", proc, (int)pid);
-	if (holder_read(path, buf, sizeof(buf)) > 0) {
-		/* cgroup v2: "0::/path"; keep the last line's path. */
-		char *line = buf, *nl;
-
-		while ((nl = strchr(line, '\n')) && nl[1])
-			line = nl + 1;
-		line[strcspn(line, "\n")] = '\0';
-		if (strncmp(line, "0::", 3) == 0)
-			line += 3;
-		if (strlen(line) >= sizeof(b->cgroup))
-			line[sizeof(b->cgroup) - 1] = '\0';
-		memcpy(b->cgroup, line, strlen(line) + 1);
-	}
+	/* v1 and hybrid hosts list many lines, and the last ("0::/") names nothing. */
+	if (holder_read(path, text, sizeof(text)) > 0)
+		cgroup_pick(text, b->cgroup, sizeof(b->cgroup));
+	h->ns_pid = holder_ns(proc, pid, "pid");
+	h->ns_mnt = holder_ns(proc, pid, "mnt");
+	h->ns_user = holder_ns(proc, pid, "user");
 	holder_clean(h->comm);
 	holder_clean(b->exe);
 	holder_clean(b->cgroup);

@@ -15,7 +15,9 @@
 
 /*
  * holder_from_tid - fill b->h (its strings in b) for the thread tid (0 = unknown: only uid/gid
- * are kept) from /proc: tgid, start time, command, executable, cgroup.
+ * are kept) from /proc: tgid, start time, command, executable, cgroup (the
+ * line of /proc/PID/cgroup that says most: cgroup_pick), and the inodes of
+ * its pid, mount and user namespaces.
  * proc is the procfs root ("/proc"; tests pass another). Returns 0, or
  * -ESRCH when the thread is gone (h then has uid/gid and pid 0).
  */

@@ -57,15 +57,16 @@ json_t *jn_lease_rec(struct lease *l, const char *boot, const struct lease_fate 
 {
 	const struct lease_holder *h = &l->holder;
 
-	return json_pack("[s, s, s, I, s, I, I, I, I, i, I, i, i, s, s, s, s, I, I, I, i]", "lease",
-			 l->id, l->role->name, (json_int_t)l->role->version, l->username,
+	return json_pack("[s, s, s, I, s, I, I, I, I, i, I, i, i, s, s, s, s, I, I, I, i, I, I, I]",
+			 "lease", l->id, l->role->name, (json_int_t)l->role->version, l->username,
 			 (json_int_t)(l->issued + off), (json_int_t)l->ttl_ms,
 			 (json_int_t)(l->max_expires + off), (json_int_t)(f->valid_until + off),
 			 (int)h->pid, (json_int_t)h->start_time, (int)h->uid, (int)h->gid, h->comm,
 			 h->exe ? h->exe : "", h->cgroup ? h->cgroup : "", boot,
 			 (json_int_t)l->conn_version,
 			 (json_int_t)(f->let_go_at ? f->let_go_at + off : 0),
-			 (json_int_t)(f->revoke ? leasesvc_now() + off : 0), f->attempts);
+			 (json_int_t)(f->revoke ? leasesvc_now() + off : 0), f->attempts,
+			 (json_int_t)h->ns_pid, (json_int_t)h->ns_mnt, (json_int_t)h->ns_user);
 }
 
 static int jn_conn_put(void *ctx, const char *name, uint64_t v, const struct dbconf *c,

@@ -18,7 +18,8 @@
  *   role-del  {name}
  *   lease     ["lease", id, role, v, user, issued, ttl, max, valid, pid,
  *              start, uid, gid, comm, exe, cgroup, boot, conn_v, let_go,
- *              revoke, attempts]      durable BEFORE the login can commit
+ *              revoke, attempts, ns_pid, ns_mnt, ns_user]
+ *                                       durable BEFORE the login can commit
  *   renew     {id, valid}               durable, after PostgreSQL accepted it
  *   letgo     {id, at}                  before renewals stop; on disk with the
  *                                       next durable record or within
@@ -31,7 +32,7 @@
  *   start     {boot, at, held}          durable, at each start: every lease
  *                                       not in held (ids held again) and not
  *                                       yet let go or revoked is let go at at
- * Older records (lease arrays of 16 fields or objects, conf without v,
+ * Older records (lease arrays of 16 or 21 fields or objects, conf without v,
  * rotate-abort) are still read. Issued passwords are never recorded.
  *
  * Restore: a lease's deadline is what it was. Revoked at once when it was

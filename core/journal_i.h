@@ -34,6 +34,10 @@ enum {
 	LREC_LET_GO,
 	LREC_REVOKE,
 	LREC_ATTEMPTS,
+	LREC_N2, /* the fields before namespaces (an older array: upgraded with zeros) */
+	LREC_NS_PID = LREC_N2,
+	LREC_NS_MNT,
+	LREC_NS_USER,
 	LREC_N
 };
 

@@ -57,8 +57,17 @@ static json_t *jn_lease_upgrade(json_t *rec)
 	static const char *const hkeys[] = { "pid", "start", "uid", "gid", "comm", "exe", "cgroup" };
 	json_t *a;
 
-	if (json_is_array(rec) && json_array_size(rec) == LREC_N)
+	/* Longer arrays (a later credfs) keep what this one knows. */
+	if (json_is_array(rec) && json_array_size(rec) >= LREC_N)
 		return json_incref(rec);
+	if (json_is_array(rec) && json_array_size(rec) == LREC_N2) {
+		/* Before namespaces: unknown (0). */
+		if (!(a = json_copy(rec)))
+			return NULL;
+		for (size_t i = LREC_N2; i < LREC_N; i++)
+			json_array_append_new(a, json_integer(0));
+		return a;
+	}
 	if (!(a = json_array()))
 		return NULL;
 	json_array_append_new(a, json_string("lease"));
@@ -360,6 +369,9 @@ static int jn_restore_lease(struct jn_replay *rs, json_t *cache, struct registry
 	h.h.start_time = jn_int(rec, LREC_START);
 	h.h.uid = (uid_t)jn_int(rec, LREC_UID);
 	h.h.gid = (gid_t)jn_int(rec, LREC_GID);
+	h.h.ns_pid = jn_int(rec, LREC_NS_PID);
+	h.h.ns_mnt = jn_int(rec, LREC_NS_MNT);
+	h.h.ns_user = jn_int(rec, LREC_NS_USER);
 	snprintf(h.h.comm, sizeof(h.h.comm), "%s", jn_str(rec, LREC_COMM));
 	snprintf(h.exe, sizeof(h.exe), "%s", jn_str(rec, LREC_EXE));
 	snprintf(h.cgroup, sizeof(h.cgroup), "%s", jn_str(rec, LREC_CGROUP));

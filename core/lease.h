@@ -51,6 +51,8 @@ struct lease_holder {
 	uid_t uid;
 	gid_t gid;
 	char comm[17];
+	/* inode numbers of /proc/PID/ns/{pid,mnt,user}; 0 if unknown */
+	uint64_t ns_pid, ns_mnt, ns_user;
 	/*
 	 * NULL or "" when unknown. A lease keeps its own copies, sized to fit,
 	 * right behind it (a lease is small: 100,000 of them are ~100 MB less
@@ -65,7 +67,7 @@ struct lease_holder {
 struct holder_buf {
 	struct lease_holder h;
 	char exe[256];
-	char cgroup[256];
+	char cgroup[512];
 };
 
 struct lease {
@@ -239,7 +241,11 @@ json_t *lease_table_ids(struct lease_table *t, const char *role);
 /* lease_table_roles - names of roles with live leases, as a new JSON array. */
 json_t *lease_table_roles(struct lease_table *t);
 
-/* lease_holder_json - a new JSON object of h (pid, uid, gid, command, executable, cgroup). */
+/*
+ * lease_holder_json - a new JSON object of h: pid, uid, gid, command,
+ * executable, cgroup; container {id, runtime, pod_uid} when the cgroup names
+ * one (cgroup.h) and namespaces {pid, mnt, user} when known.
+ */
 json_t *lease_holder_json(const struct lease_holder *h);
 
 /*

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "lease.h"
 #include "lease_i.h"
 #include "timefmt.h"
@@ -126,9 +127,23 @@ static json_t *lease_json_text(const char *s)
 
 json_t *lease_holder_json(const struct lease_holder *h)
 {
-	return json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "pid", (int)h->pid, "uid", (int)h->uid,
-			 "gid", (int)h->gid, "command", lease_json_text(h->comm), "executable",
-			 lease_json_text(h->exe), "cgroup", lease_json_text(h->cgroup));
+	struct cgroup_container c;
+	json_t *j;
+
+	j = json_pack("{s:i, s:i, s:i, s:o, s:o, s:o}", "pid", (int)h->pid, "uid", (int)h->uid,
+		      "gid", (int)h->gid, "command", lease_json_text(h->comm), "executable",
+		      lease_json_text(h->exe), "cgroup", lease_json_text(h->cgroup));
+	/* Derived from the cgroup, so a restored lease shows it too, and no lease stores it. */
+	if (j && cgroup_container(h->cgroup, &c))
+		json_object_set_new(j, "container",
+				    json_pack("{s:s, s:s, s:s?}", "id", c.id, "runtime", c.runtime,
+					      "pod_uid", c.pod_uid[0] ? c.pod_uid : NULL));
+	if (j && (h->ns_pid || h->ns_mnt || h->ns_user))
+		json_object_set_new(j, "namespaces",
+				    json_pack("{s:I, s:I, s:I}", "pid", (json_int_t)h->ns_pid,
+					      "mnt", (json_int_t)h->ns_mnt, "user",
+					      (json_int_t)h->ns_user));
+	return j;
 }
 
 json_t *lease_table_to_json(struct lease_table *t, struct lease *l, int64_t wall_off, int64_t now)

@@ -17,6 +17,7 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+#include "svc.h"
 #include "doc.h"
 #include "audit.h"
 #include "crash.h"
@@ -45,6 +46,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("--key-file=%s", key_file),
 	OPT("--audit-log %s", audit_log),
 	OPT("--audit-log=%s", audit_log),
+	/* mount -t fuse.credfs and /etc/fstab pass them in -o (svc.h) */
+	OPT("state=%s", state),
+	OPT("key_file=%s", key_file),
+	OPT("audit_log=%s", audit_log),
 	OPT("--audit-hash", audit_hash),
 	OPT("--check-state", check_state),
 	OPT("-h", show_help),
@@ -56,7 +61,8 @@ static const struct fuse_opt opt_spec[] = {
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
+	       "       mount -t fuse.credfs SOURCE MOUNTPOINT -o state=DIR,key_file=FILE,...\n"
 	       "\n"
 	       "Dynamic, leased PostgreSQL credentials as files.\n"
 	       "\n"
@@ -73,6 +79,7 @@ static void usage(const char *prog)
 	       "  --key-file FILE    32-byte state key, 0600 (default STATE/key; created on\n"
 	       "                     first start)\n"
 	       "  --audit-log FILE   append one JSON line per action (never a secret)\n"
+	       "  -o state=DIR,key_file=FILE,audit_log=FILE  the same, as mount(8) options\n"
 	       "  --audit-hash       read a password on stdin, print its audit-log HMAC\n"
 	       "  --check-state      print what a start would restore (JSON), mount nothing\n"
 	       "  -f                 stay in the foreground\n"
@@ -242,7 +249,7 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "credfs: a start would refuse: %s\n", errbuf);
 		goto out;
 	}
-	if (fuse_parse_cmdline(&args, &cmd) != 0)
+	if (opts_positional(&args) != 0 || fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
 	if (!cmd.mountpoint) {
 		fprintf(stderr, "credfs: no mount point (see --help)\n");
@@ -284,6 +291,8 @@ int main(int argc, char *argv[])
 	if (fuse_mount(fuse, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
+	if (!cmd.foreground)
+		svclog_syslog(); /* stderr is about to become /dev/null */
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out;
 	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
@@ -302,6 +311,7 @@ int main(int argc, char *argv[])
 		}
 	}
 	log_info("mounted at %s", cmd.mountpoint);
+	notify_send("READY=1"); /* systemd Type=notify: the mount is up */
 	if (cmd.singlethread) {
 		ret = fuse_loop(fuse);
 	} else {
@@ -310,6 +320,7 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads ? cmd.max_threads : 64);
 		ret = fuse_loop_mt(fuse, loop);
 	}
+	notify_send("STOPPING=1");
 	fuse_remove_signal_handlers(fuse_get_session(fuse));
 	/* The loop reports the signal that ended it: a requested stop is a clean exit. */
 	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)

@@ -21,7 +21,7 @@ PACKAGES=(
 	libsodium-dev libjansson-dev libpq-dev
 	postgresql-15 postgresql-client-15
 	jq python3
-	util-linux procps psmisc
+	util-linux mount procps psmisc
 )
 
 log() {

@@ -3,7 +3,8 @@
 #
 # t_container.sh - a reader in a container (issue 3: "a reader in its own pid
 # and mount namespace (unshare) reading through a bind mount of creds/ gets a
-# lease that names its host pid, and its exit is seen").
+# lease that names its host pid, and its exit is seen"); the lease also
+# names its pid, mount and user namespaces (issue 11).
 #
 # Each "container" is `unshare --pid --fork --mount --mount-proc`, with creds/
 # bind-mounted onto a private directory inside its own mount namespace (the
@@ -128,6 +129,27 @@ check_eq "cat-process: holder.command" cat "$(jq -r .holder.command <<<"$lease")
 check_eq "cat-process: holder.executable is the host's view of cat" \
 	"$(readlink "/proc/$CAT_HOST/exe")" "$(jq -r .holder.executable <<<"$lease")"
 check_eq "cat-process: holder.uid" 0 "$(jq -r .holder.uid <<<"$lease")"
+for ns in pid mnt user; do
+	check_eq "cat-process: holder.namespaces.$ns is cat's (stat -L /proc/PID/ns/$ns)" \
+		"$(stat -L -c %i "/proc/$CAT_HOST/ns/$ns")" "$(jq -r ".holder.namespaces.$ns" <<<"$lease")"
+done
+check "cat-process: its pid and mount namespaces are not the daemon's" \
+	test "$(jq -r .holder.namespaces.pid <<<"$lease")" != "$(stat -L -c %i "/proc/$CREDFS_PID/ns/pid")" -a \
+	"$(jq -r .holder.namespaces.mnt <<<"$lease")" != "$(stat -L -c %i "/proc/$CREDFS_PID/ns/mnt")"
+check_eq "cat-process: holder.cgroup is what /proc/PID/cgroup says most about" \
+	"$(python3 -c '
+import sys
+lines = [l.rstrip("\n").split(":", 2) for l in open("/proc/%s/cgroup" % sys.argv[1])]
+v2 = [p for h, c, p in lines if h == "0" and c == ""]
+systemd = [p for h, c, p in lines if c == "name=systemd"]
+other = [p for h, c, p in lines if h != "0" and c != "name=systemd"]
+for cand in (v2, systemd, other):
+    cand = [p for p in cand if p not in ("", "/")]
+    if cand:
+        print(cand[0]); break
+else:
+    print("/" if lines else "")
+' "$CAT_HOST")" "$(jq -r .holder.cgroup <<<"$lease")"
 
 # ---- py-handle: the same for a holder that keeps the file open -------------------
 C2=$(cat "$T_DIR/ns2.out")

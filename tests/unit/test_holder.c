@@ -109,6 +109,21 @@ static void test_self(void)
 	/* cgroup: whatever this process is in, as a path */
 	CHECK(hb.h.cgroup[0] == '\0' || hb.h.cgroup[0] == '/');
 	CHECK(strchr(hb.h.cgroup, '\n') == NULL);
+	/* namespaces: this process's, as stat(1) of /proc/self/ns/... shows them */
+	{
+		static const char *const names[] = { "pid", "mnt", "user" };
+		uint64_t got[] = { hb.h.ns_pid, hb.h.ns_mnt, hb.h.ns_user };
+
+		for (int i = 0; i < 3; i++) {
+			char path[64];
+			struct stat st;
+
+			snprintf(path, sizeof(path), "/proc/self/ns/%s", names[i]);
+			CHECK_INT_EQ(stat(path, &st), 0);
+			CHECK_INT_EQ(got[i], st.st_ino);
+			CHECK(got[i] != 0);
+		}
+	}
 	/* uid/gid are what the caller says, not what /proc says */
 	CHECK_INT_EQ(holder_from_tid("/proc", getpid(), 4242, 4343, &hb), 0);
 	CHECK_INT_EQ(hb.h.uid, 4242);
@@ -222,6 +237,20 @@ static void test_fake_oddities(void)
 	CHECK_STR_EQ(hb.h.comm, "x?y");
 	CHECK_STR_EQ(hb.h.exe, ""); /* no exe link (a kernel thread, or no permission) */
 	CHECK_STR_EQ(hb.h.cgroup, "/");
+	CHECK_INT_EQ(hb.h.ns_pid, 0); /* no ns/ in the fake tree */
+
+	/* a hybrid host: the last line ("0::/") names nothing, the v1 ones name the container */
+	CHECK_INT_EQ(
+		fake_proc(
+			root, 507, 0, FAKE_STAT, "sh\n", NULL,
+			"12:pids:/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n"
+			"1:name=systemd:/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope\n"
+			"0::/\n"),
+		0);
+	CHECK_INT_EQ(holder_from_tid(root, 507, 0, 0, &hb), 0);
+	CHECK_STR_EQ(
+		hb.h.cgroup,
+		"/system.slice/docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope");
 
 	/* unreadable details: still the pid */
 	CHECK_INT_EQ(fake_proc(root, 502, 0, NULL, NULL, NULL, NULL), 0);

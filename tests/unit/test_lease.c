@@ -1013,6 +1013,8 @@ static void test_to_json(void)
 	CHECK_STR_EQ(json_string_value(json_object_get(h, "executable")), "/usr/bin/psql");
 	CHECK_STR_EQ(json_string_value(json_object_get(h, "cgroup")),
 		     "/user.slice/session-1.scope");
+	CHECK(json_object_get(h, "container") == NULL); /* not in a container */
+	CHECK(json_object_get(h, "namespaces") == NULL); /* not known */
 	dump = json_dumps(j, JSON_COMPACT);
 	CHECK(dump != NULL);
 	if (dump) {
@@ -1068,6 +1070,45 @@ out:
  * (prctl(PR_SET_NAME), a file name in Latin-1) and need not be UTF-8; the
  * lease must still be describable in leases/.
  */
+/* A holder in a Kubernetes container: the container and namespaces in its JSON (leases/, audit). */
+static void test_holder_json_container(void)
+{
+	struct lease_holder h = { 0 };
+	json_t *j, *c, *ns;
+
+	h.pid = 77;
+	snprintf(h.comm, sizeof(h.comm), "app");
+	h.exe = "/app";
+	h.cgroup =
+		"/kubepods.slice/kubepods-burstable.slice/"
+		"kubepods-burstable-pod6f0a3e2c_1b4d_4e5f_9a8b_7c6d5e4f3a2b.slice/"
+		"cri-containerd-3f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f5e4d3c.scope";
+	h.ns_pid = 4026532301;
+	h.ns_mnt = 4026532299;
+	h.ns_user = 4026531837;
+	j = lease_holder_json(&h);
+	CHECK(j != NULL);
+	c = json_object_get(j, "container");
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "id")),
+		     "3f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f5e4d3c");
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "runtime")), "containerd");
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "pod_uid")),
+		     "6f0a3e2c-1b4d-4e5f-9a8b-7c6d5e4f3a2b");
+	ns = json_object_get(j, "namespaces");
+	CHECK_INT_EQ(json_integer_value(json_object_get(ns, "pid")), 4026532301);
+	CHECK_INT_EQ(json_integer_value(json_object_get(ns, "mnt")), 4026532299);
+	CHECK_INT_EQ(json_integer_value(json_object_get(ns, "user")), 4026531837);
+	json_decref(j);
+
+	/* docker outside Kubernetes: pod_uid null */
+	h.cgroup = "/docker/3f1c2a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170f5e4d3c";
+	j = lease_holder_json(&h);
+	c = json_object_get(j, "container");
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "runtime")), "docker");
+	CHECK(json_is_null(json_object_get(c, "pod_uid")));
+	json_decref(j);
+}
+
 static void test_to_json_non_utf8_holder(void)
 {
 	struct role *ro = mkrole("db-app", "wizard", "1h", "24h", NULL);
@@ -2066,6 +2107,7 @@ int main(void)
 	RUN(test_counts_roles_ids);
 	RUN(test_to_json);
 	RUN(test_to_json_non_utf8_holder);
+	RUN(test_holder_json_container);
 	RUN(test_swap_poll);
 	RUN(test_heap_order);
 	RUN(test_many_lookup);
