@@ -27,8 +27,8 @@ static const char *const month_names[] = { "JAN", "FEB", "MAR", "APR", "MAY", "J
 static const char *const dow_names[] = { "SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN" };
 
 static const struct cron_field fields[5] = {
-	{ "minute", 0, 59, NULL },	   { "hour", 0, 23, NULL },
-	{ "day-of-month", 1, 31, NULL }, { "month", 1, 12, month_names },
+	{ "minute", 0, 59, NULL },	    { "hour", 0, 23, NULL },
+	{ "day-of-month", 1, 31, NULL },    { "month", 1, 12, month_names },
 	{ "day-of-week", 0, 7, dow_names },
 };
 
@@ -38,8 +38,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 }
 
 /* A number or a name at *p; advances *p. */
-static int cron_value(const struct cron_field *f, const char **p, int *out,
-		      struct parse_error *err)
+static int cron_value(const struct cron_field *f, const char **p, int *out, struct parse_error *err)
 {
 	const char *s = *p;
 
@@ -50,8 +49,8 @@ static int cron_value(const struct cron_field *f, const char **p, int *out,
 			if ((v = v * 10 + (*s - '0')) > 1000)
 				break;
 		if (v < f->min || v > f->max) {
-			perr_set(err, 0, 0, "cron %s: %ld is out of range %d-%d", f->name, v, f->min,
-				 f->max);
+			perr_set(err, 0, 0, "cron %s: %ld is out of range %d-%d", f->name, v,
+				 f->min, f->max);
 			return -EINVAL;
 		}
 		*out = (int)v;
@@ -70,8 +69,8 @@ static int cron_value(const struct cron_field *f, const char **p, int *out,
 				return 0;
 			}
 		}
-		perr_set(err, 0, 0, "cron %s: unknown name \"%.*s\"", f->name, (int)(n > 16 ? 16 : n),
-			 s);
+		perr_set(err, 0, 0, "cron %s: unknown name \"%.*s\"", f->name,
+			 (int)(n > 16 ? 16 : n), s);
 		return -EINVAL;
 	}
 	perr_set(err, 0, 0, "cron %s: expected a number%s at \"%.16s\"", f->name,
@@ -102,8 +101,8 @@ static int cron_item(const struct cron_field *f, const char *s, uint64_t *bits,
 			if ((r = cron_value(f, &s, &hi, err)) != 0)
 				return r;
 			if (hi < lo) {
-				perr_set(err, 0, 0, "cron %s: the range %d-%d runs backwards", f->name,
-					 lo, hi);
+				perr_set(err, 0, 0, "cron %s: the range %d-%d runs backwards",
+					 f->name, lo, hi);
 				return -EINVAL;
 			}
 		} else if (*s == '/') {
@@ -202,7 +201,8 @@ int cron_parse(const char *expr, struct cron *out, struct parse_error *err)
 	c.dow_star = star[4];
 	/* "0 0 30 2 *" is well formed and never fires: say so now, not never */
 	if (cron_next(&c, 946684800 /* 2000-01-01, a leap year */, &next) != 0) {
-		perr_set(err, 0, 0, "cron: the schedule never fires (no such day: \"%.40s\")", expr);
+		perr_set(err, 0, 0, "cron: the schedule never fires (no such day: \"%.40s\")",
+			 expr);
 		return -EINVAL;
 	}
 	*out = c;
