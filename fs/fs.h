@@ -206,7 +206,11 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 /* fs_render - the text a readable file shows now (new malloc'd buffer). */
 int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len);
 
-/* fs_reply_entry - LOOKUP/CREATE's entry for path (a node reference on success). */
+/*
+ * fs_entry - LOOKUP's and CREATE's entry for path in *e, and its node in
+ * *nodep with one more kernel reference (the caller takes it back if the
+ * reply fails). 0, -ENOENT or -ENOMEM.
+ */
 int fs_entry(struct fs_ctx *c, const struct fs_path *p, struct fuse_entry_param *e,
 	     struct fs_inode **nodep);
 

@@ -227,8 +227,7 @@ void fs_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 }
 
 /* The attributes of node ino (a node reference is held while they are made). */
-static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *h,
-		      struct stat *st)
+static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *h, struct stat *st)
 {
 	struct fs_inode *node;
 	struct fs_path p;

@@ -188,8 +188,8 @@ void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse
 			return;
 		}
 		h->inode = node; /* the reference taken above, transferred */
-		log_info("creds/%s: node %llu opened again by pid %d: the same lease",
-			 h->path.name, (unsigned long long)ino, (int)fc->pid);
+		log_info("creds/%s: node %llu opened again by pid %d: the same lease", h->path.name,
+			 (unsigned long long)ino, (int)fc->pid);
 		fs_creds_reply(req, c, h, stored);
 		return;
 	}

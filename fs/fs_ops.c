@@ -178,8 +178,11 @@ static int fs_open_path(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 			return -EACCES;
 		/* The kernel may still hold the name from a create whose document
 		 * was rejected: an open for writing then arrives without O_CREAT. */
-		if (p->node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(p), p->name))
-			return fs_may_create(c, p, uid) ?: fs_open_doc(c, p, uid, fi, true, hp);
+		if (p->node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(p), p->name)) {
+			if ((r = fs_may_create(c, p, uid)) != 0)
+				return r;
+			return fs_open_doc(c, p, uid, fi, true, hp);
+		}
 		return fs_open_doc(c, p, uid, fi, false, hp);
 	}
 	if (p->node == FS_ROTATE)
