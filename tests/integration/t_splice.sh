@@ -17,7 +17,9 @@
 #      stat before open says 0 bytes, fstat the body's length, both the
 #      same st_ino;
 #   5. metrics is 0400 the daemon's, readable by root and not by uid 65534
-#      (until --metrics-mode 0444), and listed in the root.
+#      (until --metrics-mode 0444), and listed in the root;
+#   6. (test builds) without notify_store, the direct I/O fallback: a
+#      splice may read nothing, never another open's body.
 # shellcheck disable=SC2016,SC2119,SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -338,6 +340,31 @@ credfs_mount -o allow_other --metrics-mode 0444
 check_eq "5: --metrics-mode 0444" "444 0 0" "$(stat -c '%a %u %g' "$MNT/metrics")"
 check "5: ... uid 65534 reads metrics" as_nobody grep -q '^credfs_' "$MNT/metrics"
 credfs_umount
+
+# ---- 6. the fallback without notify_store: never another open's body -------------
+if "$CREDFS_BIN" --version | grep -q 'test hooks'; then
+	export CREDFS_TEST_NO_STORE=1
+	credfs_mount -o allow_other
+	unset CREDFS_TEST_NO_STORE
+	M=$MNT
+	C=$M/creds/db-app
+	out=$(python3 "$PY" leak "$C") || fail "the leak scenario (fallback) failed"
+	A=$(sed -n 1p <<<"$out")
+	B=$(sed -n 2p <<<"$out")
+	check_reader "6: fallback: A (lseek SEEK_END, then splice)" "$(jq -r .pid <<<"$A")" \
+		"$(jq -r .body <<<"$A")"
+	bbody=$(jq -r .body <<<"$B")
+	if [ -n "$bbody" ]; then
+		check_reader "6: fallback: B's splice, when it reads anything" "$(jq -r .pid <<<"$B")" "$bbody"
+	else
+		check "6: fallback: B's splice reads nothing (acceptable), never A's" true
+	fi
+	check "6: fallback: B never reads A's body" test "$bbody" != "$(jq -r .body <<<"$A")"
+	check "6: fallback: the daemon says it fell back" grep -q 'fall back to direct I/O' "$CREDFS_LOG"
+	body=$(sh -c 'echo $$; exec cat "$1"' _ "$C") || fail "cat creds/db-app (fallback) failed"
+	check_reader "6: fallback: cat" "$(head -n 1 <<<"$body")" "$(tail -n +2 <<<"$body")" login
+	credfs_umount
+fi
 check "5: --metrics-mode refuses write bits" not "$CREDFS_BIN" --metrics-mode 0644 --state none \
 	"$T_DIR" 2>/dev/null
 finish
