@@ -49,8 +49,7 @@ struct fs_creds_open {
 	fuse_req_t req;
 	struct fs_ctx *c;
 	struct fs_inode *node; /* a reference */
-	struct fs_path path;
-	uid_t uid;
+	struct fs_handle *h; /* the open's handle, made before the issue */
 };
 
 static void fs_creds_fill_fi(struct fuse_file_info *fi, struct fs_handle *h, bool stored)
@@ -107,22 +106,16 @@ static void fs_creds_issued(void *arg, int r, struct lease *lease, struct secret
 	struct fs_creds_open *op = arg;
 	struct fs_ctx *c = op->c;
 	struct fs_inode *node = op->node;
-	struct fs_handle *h = NULL;
+	struct fs_handle *h = op->h;
 	bool stored;
 
 	(void)errbuf; /* the engine has put it in errors already */
-	if (r == 0 && !(h = fs_handle_new(c, FS_H_CREDS, &op->path, op->uid))) {
-		/* Issued, never handed out: let it go at once. */
-		engine_closed(c->engine, lease);
-		r = -ENOMEM;
-	}
 	if (r != 0) {
-		lease_unref(lease);
-		secret_free(body);
 		pthread_mutex_lock(&c->mu);
 		node->cstate = FS_C_NEW;
 		fs_inode_unref_locked(c->inodes, node);
 		pthread_mutex_unlock(&c->mu);
+		fs_handle_free(c, h);
 		fuse_reply_err(op->req, -r);
 		free(op);
 		return;
@@ -151,15 +144,20 @@ void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse
 	struct fs_handle *h = NULL;
 	struct fs_inode *node;
 	enum fs_cstate state;
+	struct fs_path p;
 	bool stored = false;
-	int r = 0;
+	int r;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		fuse_reply_err(req, EACCES);
 		return;
 	}
-	if (!(op = calloc(1, sizeof(*op)))) {
-		fuse_reply_err(req, ENOMEM);
+	/* Everything that can fail for want of memory before the node is touched. */
+	if ((r = fs_inode_path(c, ino, &p)) != 0 ||
+	    (r = (op = calloc(1, sizeof(*op))) ? 0 : -ENOMEM) != 0 ||
+	    (r = (h = fs_handle_new(c, FS_H_CREDS, &p, fc->uid)) ? 0 : -ENOMEM) != 0) {
+		free(op);
+		fuse_reply_err(req, -r);
 		return;
 	}
 	pthread_mutex_lock(&c->mu);
@@ -168,47 +166,35 @@ void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse
 	if (state == FS_C_NEW) {
 		node->cstate = FS_C_ISSUING;
 		node->refs++;
-		op->node = node;
-		op->path = node->path;
 	} else if (state == FS_C_OPEN) {
-		/* A re-open of an open node (/proc/PID/fd/N): the same body. */
+		/* A re-open of an open node (/proc/PID/fd/N): the same file, the same body. */
 		node->opens++;
 		node->refs++;
 		stored = node->stored;
-		op->path = node->path;
+		h->inode = node; /* the reference just taken */
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (state == FS_C_DEAD || state == FS_C_ISSUING) {
 		/* Let go already, or another open of it is issuing (a path walk never shares one). */
 		free(op);
+		fs_handle_free(c, h);
 		fuse_reply_err(req, state == FS_C_DEAD ? EACCES : EBUSY);
 		return;
 	}
 	if (state == FS_C_OPEN) {
-		if ((h = fs_handle_new(c, FS_H_CREDS, &op->path, fc->uid)) == NULL)
-			r = -ENOMEM;
 		free(op);
-		if (r != 0) {
-			/* Undo the count above; not the last open, which is still there. */
-			pthread_mutex_lock(&c->mu);
-			node->opens--;
-			fs_inode_unref_locked(c->inodes, node);
-			pthread_mutex_unlock(&c->mu);
-			fuse_reply_err(req, -r);
-			return;
-		}
-		h->inode = node; /* the reference taken above, transferred */
-		log_info("creds/%s: node %llu opened again by pid %d: the same lease", h->path.name,
+		log_info("creds/%s: node %llu opened again by pid %d: the same lease", p.name,
 			 (unsigned long long)ino, (int)fc->pid);
 		fs_creds_reply(req, c, h, stored);
 		return;
 	}
 	op->req = req;
 	op->c = c;
-	op->uid = fc->uid;
+	op->node = node; /* the reference just taken */
+	op->h = h;
 	/* Resolve the opener now: RELEASE will not say who it was. */
 	holder_from_tid("/proc", fc->pid, fc->uid, fc->gid, &holder);
-	engine_issue_async(c->engine, op->path.name, &holder.h, fs_creds_issued, op);
+	engine_issue_async(c->engine, p.name, &holder.h, fs_creds_issued, op);
 	op = NULL; /* transferred: freed by fs_creds_issued */
 }
 
