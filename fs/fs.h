@@ -128,9 +128,10 @@ struct fs_inode {
 	bool by_path; /* found by its path (not creds/, not unlinked) */
 	enum fs_cstate cstate; /* creds/ only, and the rest of the fields */
 	bool stored; /* the body is in the kernel's page cache of this node */
-	unsigned opens;
+	unsigned opens; /* opens not released yet: the lease is held */
+	unsigned handles; /* handles not freed yet: the body is kept (a reply may be in writev) */
 	struct lease *lease; /* a reference, while FS_C_OPEN */
-	struct secret *body; /* while FS_C_OPEN */
+	struct secret *body; /* from FS_C_OPEN until its last handle is freed */
 	struct fs_inode *ino_next, *path_next; /* hash chains */
 };
 
@@ -173,13 +174,21 @@ struct fs_handle {
 	size_t len;
 	struct doc *doc; /* FS_H_DOC */
 	struct fs_inode *inode; /* FS_H_CREDS: the node (a ref), whose body it reads */
+	unsigned refs; /* protected by fs_ctx's mu */
 	struct fs_handle *prev, *next; /* protected by fs_ctx's mu: every open handle */
 };
 
-/* fs_handle_new - a handle on the list (NULL on ENOMEM); fs_handle_free unlinks and frees it. */
+/*
+ * fs_handle_new - a handle on the list with one reference (NULL on ENOMEM).
+ * fs_handle_get takes one more (a reply being written from its bytes:
+ * the reader may close, and RELEASE come, before writev returns);
+ * fs_handle_put drops one, and the last unlinks and frees it (a creds/
+ * handle: also the node's body, once no handle of the node is left).
+ */
 struct fs_handle *fs_handle_new(struct fs_ctx *c, enum fs_hkind kind, const struct fs_path *p,
 				uid_t uid);
-void fs_handle_free(struct fs_ctx *c, struct fs_handle *h);
+void fs_handle_get(struct fs_ctx *c, struct fs_handle *h);
+void fs_handle_put(struct fs_ctx *c, struct fs_handle *h);
 
 /* fs_handle_of - the handle in fi. */
 struct fs_handle *fs_handle_of(const struct fuse_file_info *fi);

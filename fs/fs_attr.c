@@ -419,7 +419,7 @@ void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	l.buf = NULL; /* transferred */
 	fi->fh = (uintptr_t)h;
 	if (fuse_reply_open(req, fi) != 0)
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 	return;
 out:
 	free(l.buf);
@@ -429,6 +429,7 @@ out:
 void fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		   struct fuse_file_info *fi)
 {
+	struct fs_ctx *c = fs_ctx_of(req);
 	struct fs_handle *h = fs_handle_of(fi);
 
 	(void)ino;
@@ -437,12 +438,15 @@ void fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* A last entry cut short is dropped by the kernel and asked for again. */
-	fuse_reply_buf(req, h->data + off, h->len - off < size ? h->len - off : size);
+	fs_handle_get(c, h);
+	fuse_reply_buf(req, h->data + off,
+		       h->len - off < size ? h->len - off : size); /* frees req */
+	fs_handle_put(c, h);
 }
 
 void fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fs_handle_free(fs_ctx_of(req), fs_handle_of(fi));
+	fs_handle_put(fs_ctx_of(req), fs_handle_of(fi));
 	fuse_reply_err(req, 0);
 }

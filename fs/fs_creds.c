@@ -23,6 +23,8 @@
  *    holds that body;
  *  - after the node's last RELEASE its lease is let go, its body wiped,
  *    its pages dropped (notify_inval_inode), and OPEN refused (EACCES).
+ *    (The wiping waits for a READ reply still being written from the body:
+ *    the reader may close, and RELEASE arrive, before writev returns.)
  *
  * Without notify_store (a kernel that refuses it) the open falls back to
  * direct_io with a size of 0 until fstat: a splice or sendfile reader may
@@ -115,7 +117,7 @@ static void fs_creds_issued(void *arg, int r, struct lease *lease, struct secret
 		node->cstate = FS_C_NEW;
 		fs_inode_unref_locked(c->inodes, node);
 		pthread_mutex_unlock(&c->mu);
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 		fuse_reply_err(op->req, -r);
 		free(op);
 		return;
@@ -126,6 +128,7 @@ static void fs_creds_issued(void *arg, int r, struct lease *lease, struct secret
 	node->opens = 1;
 	node->cstate = FS_C_OPEN;
 	h->inode = node; /* the reference op held, transferred */
+	node->handles++;
 	pthread_mutex_unlock(&c->mu);
 	/* Nobody else can reach the node before this open is answered: body is stable. */
 	stored = fs_creds_store(c, node->ino, body);
@@ -172,12 +175,13 @@ void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse
 		node->refs++;
 		stored = node->stored;
 		h->inode = node; /* the reference just taken */
+		node->handles++;
 	}
 	pthread_mutex_unlock(&c->mu);
 	if (state == FS_C_DEAD || state == FS_C_ISSUING) {
 		/* Let go already, or another open of it is issuing (a path walk never shares one). */
 		free(op);
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 		fuse_reply_err(req, state == FS_C_DEAD ? EACCES : EBUSY);
 		return;
 	}
@@ -203,23 +207,23 @@ void fs_creds_read(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h, size_t
 	const struct secret *body;
 	size_t len;
 
-	/* An open node's body stays until its last release, which comes after this read. */
+	/*
+	 * The body stays while a handle of the node lives; this one is held
+	 * until the reply is written (the reader may close before writev
+	 * returns).
+	 */
 	pthread_mutex_lock(&c->mu);
 	body = h->inode->body;
+	h->refs++;
 	pthread_mutex_unlock(&c->mu);
 	len = body ? secret_len(body) : 0;
-	if (off < 0) {
+	if (off < 0)
 		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if ((size_t)off >= len) {
+	else if ((size_t)off >= len)
 		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > len - off)
-		size = len - off;
-	/* Straight from the guarded buffer: libfuse writes the reply from here, copying nothing. */
-	fuse_reply_buf(req, secret_str(body) + off, size);
+	else /* Straight from the guarded buffer: libfuse writes the reply from here, copying nothing. */
+		fuse_reply_buf(req, secret_str(body) + off, size < len - off ? size : len - off);
+	fs_handle_put(c, h);
 }
 
 /*
@@ -244,21 +248,22 @@ void fs_creds_poll(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h,
 	fuse_reply_poll(req, POLLIN | POLLRDNORM | (ending ? POLLPRI : 0));
 }
 
+/*
+ * The last release of a node lets its lease go at once; its body is wiped,
+ * and its pages dropped, when its last handle is freed (fs_handle_put),
+ * which is now unless a READ reply is still being written from it.
+ */
 void fs_creds_release(struct fs_ctx *c, struct fs_handle *h)
 {
 	struct fs_inode *node = h->inode;
 	struct lease *lease = NULL;
-	struct secret *body = NULL;
-	fuse_ino_t ino = node->ino;
 	bool last;
 
 	pthread_mutex_lock(&c->mu);
 	last = --node->opens == 0;
 	if (last) {
 		lease = node->lease;
-		body = node->body;
 		node->lease = NULL;
-		node->body = NULL;
 		node->cstate = FS_C_DEAD;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -269,10 +274,6 @@ void fs_creds_release(struct fs_ctx *c, struct fs_handle *h)
 		if (ph)
 			fuse_pollhandle_destroy(ph);
 		lease_unref(lease);
-		secret_free(body);
 	}
-	fs_handle_free(c, h); /* drops the node reference */
-	/* Drop the body's pages (no open file of the node is left to read them). */
-	if (last)
-		fuse_lowlevel_notify_inval_inode(c->se, ino, 0, 0);
+	fs_handle_put(c, h);
 }

@@ -42,6 +42,7 @@ int fs_ctx_init(struct fs_ctx *c)
 
 void fs_ctx_free(struct fs_ctx *c)
 {
+	c->se = NULL; /* gone: nothing to notify */
 	while (c->handles) {
 		struct fs_handle *h = c->handles;
 		struct fuse_pollhandle *ph = NULL;
@@ -50,7 +51,8 @@ void fs_ctx_free(struct fs_ctx *c)
 			ph = engine_poll_take(c->engine, h->inode->lease);
 		if (ph)
 			fuse_pollhandle_destroy(ph);
-		fs_handle_free(c, h);
+		h->refs = 1; /* no request is running: whatever they held */
+		fs_handle_put(c, h);
 	}
 	fs_inodes_free(c->inodes);
 	c->inodes = NULL;
@@ -78,6 +80,7 @@ struct fs_handle *fs_handle_new(struct fs_ctx *c, enum fs_hkind kind, const stru
 	h->kind = kind;
 	h->path = *p;
 	h->uid = uid;
+	h->refs = 1;
 	pthread_mutex_lock(&c->mu);
 	h->next = c->handles;
 	if (h->next)
@@ -87,19 +90,50 @@ struct fs_handle *fs_handle_new(struct fs_ctx *c, enum fs_hkind kind, const stru
 	return h;
 }
 
-void fs_handle_free(struct fs_ctx *c, struct fs_handle *h)
+void fs_handle_get(struct fs_ctx *c, struct fs_handle *h)
 {
+	pthread_mutex_lock(&c->mu);
+	h->refs++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Free h, unlinked already; c->mu held. Returns the body to free when h was its node's last. */
+static struct secret *fs_handle_destroy_locked(struct fs_ctx *c, struct fs_handle *h,
+					       fuse_ino_t *ino)
+{
+	struct fs_inode *node = h->inode;
+	struct secret *body = NULL;
+
+	if (node) {
+		if (h->kind == FS_H_CREDS && --node->handles == 0 && node->cstate == FS_C_DEAD) {
+			body = node->body;
+			node->body = NULL;
+			*ino = node->ino;
+		}
+		fs_inode_unref_locked(c->inodes, node);
+	}
+	return body;
+}
+
+void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
+{
+	struct secret *body;
+	fuse_ino_t ino = 0;
+
 	if (!h)
 		return;
 	pthread_mutex_lock(&c->mu);
+	if (--h->refs > 0) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
 	if (h->prev)
 		h->prev->next = h->next;
 	else if (c->handles == h)
 		c->handles = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
-	if (h->inode)
-		fs_inode_unref_locked(c->inodes, h->inode);
+	body = fs_handle_destroy_locked(c, h, &ino);
 	pthread_mutex_unlock(&c->mu);
 	if (h->data) {
 		secret_wipe(h->data, h->len);
@@ -107,6 +141,12 @@ void fs_handle_free(struct fs_ctx *c, struct fs_handle *h)
 	}
 	doc_free(h->doc);
 	free(h);
+	if (body) {
+		/* The node's last open file is gone: wipe its body and drop its pages. */
+		secret_free(body);
+		if (c->se)
+			fuse_lowlevel_notify_inval_inode(c->se, ino, 0, 0);
+	}
 }
 
 static enum engine_kind fs_kind(const struct fs_path *p)
@@ -135,13 +175,13 @@ static int fs_open_doc(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 	if (!(h = fs_handle_new(c, FS_H_DOC, p, uid)))
 		return -ENOMEM;
 	if (!(h->doc = doc_new(c->engine, c->docs, fs_doc_kind(p), p->name, uid, created))) {
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 		return -ENOMEM;
 	}
 	if (p->node != FS_ROTATE && (fi->flags & O_ACCMODE) == O_RDWR) {
 		r = fs_render(c, p, uid, &h->data, &h->len);
 		if (r != 0 && r != -ENOENT) {
-			fs_handle_free(c, h);
+			fs_handle_put(c, h);
 			return r;
 		}
 	}
@@ -190,7 +230,7 @@ static int fs_open_path(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 	if (!(h = fs_handle_new(c, FS_H_READ, p, uid)))
 		return -ENOMEM;
 	if ((r = fs_render(c, p, uid, &h->data, &h->len)) != 0) {
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
@@ -216,7 +256,7 @@ static void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r != 0)
 		fuse_reply_err(req, -r);
 	else if (fuse_reply_open(req, fi) != 0)
-		fs_handle_free(c, h); /* interrupted: no release will come */
+		fs_handle_put(c, h); /* interrupted: no release will come */
 }
 
 static void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -236,11 +276,11 @@ static void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mo
 	    (r = fs_open_doc(c, &p, uid, fi, true, &h)) != 0)
 		goto fail;
 	if ((r = fs_entry(c, &p, &e, &node)) != 0) {
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 		goto fail;
 	}
 	if (fuse_reply_create(req, &e, fi) != 0) {
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 		pthread_mutex_lock(&c->mu);
 		fs_inode_forget_locked(c->inodes, node, 1);
 		pthread_mutex_unlock(&c->mu);
@@ -253,11 +293,12 @@ fail:
 static void fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	struct fs_ctx *c = fs_ctx_of(req);
 	struct fs_handle *h = fs_handle_of(fi);
 
 	(void)ino;
 	if (h->kind == FS_H_CREDS) {
-		fs_creds_read(req, fs_ctx_of(req), h, size, off);
+		fs_creds_read(req, c, h, size, off);
 		return;
 	}
 	if (h->path.node == FS_ROTATE) {
@@ -274,7 +315,9 @@ static void fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > h->len - off)
 		size = h->len - off;
-	fuse_reply_buf(req, h->data + off, size);
+	fs_handle_get(c, h);
+	fuse_reply_buf(req, h->data + off, size); /* frees req */
+	fs_handle_put(c, h);
 }
 
 /* Writes go to the document, which decides when it is applied (doc.h). */
@@ -316,7 +359,7 @@ static void fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	if (h->kind == FS_H_CREDS)
 		fs_creds_release(c, h);
 	else
-		fs_handle_free(c, h);
+		fs_handle_put(c, h);
 	fuse_reply_err(req, 0);
 }
 
