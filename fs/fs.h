@@ -1,35 +1,76 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fs.h - the FUSE layer: paths of the credfs tree to engine calls.
+ * fs.h - the FUSE layer (libfuse's low-level API): node ids and paths of
+ * the credfs tree to engine calls, replies from credfs's own buffers.
+ *
+ * Node ids. The root, the top directories, errors and metrics have fixed
+ * ids; every other name gets a node (fs_ino.c): one per path for
+ * config/, roles/, rotate-root/ and leases/, and a fresh one for every
+ * LOOKUP of a creds/ name, so that each open of creds/ROLE has an inode,
+ * and so a page cache, of its own (fuse-pitfalls.md 4.3, fs_creds.c).
+ *
+ * Threading: the FUSE workers and the engine's threads (issue completions,
+ * poll wake-ups) call in here. Every node and handle field marked so is
+ * protected by fs_ctx's mu; no FUSE reply or notification is sent, and
+ * nothing calls into the engine, while it is held.
  */
 #ifndef CREDFS_FS_H
 #define CREDFS_FS_H
 
-#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "engine.h"
 
-/* The FUSE operations; private_data is the struct fs_ctx. */
-extern const struct fuse_operations fs_ops;
+/* The low-level operations; userdata is the struct fs_ctx. */
+extern const struct fuse_lowlevel_ops fs_ll_ops;
+
+/* How long the kernel keeps names other than creds/ (doc.h keeps created names visible as long). */
+#define FS_ENTRY_TIMEOUT 1.0
+
+/* Fixed node ids. */
+enum {
+	FS_INO_ROOT = FUSE_ROOT_ID,
+	FS_INO_CONFIG,
+	FS_INO_ROLES,
+	FS_INO_CREDS,
+	FS_INO_ROTATE,
+	FS_INO_LEASES,
+	FS_INO_ERRORS,
+	FS_INO_METRICS,
+	FS_INO_FIRST_DYNAMIC = 16,
+};
+
+struct fs_inodes;
 
 struct fs_ctx {
 	struct engine *engine; /* borrowed */
+	struct fuse_session *se; /* for notifications; set before the loop starts */
 	uid_t uid; /* the daemon's user: owner of everything but creds/ */
 	gid_t gid;
+	mode_t metrics_mode; /* permission bits of metrics (0400 unless --metrics-mode) */
 	struct docset *docs; /* created names whose document is not applied yet (doc.h) */
 	pthread_mutex_t mu;
 	struct fs_handle *handles; /* protected by mu: every open file's handle */
+	struct fs_inodes *inodes; /* protected by mu: the node table */
 };
 
+/* fs_ctx_init - set up c's lock and node table; 0 or -ENOMEM. */
+int fs_ctx_init(struct fs_ctx *c);
+
 /*
- * fs_handles_free - free the handles of files still open when the FUSE
- * loop ended (their release never comes); after the session is gone.
+ * fs_ctx_free - free the handles of files still open when the FUSE loop
+ * ended (their release never comes) and every node; after the session
+ * and the engine's threads are gone. Leases are not let go: a restart
+ * finds them held.
  */
-void fs_handles_free(struct fs_ctx *c);
+void fs_ctx_free(struct fs_ctx *c);
 
 /* fs_install_poll - let the engine wake pollers of creds/ files. */
-void fs_install_poll(struct engine *e);
+void fs_install_poll(struct fs_ctx *c);
 
 /* What a path names. */
 enum fs_node {
@@ -37,6 +78,7 @@ enum fs_node {
 	FS_ROOT,
 	FS_DIR, /* config/, roles/, creds/, rotate-root/, leases/ */
 	FS_ERRORS, /* errors */
+	FS_METRICS, /* metrics */
 	FS_CONFIG, /* config/NAME */
 	FS_ROLE, /* roles/NAME */
 	FS_CREDS, /* creds/NAME */
@@ -58,5 +100,146 @@ struct fs_path {
  * long). Existence of names is not checked.
  */
 int fs_path_parse(const char *path, struct fs_path *p);
+
+/* fs_path_child - the path of name inside directory dir: 0, -ENOENT or -ENOTDIR. */
+int fs_path_child(const struct fs_path *dir, const char *name, struct fs_path *out);
+
+/* fs_path_str - "config/NAME" etc. (no leading slash) into out (PATH_MAX bytes). */
+void fs_path_str(const struct fs_path *p, char *out, size_t n);
+
+/* fs_path_ino - the constant st_ino of a path (not its node id, which may change). */
+ino_t fs_path_ino(const struct fs_path *p);
+
+/* A creds/ node's life: fs_creds.c. */
+enum fs_cstate {
+	FS_C_NEW, /* looked up, never opened */
+	FS_C_ISSUING, /* its first OPEN is waiting for the engine */
+	FS_C_OPEN, /* body and lease held while opens > 0 */
+	FS_C_DEAD, /* its last release came: refuses OPEN */
+};
+
+struct fs_inode {
+	fuse_ino_t ino; /* immutable */
+	struct fs_path path; /* immutable */
+	bool fixed; /* immutable: root, top directories, errors, metrics */
+	/* protected by fs_ctx's mu */
+	uint64_t nlookup; /* the kernel's references (LOOKUP, CREATE minus FORGET) */
+	unsigned refs; /* handles and requests in flight that point here */
+	bool by_path; /* found by its path (not creds/, not unlinked) */
+	enum fs_cstate cstate; /* creds/ only, and the rest of the fields */
+	bool stored; /* the body is in the kernel's page cache of this node */
+	unsigned opens; /* opens not released yet: the lease is held */
+	unsigned handles; /* handles not freed yet: the body is kept (a reply may be in writev) */
+	struct lease *lease; /* a reference, while FS_C_OPEN */
+	struct secret *body; /* from FS_C_OPEN until its last handle is freed */
+	struct fs_inode *ino_next, *path_next; /* hash chains */
+};
+
+/* fs_inodes_new / fs_inodes_free - the node table with the fixed nodes (free: every node). */
+struct fs_inodes *fs_inodes_new(void);
+void fs_inodes_free(struct fs_inodes *t);
+
+/* fs_inode_get_locked - the node of ino, or NULL (an id the kernel has forgotten). */
+struct fs_inode *fs_inode_get_locked(struct fs_inodes *t, fuse_ino_t ino);
+
+/*
+ * fs_inode_lookup_locked - the node for path with one more kernel
+ * reference: the fixed node, the node of that path, or a new one (always
+ * a new one for creds/). NULL on ENOMEM.
+ */
+struct fs_inode *fs_inode_lookup_locked(struct fs_inodes *t, const struct fs_path *p);
+
+/* fs_inode_forget_locked - n kernel references fewer; frees the node when nothing points to it. */
+void fs_inode_forget_locked(struct fs_inodes *t, struct fs_inode *node, uint64_t n);
+
+/* fs_inode_unref_locked - drop one of node->refs; frees the node when nothing points to it. */
+void fs_inode_unref_locked(struct fs_inodes *t, struct fs_inode *node);
+
+/* fs_inode_unlink_path_locked - path is gone: a later LOOKUP of it makes a new node. */
+void fs_inode_unlink_path_locked(struct fs_inodes *t, const struct fs_path *p);
+
+/* An open file (or directory). */
+enum fs_hkind {
+	FS_H_READ, /* a snapshot taken at open: config/, roles/, leases/, errors, metrics */
+	FS_H_DOC, /* a document written to config/, roles/ or rotate-root/ (doc.h) */
+	FS_H_CREDS, /* an open of a creds/ node */
+	FS_H_DIR, /* a directory listing taken at opendir */
+};
+
+struct fs_handle {
+	enum fs_hkind kind;
+	struct fs_path path;
+	uid_t uid;
+	char *data; /* FS_H_READ, FS_H_DIR, and FS_H_DOC opened O_RDWR: the bytes at open */
+	size_t len;
+	struct doc *doc; /* FS_H_DOC */
+	struct fs_inode *inode; /* FS_H_CREDS: the node (a ref), whose body it reads */
+	unsigned refs; /* protected by fs_ctx's mu */
+	struct fs_handle *prev, *next; /* protected by fs_ctx's mu: every open handle */
+};
+
+/*
+ * fs_handle_new - a handle on the list with one reference (NULL on ENOMEM).
+ * fs_handle_get takes one more (a reply being written from its bytes:
+ * the reader may close, and RELEASE come, before writev returns);
+ * fs_handle_put drops one, and the last unlinks and frees it (a creds/
+ * handle: also the node's body, once no handle of the node is left).
+ */
+struct fs_handle *fs_handle_new(struct fs_ctx *c, enum fs_hkind kind, const struct fs_path *p,
+				uid_t uid);
+void fs_handle_get(struct fs_ctx *c, struct fs_handle *h);
+void fs_handle_put(struct fs_ctx *c, struct fs_handle *h);
+
+/* fs_handle_of - the handle in fi. */
+struct fs_handle *fs_handle_of(const struct fuse_file_info *fi);
+
+/* fs_ctx_of - the context of a request. */
+struct fs_ctx *fs_ctx_of(fuse_req_t req);
+
+/*
+ * fs_inode_path - copy the path of node ino into *p: 0, or -ESTALE for a
+ * node the table does not have. creds/ nodes are copied too.
+ */
+int fs_inode_path(struct fs_ctx *c, fuse_ino_t ino, struct fs_path *p);
+
+/* fs_attr.c: attributes, names and listings. */
+
+/*
+ * fs_attr - the attributes of path (st_size of a creds/ node: its body's
+ * length, 0 before its first open); node may be NULL; h is the open file
+ * asking, if any. 0 or -ENOENT.
+ */
+int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
+	    const struct fs_handle *h, struct stat *st);
+
+/* fs_render - the text a readable file shows now (new malloc'd buffer). */
+int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len);
+
+/*
+ * fs_entry - LOOKUP's and CREATE's entry for path in *e, and its node in
+ * *nodep with one more kernel reference (the caller takes it back if the
+ * reply fails). 0, -ENOENT or -ENOMEM.
+ */
+int fs_entry(struct fs_ctx *c, const struct fs_path *p, struct fuse_entry_param *e,
+	     struct fs_inode **nodep);
+
+void fs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
+void fs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi);
+void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
+void fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* fs_creds.c: opens, reads, polls and releases of creds/ nodes. */
+void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_creds_read(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h, size_t size, off_t off);
+void fs_creds_poll(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h,
+		   struct fuse_pollhandle *ph);
+/* fs_creds_release - the handle's release: the last one lets the lease go; frees h. */
+void fs_creds_release(struct fs_ctx *c, struct fs_handle *h);
 
 #endif

@@ -1,54 +1,152 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fs_ops.c - the FUSE operations: translate a path and a caller into
- * engine calls, and the result into a reply. No policy lives here beyond
- * who may open what; no PostgreSQL either.
+ * fs_ops.c - the low-level operations table and the file operations of
+ * everything but creds/ (fs_creds.c) and listings (fs_attr.c): translate a
+ * node and a caller into engine calls, and the result into a reply. No
+ * policy lives here beyond who may open what.
+ *
+ * FUSE threads never wait on PostgreSQL, except where a write must be
+ * checked against the database before it returns: applying a config/
+ * document with verify_connection (doc.c), and rotate-root/ writes.
+ * Issuance is asynchronous (fs_creds.c).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "fs.h"
-#include "holder.h"
-#include "log.h"
 #include "doc.h"
+#include "lease.h"
+#include "log.h"
 #include "params.h"
+#include "secret.h"
 
-enum fs_hkind {
-	FS_H_READ, /* a snapshot taken at open: config/, roles/, leases/, errors */
-	FS_H_DOC, /* a document written to config/, roles/ or rotate-root/ (doc.h) */
-	FS_H_CREDS, /* an issued credential */
-};
-
-struct fs_handle {
-	enum fs_hkind kind;
-	struct fs_path path;
-	uid_t uid;
-	char *data; /* FS_H_READ, and FS_H_DOC opened O_RDWR: the text at open */
-	size_t len;
-	struct doc *doc; /* FS_H_DOC */
-	struct lease *lease; /* FS_H_CREDS, a reference */
-	struct secret *body; /* FS_H_CREDS */
-	struct fs_handle *prev, *next; /* protected by fs_ctx's mu: every open handle */
-};
-
-static struct fs_ctx *fs_ctx(void)
+struct fs_ctx *fs_ctx_of(fuse_req_t req)
 {
-	return fuse_get_context()->private_data;
+	return fuse_req_userdata(req);
 }
 
-/* How long the kernel keeps names (doc.h keeps created names visible as long). */
-#define FS_ENTRY_TIMEOUT 1.0
-
-static struct fs_handle *fs_handle_of(struct fuse_file_info *fi)
+struct fs_handle *fs_handle_of(const struct fuse_file_info *fi)
 {
 	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+int fs_ctx_init(struct fs_ctx *c)
+{
+	pthread_mutex_init(&c->mu, NULL);
+	c->inodes = fs_inodes_new();
+	return c->inodes ? 0 : -ENOMEM;
+}
+
+void fs_ctx_free(struct fs_ctx *c)
+{
+	c->se = NULL; /* gone: nothing to notify */
+	while (c->handles) {
+		struct fs_handle *h = c->handles;
+		struct fuse_pollhandle *ph = NULL;
+
+		if (h->inode && h->inode->lease)
+			ph = engine_poll_take(c->engine, h->inode->lease);
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		h->refs = 1; /* no request is running: whatever they held */
+		fs_handle_put(c, h);
+	}
+	fs_inodes_free(c->inodes);
+	c->inodes = NULL;
+	pthread_mutex_destroy(&c->mu);
+}
+
+int fs_inode_path(struct fs_ctx *c, fuse_ino_t ino, struct fs_path *p)
+{
+	struct fs_inode *node;
+
+	pthread_mutex_lock(&c->mu);
+	if ((node = fs_inode_get_locked(c->inodes, ino)) != NULL)
+		*p = node->path;
+	pthread_mutex_unlock(&c->mu);
+	return node ? 0 : -ESTALE;
+}
+
+struct fs_handle *fs_handle_new(struct fs_ctx *c, enum fs_hkind kind, const struct fs_path *p,
+				uid_t uid)
+{
+	struct fs_handle *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return NULL;
+	h->kind = kind;
+	h->path = *p;
+	h->uid = uid;
+	h->refs = 1;
+	pthread_mutex_lock(&c->mu);
+	h->next = c->handles;
+	if (h->next)
+		h->next->prev = h;
+	c->handles = h;
+	pthread_mutex_unlock(&c->mu);
+	return h;
+}
+
+void fs_handle_get(struct fs_ctx *c, struct fs_handle *h)
+{
+	pthread_mutex_lock(&c->mu);
+	h->refs++;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Free h, unlinked already; c->mu held. Returns the body to free when h was its node's last. */
+static struct secret *fs_handle_destroy_locked(struct fs_ctx *c, struct fs_handle *h,
+					       fuse_ino_t *ino)
+{
+	struct fs_inode *node = h->inode;
+	struct secret *body = NULL;
+
+	if (node) {
+		if (h->kind == FS_H_CREDS && --node->handles == 0 && node->cstate == FS_C_DEAD) {
+			body = node->body;
+			node->body = NULL;
+			*ino = node->ino;
+		}
+		fs_inode_unref_locked(c->inodes, node);
+	}
+	return body;
+}
+
+void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
+{
+	struct secret *body;
+	fuse_ino_t ino = 0;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (--h->refs > 0) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	if (h->prev)
+		h->prev->next = h->next;
+	else if (c->handles == h)
+		c->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	body = fs_handle_destroy_locked(c, h, &ino);
+	pthread_mutex_unlock(&c->mu);
+	if (h->data) {
+		secret_wipe(h->data, h->len);
+		free(h->data);
+	}
+	doc_free(h->doc);
+	free(h);
+	if (body) {
+		/* The node's last open file is gone: wipe its body and drop its pages. */
+		secret_free(body);
+		if (c->se)
+			fuse_lowlevel_notify_inval_inode(c->se, ino, 0, 0);
+	}
 }
 
 static enum engine_kind fs_kind(const struct fs_path *p)
@@ -61,260 +159,10 @@ static enum doc_kind fs_doc_kind(const struct fs_path *p)
 	return p->node == FS_CONFIG ? DOC_CONFIG : p->node == FS_ROLE ? DOC_ROLE : DOC_ROTATE;
 }
 
-static void fs_handle_free(struct fs_ctx *c, struct fs_handle *h)
+/* An open for writing: a document (doc.h); *hp is the new handle. */
+static int fs_open_doc(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
+		       struct fuse_file_info *fi, bool created, struct fs_handle **hp)
 {
-	if (!h)
-		return;
-	pthread_mutex_lock(&c->mu);
-	if (h->prev)
-		h->prev->next = h->next;
-	else if (c->handles == h)
-		c->handles = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
-	pthread_mutex_unlock(&c->mu);
-	if (h->data) {
-		secret_wipe(h->data, h->len);
-		free(h->data);
-	}
-	doc_free(h->doc);
-	secret_free(h->body);
-	lease_unref(h->lease);
-	free(h);
-}
-
-static struct fs_handle *fs_handle_new(enum fs_hkind kind, const struct fs_path *p)
-{
-	struct fs_handle *h = calloc(1, sizeof(*h));
-	struct fs_ctx *c = fs_ctx();
-
-	if (!h)
-		return NULL;
-	h->kind = kind;
-	h->path = *p;
-	h->uid = fuse_get_context()->uid;
-	pthread_mutex_lock(&c->mu);
-	h->next = c->handles;
-	if (h->next)
-		h->next->prev = h;
-	c->handles = h;
-	pthread_mutex_unlock(&c->mu);
-	return h;
-}
-
-void fs_handles_free(struct fs_ctx *c)
-{
-	while (c->handles) {
-		struct fs_handle *h = c->handles;
-		struct fuse_pollhandle *ph =
-			h->lease ? engine_poll_take(c->engine, h->lease) : NULL;
-
-		if (ph)
-			fuse_pollhandle_destroy(ph);
-		fs_handle_free(c, h);
-	}
-}
-
-/* The text a readable file shows now (new malloc'd buffer). */
-static int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len)
-{
-	switch (p->node) {
-	case FS_CONFIG:
-	case FS_ROLE:
-		return engine_def_read(c->engine, fs_kind(p), p->name, out, len);
-	case FS_LEASE:
-		return engine_lease_read(c->engine, p->name, p->id, out, len);
-	case FS_ERRORS:
-		return engine_errors(c->engine, uid, out, len);
-	default:
-		return -EACCES;
-	}
-}
-
-static bool fs_lease_dir_exists(struct fs_ctx *c, const char *role)
-{
-	json_t *ids;
-	bool yes;
-
-	if (engine_def_exists(c->engine, ENGINE_ROLE, role))
-		return true;
-	ids = engine_lease_ids(c->engine, role);
-	yes = ids && json_array_size(ids) > 0;
-	json_decref(ids);
-	return yes;
-}
-
-static void fs_stat_base(struct fs_ctx *c, struct stat *st, mode_t mode)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_mode = mode;
-	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
-	st->st_uid = c->uid;
-	st->st_gid = c->gid;
-}
-
-static int fs_getattr_creds(struct fs_ctx *c, const struct fs_path *p, struct stat *st)
-{
-	struct role *ro = engine_role_get(c->engine, p->name);
-
-	if (!ro)
-		return -ENOENT;
-	fs_stat_base(c, st, S_IFREG | ro->creds_mode);
-	if (ro->creds_uid != (uid_t)-1)
-		st->st_uid = ro->creds_uid;
-	if (ro->creds_gid != (gid_t)-1)
-		st->st_gid = ro->creds_gid;
-	role_unref(ro);
-	return 0;
-}
-
-static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
-{
-	struct fs_ctx *c = fs_ctx();
-	struct fs_handle *h = fi ? fs_handle_of(fi) : NULL;
-	struct fs_path p;
-	char *buf = NULL;
-	size_t len = 0;
-	int r;
-
-	if ((r = fs_path_parse(path, &p)) != 0)
-		return r;
-	switch (p.node) {
-	case FS_ROOT:
-		fs_stat_base(c, st, S_IFDIR | 0755);
-		return 0;
-	case FS_DIR:
-		fs_stat_base(c, st, S_IFDIR | (!strcmp(p.top, "creds") ? 0755 : 0700));
-		return 0;
-	case FS_ERRORS:
-		fs_stat_base(c, st, S_IFREG | 0444);
-		return 0;
-	case FS_CREDS:
-		if ((r = fs_getattr_creds(c, &p, st)) == 0 && h && h->body)
-			st->st_size = secret_len(h->body);
-		return r;
-	case FS_ROTATE:
-		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p.name))
-			return -ENOENT;
-		fs_stat_base(c, st, S_IFREG | 0200);
-		return 0;
-	case FS_LEASE_DIR:
-		if (!fs_lease_dir_exists(c, p.name))
-			return -ENOENT;
-		fs_stat_base(c, st, S_IFDIR | 0700);
-		return 0;
-	case FS_CONFIG:
-	case FS_ROLE:
-	case FS_LEASE:
-		r = fs_render(c, &p, 0, &buf, &len);
-		/* A file being created exists for its writer before it is applied. */
-		if (r == -ENOENT &&
-		    ((h && h->kind == FS_H_DOC) || docset_has(c->docs, fs_doc_kind(&p), p.name)))
-			r = 0;
-		if (r != 0)
-			return r;
-		fs_stat_base(c, st, S_IFREG | (p.node == FS_LEASE ? 0400 : 0600));
-		st->st_size = len;
-		if (buf) {
-			secret_wipe(buf, len);
-			free(buf);
-		}
-		return 0;
-	default:
-		return -ENOENT;
-	}
-}
-
-static int fs_fill_names(void *buf, fuse_fill_dir_t filler, json_t *names)
-{
-	size_t i;
-	json_t *v;
-
-	if (!names)
-		return -ENOMEM;
-	json_array_foreach(names, i, v) filler(buf, json_string_value(v), NULL, 0, 0);
-	json_decref(names);
-	return 0;
-}
-
-static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
-{
-	static const char *const top[] = { "config",	  "roles",  "creds",
-					   "rotate-root", "leases", "errors" };
-	struct fs_ctx *c = fs_ctx();
-	struct fs_path p;
-	json_t *names;
-	int r;
-
-	(void)off;
-	(void)fi;
-	(void)flags;
-	if ((r = fs_path_parse(path, &p)) != 0)
-		return r;
-	if (p.node != FS_ROOT && p.node != FS_DIR && p.node != FS_LEASE_DIR)
-		return -ENOTDIR;
-	filler(buf, ".", NULL, 0, 0);
-	filler(buf, "..", NULL, 0, 0);
-	if (p.node == FS_ROOT) {
-		for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
-			filler(buf, top[i], NULL, 0, 0);
-		return 0;
-	}
-	if (p.node == FS_LEASE_DIR)
-		return fs_fill_names(buf, filler, engine_lease_ids(c->engine, p.name));
-	if (!strcmp(p.top, "config") || !strcmp(p.top, "rotate-root"))
-		return fs_fill_names(buf, filler, engine_def_names(c->engine, ENGINE_CONFIG));
-	if (!strcmp(p.top, "roles") || !strcmp(p.top, "creds"))
-		return fs_fill_names(buf, filler, engine_def_names(c->engine, ENGINE_ROLE));
-	/* leases/: the roles that are defined or still have leases */
-	names = engine_def_names(c->engine, ENGINE_ROLE);
-	if (names) {
-		json_t *live = engine_lease_ids(c->engine, NULL), *v;
-		size_t i, j;
-
-		json_array_foreach(live, i, v)
-		{
-			bool seen = false;
-			json_t *w;
-
-			json_array_foreach(names, j, w) seen |= json_equal(v, w);
-			if (!seen)
-				json_array_append(names, v);
-		}
-		json_decref(live);
-	}
-	return fs_fill_names(buf, filler, names);
-}
-
-static int fs_open_creds(struct fs_ctx *c, const struct fs_path *p, struct fuse_file_info *fi)
-{
-	struct fuse_context *fc = fuse_get_context();
-	char errbuf[ENGINE_ERRLEN];
-	struct holder_buf holder;
-	struct fs_handle *h;
-	int r;
-
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
-		return -EACCES;
-	if (!(h = fs_handle_new(FS_H_CREDS, p)))
-		return -ENOMEM;
-	/* Resolve the opener now: RELEASE will not say who it was. */
-	holder_from_tid("/proc", fc->pid, fc->uid, fc->gid, &holder);
-	if ((r = engine_issue(c->engine, p->name, &holder.h, &h->lease, &h->body, errbuf)) != 0) {
-		fs_handle_free(fs_ctx(), h);
-		return r;
-	}
-	fi->fh = (uintptr_t)h;
-	fi->direct_io = 1;
-	fi->keep_cache = 0;
-	fi->noflush = 1; /* close() need not wait for a FLUSH that does nothing here */
-	return 0;
-}
-
-static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi, bool created)
-{
-	struct fs_ctx *c = fs_ctx();
 	struct fs_handle *h;
 	int r;
 
@@ -324,284 +172,299 @@ static int fs_open_write(const struct fs_path *p, struct fuse_file_info *fi, boo
 		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p->name))
 			return -ENOENT;
 	}
-	if (!(h = fs_handle_new(FS_H_DOC, p)))
+	if (!(h = fs_handle_new(c, FS_H_DOC, p, uid)))
 		return -ENOMEM;
-	if (!(h->doc = doc_new(c->engine, c->docs, fs_doc_kind(p), p->name, h->uid, created))) {
-		fs_handle_free(fs_ctx(), h);
+	if (!(h->doc = doc_new(c->engine, c->docs, fs_doc_kind(p), p->name, uid, created))) {
+		fs_handle_put(c, h);
 		return -ENOMEM;
 	}
 	if (p->node != FS_ROTATE && (fi->flags & O_ACCMODE) == O_RDWR) {
-		r = fs_render(c, p, h->uid, &h->data, &h->len);
+		r = fs_render(c, p, uid, &h->data, &h->len);
 		if (r != 0 && r != -ENOENT) {
-			fs_handle_free(fs_ctx(), h);
+			fs_handle_put(c, h);
 			return r;
 		}
 	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
+	*hp = h;
 	return 0;
 }
 
-static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi);
-
-static int fs_open(const char *path, struct fuse_file_info *fi)
+/* Whether name may be created in p's directory; -EINVAL is noted in errors. */
+static int fs_may_create(struct fs_ctx *c, const struct fs_path *p, uid_t uid)
 {
-	struct fs_ctx *c = fs_ctx();
+	struct parse_error pe = { 0 };
+	char path[PATH_MAX];
+
+	if (p->node == FS_ROTATE || (p->node != FS_CONFIG && p->node != FS_ROLE))
+		return p->node == FS_ROTATE ? -ENOENT : -EACCES;
+	if (params_name_valid(p->name, &pe) != 0) {
+		fs_path_str(p, path, sizeof(path));
+		engine_note_error(c->engine, uid, path, pe.text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fs_open_path(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
+			struct fuse_file_info *fi, struct fs_handle **hp)
+{
 	struct fs_handle *h;
-	struct fs_path p;
 	int r;
 
-	if ((r = fs_path_parse(path, &p)) != 0)
-		return r;
-	if (p.node == FS_CREDS)
-		return fs_open_creds(c, &p, fi);
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		if (p.node != FS_CONFIG && p.node != FS_ROLE && p.node != FS_ROTATE)
+		if (p->node != FS_CONFIG && p->node != FS_ROLE && p->node != FS_ROTATE)
 			return -EACCES;
 		/* The kernel may still hold the name from a create whose document
 		 * was rejected: an open for writing then arrives without O_CREAT. */
-		if (p.node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(&p), p.name))
-			return fs_create(path, 0600, fi);
-		return fs_open_write(&p, fi, false);
+		if (p->node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(p), p->name)) {
+			if ((r = fs_may_create(c, p, uid)) != 0)
+				return r;
+			return fs_open_doc(c, p, uid, fi, true, hp);
+		}
+		return fs_open_doc(c, p, uid, fi, false, hp);
 	}
-	if (p.node == FS_ROTATE)
+	if (p->node == FS_ROTATE)
 		return -EACCES;
-	if (!(h = fs_handle_new(FS_H_READ, &p)))
+	if (!(h = fs_handle_new(c, FS_H_READ, p, uid)))
 		return -ENOMEM;
-	if ((r = fs_render(c, &p, h->uid, &h->data, &h->len)) != 0) {
-		fs_handle_free(fs_ctx(), h);
+	if ((r = fs_render(c, p, uid, &h->data, &h->len)) != 0) {
+		fs_handle_put(c, h);
 		return r;
 	}
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = 1;
 	fi->noflush = 1;
+	*hp = h;
 	return 0;
 }
 
-static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+static void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fs_ctx *c = fs_ctx();
-	struct parse_error pe = { 0 };
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fs_handle *h = NULL;
 	struct fs_path p;
 	int r;
 
-	(void)mode;
-	if ((r = fs_path_parse(path, &p)) != 0)
-		return r;
-	if (p.node == FS_ROTATE || (p.node != FS_CONFIG && p.node != FS_ROLE))
-		return p.node == FS_ROTATE ? -ENOENT : -EACCES;
-	if (params_name_valid(p.name, &pe) != 0) {
-		engine_note_error(c->engine, fuse_get_context()->uid, path + 1, pe.text);
-		return -EINVAL;
+	if ((r = fs_inode_path(c, ino, &p)) == 0 && p.node == FS_CREDS) {
+		fs_creds_open(req, c, ino, fi);
+		return;
 	}
-	return fs_open_write(&p, fi, true);
+	if (r == 0)
+		r = fs_open_path(c, &p, fuse_req_ctx(req)->uid, fi, &h);
+	if (r != 0)
+		fuse_reply_err(req, -r);
+	else if (fuse_reply_open(req, fi) != 0)
+		fs_handle_put(c, h); /* interrupted: no release will come */
 }
 
-static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+static void fs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			 struct fuse_file_info *fi)
 {
-	struct fs_handle *h = fs_handle_of(fi);
-	const char *src;
-	size_t len;
+	struct fs_ctx *c = fs_ctx_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
+	struct fs_handle *h = NULL;
+	struct fuse_entry_param e;
+	struct fs_inode *node;
+	struct fs_path dir, p;
+	int r;
 
-	(void)path;
-	if (h->kind == FS_H_CREDS) {
-		src = secret_str(h->body);
-		len = secret_len(h->body);
-	} else if (h->path.node == FS_ROTATE) {
-		return -EBADF;
-	} else {
-		src = h->data;
-		len = h->len;
+	(void)mode;
+	if ((r = fs_inode_path(c, parent, &dir)) != 0 || (r = fs_path_child(&dir, name, &p)) != 0 ||
+	    (r = fs_may_create(c, &p, uid)) != 0 ||
+	    (r = fs_open_doc(c, &p, uid, fi, true, &h)) != 0)
+		goto fail;
+	if ((r = fs_entry(c, &p, &e, &node)) != 0) {
+		fs_handle_put(c, h);
+		goto fail;
 	}
-	if (off < 0)
-		return -EINVAL;
-	if (!src || (size_t)off >= len)
-		return 0;
-	if (size > len - off)
-		size = len - off;
-	memcpy(buf, src + off, size);
-	return (int)size;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		fs_handle_put(c, h);
+		pthread_mutex_lock(&c->mu);
+		fs_inode_forget_locked(c->inodes, node, 1);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return;
+fail:
+	fuse_reply_err(req, -r);
+}
+
+static void fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fs_handle *h = fs_handle_of(fi);
+
+	(void)ino;
+	if (h->kind == FS_H_CREDS) {
+		fs_creds_read(req, c, h, size, off);
+		return;
+	}
+	if (h->path.node == FS_ROTATE) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (!h->data || (size_t)off >= h->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > h->len - off)
+		size = h->len - off;
+	fs_handle_get(c, h);
+	fuse_reply_buf(req, h->data + off, size); /* frees req */
+	fs_handle_put(c, h);
 }
 
 /* Writes go to the document, which decides when it is applied (doc.h). */
-static int fs_write(const char *path, const char *buf, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static void fs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+			struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
+	int r = -EBADF;
 
-	(void)path;
-	if (h->kind != FS_H_DOC)
-		return -EBADF;
-	return doc_write(h->doc, buf, size, off);
+	(void)ino;
+	if (h->kind == FS_H_DOC)
+		r = doc_write(h->doc, buf, size, off);
+	/*
+	 * A document may carry a root password: the bytes sit in libfuse's
+	 * receive buffer (malloc'd, reused, never wiped), which is ours to
+	 * wipe once they are consumed.
+	 */
+	secret_wipe((void *)buf, size);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, (size_t)r);
 }
 
-static int fs_flush(const char *path, struct fuse_file_info *fi)
+static void fs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = fs_handle_of(fi);
 
-	(void)path;
-	return h->kind == FS_H_DOC ? doc_flush(h->doc) : 0;
+	(void)ino;
+	fuse_reply_err(req, h->kind == FS_H_DOC ? -doc_flush(h->doc) : 0);
 }
 
-static int fs_release(const char *path, struct fuse_file_info *fi)
+static void fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fs_handle *h = fs_handle_of(fi);
+
+	(void)ino;
+	if (h->kind == FS_H_CREDS)
+		fs_creds_release(c, h);
+	else
+		fs_handle_put(c, h);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		       struct fuse_pollhandle *ph)
 {
 	struct fs_handle *h = fs_handle_of(fi);
 
+	(void)ino;
 	if (h->kind == FS_H_CREDS) {
-		struct fuse_pollhandle *ph = engine_poll_take(fs_ctx()->engine, h->lease);
-
-		engine_closed(fs_ctx()->engine, h->lease);
-		if (ph)
-			fuse_pollhandle_destroy(ph);
+		fs_creds_poll(req, fs_ctx_of(req), h, ph);
+		return;
 	}
-	(void)path; /* NULL when unlinked: use the handle's own */
-	fs_handle_free(fs_ctx(), h);
-	return 0;
-}
-
-/*
- * A creds/ file is always readable; POLLPRI says its lease is ending (it
- * reached max_ttl, or was let go or revoked): a long-running holder polls
- * for POLLPRI and opens creds/ again to get a new login in time.
- */
-static int fs_poll(const char *path, struct fuse_file_info *fi, struct fuse_pollhandle *ph,
-		   unsigned *reventsp)
-{
-	struct fs_handle *h = fs_handle_of(fi);
-	void *old = NULL;
-	bool ending;
-
-	(void)path;
-	if (h->kind != FS_H_CREDS) {
-		if (ph)
-			fuse_pollhandle_destroy(ph);
-		*reventsp = POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM;
-		return 0;
-	}
-	ending = engine_poll(fs_ctx()->engine, h->lease, ph, &old);
-	if (old)
-		fuse_pollhandle_destroy(old);
-	*reventsp = POLLIN | POLLRDNORM | (ending ? POLLPRI : 0);
-	return 0;
+	if (ph)
+		fuse_pollhandle_destroy(ph);
+	fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
 }
 
 static void fs_poll_fire(void *ph)
 {
-	fuse_notify_poll(ph);
+	fuse_lowlevel_notify_poll(ph);
 	fuse_pollhandle_destroy(ph);
 }
 
-void fs_install_poll(struct engine *e)
+void fs_install_poll(struct fs_ctx *c)
 {
-	engine_set_poll_fn(e, fs_poll_fire);
+	engine_set_poll_fn(c->engine, fs_poll_fire);
 }
 
-static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+static void fs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct fs_path p;
-	int r;
-
-	(void)fi;
-	if ((r = fs_path_parse(path, &p)) != 0)
-		return r;
-	/* `>` truncates before writing: the write replaces the document anyway. */
-	if ((p.node == FS_CONFIG || p.node == FS_ROLE || p.node == FS_ROTATE) && size == 0)
-		return 0;
-	return -EACCES;
-}
-
-static int fs_unlink(const char *path)
-{
-	struct fs_ctx *c = fs_ctx();
+	struct fs_ctx *c = fs_ctx_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	char errbuf[ENGINE_ERRLEN];
-	struct fs_path p;
+	struct fs_path dir, p;
 	int r;
 
-	if ((r = fs_path_parse(path, &p)) != 0)
-		return r;
+	if ((r = fs_inode_path(c, parent, &dir)) != 0 || (r = fs_path_child(&dir, name, &p)) != 0)
+		goto out;
 	if (p.node == FS_CONFIG || p.node == FS_ROLE)
-		return engine_def_delete(c->engine, fs_kind(&p), p.name, fuse_get_context()->uid,
-					 errbuf);
-	if (p.node == FS_LEASE)
-		return engine_lease_revoke(c->engine, p.name, p.id, fuse_get_context()->uid);
-	return -EPERM;
+		r = engine_def_delete(c->engine, fs_kind(&p), p.name, uid, errbuf);
+	else if (p.node == FS_LEASE)
+		r = engine_lease_revoke(c->engine, p.name, p.id, uid);
+	else
+		r = -EPERM;
+	if (r == 0) {
+		/* A name made again later is another file. */
+		pthread_mutex_lock(&c->mu);
+		fs_inode_unlink_path_locked(c->inodes, &p);
+		pthread_mutex_unlock(&c->mu);
+	}
+out:
+	fuse_reply_err(req, -r);
 }
 
-static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+static void fs_ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	(void)path;
-	(void)tv;
-	(void)fi;
-	return 0;
-}
-
-static int fs_refuse(void)
-{
-	return -EPERM;
-}
-
-static int fs_mkdir(const char *path, mode_t mode)
-{
-	(void)path;
+	(void)parent;
+	(void)name;
 	(void)mode;
-	return fs_refuse();
+	fuse_reply_err(req, EPERM);
 }
 
-static int fs_rename(const char *from, const char *to, unsigned int flags)
+static void fs_ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+			 const char *newname, unsigned int flags)
 {
-	(void)from;
-	(void)to;
+	(void)parent;
+	(void)name;
+	(void)newparent;
+	(void)newname;
 	(void)flags;
-	return fs_refuse();
+	fuse_reply_err(req, EPERM);
 }
 
-static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+static void fs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)path;
-	(void)mode;
-	(void)fi;
-	return fs_refuse();
+	(void)userdata;
+	/*
+	 * Sizes and times of a node never change while it is open (a creds/
+	 * node's body is fixed; other files are direct I/O): no cache
+	 * invalidation on attribute changes, and no READDIRPLUS, so every
+	 * name goes through LOOKUP.
+	 */
+	conn->want &= ~(FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_READDIRPLUS |
+			FUSE_CAP_READDIRPLUS_AUTO | FUSE_CAP_EXPORT_SUPPORT);
 }
 
-static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
-{
-	(void)path;
-	(void)uid;
-	(void)gid;
-	(void)fi;
-	return fs_refuse();
-}
-
-static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
-{
-	(void)conn;
-	/* Names are stable for a second; attributes are always asked again so
-	 * that creds/ modes and config/ sizes are current. */
-	cfg->entry_timeout = FS_ENTRY_TIMEOUT;
-	cfg->attr_timeout = 0;
-	cfg->negative_timeout = 0;
-	cfg->hard_remove = 1;
-	cfg->direct_io = 1;
-	cfg->kernel_cache = 0;
-	return fuse_get_context()->private_data;
-}
-
-const struct fuse_operations fs_ops = {
-	.init = fs_init,
-	.getattr = fs_getattr,
-	.readdir = fs_readdir,
-	.open = fs_open,
-	.create = fs_create,
-	.read = fs_read,
-	.write = fs_write,
-	.flush = fs_flush,
-	.release = fs_release,
-	.truncate = fs_truncate,
-	.unlink = fs_unlink,
-	.utimens = fs_utimens,
-	.mkdir = fs_mkdir,
-	.rename = fs_rename,
-	.chmod = fs_chmod,
-	.chown = fs_chown,
-	.poll = fs_poll,
+const struct fuse_lowlevel_ops fs_ll_ops = {
+	.init = fs_ll_init,
+	.lookup = fs_ll_lookup,
+	.forget = fs_ll_forget,
+	.forget_multi = fs_ll_forget_multi,
+	.getattr = fs_ll_getattr,
+	.setattr = fs_ll_setattr,
+	.opendir = fs_ll_opendir,
+	.readdir = fs_ll_readdir,
+	.releasedir = fs_ll_releasedir,
+	.open = fs_ll_open,
+	.create = fs_ll_create,
+	.read = fs_ll_read,
+	.write = fs_ll_write,
+	.flush = fs_ll_flush,
+	.release = fs_ll_release,
+	.poll = fs_ll_poll,
+	.unlink = fs_ll_unlink,
+	.mkdir = fs_ll_mkdir,
+	.rename = fs_ll_rename,
 };

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,8 +34,8 @@ int fs_path_parse(const char *path, struct fs_path *p)
 	}
 	if (fs_path_part(&s, p->top, sizeof(p->top)) != 0)
 		return -ENOENT;
-	if (!strcmp(p->top, "errors")) {
-		p->node = FS_ERRORS;
+	if (!strcmp(p->top, "errors") || !strcmp(p->top, "metrics")) {
+		p->node = !strcmp(p->top, "errors") ? FS_ERRORS : FS_METRICS;
 		return *s ? -ENOTDIR : 0;
 	}
 	if (strcmp(p->top, "config") && strcmp(p->top, "roles") && strcmp(p->top, "creds") &&
@@ -62,4 +64,61 @@ int fs_path_parse(const char *path, struct fs_path *p)
 		  : !strcmp(p->top, "creds") ? FS_CREDS
 					     : FS_ROTATE;
 	return 0;
+}
+
+int fs_path_child(const struct fs_path *dir, const char *name, struct fs_path *out)
+{
+	char path[PATH_MAX];
+
+	if (dir->node != FS_ROOT && dir->node != FS_DIR && dir->node != FS_LEASE_DIR)
+		return -ENOTDIR;
+	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -ENOENT;
+	fs_path_str(dir, path, sizeof(path) - 256);
+	if (strlen(name) > 255)
+		return -ENOENT;
+	strcat(path, *path ? "/" : "");
+	strcat(path, name);
+	return fs_path_parse(path, out);
+}
+
+void fs_path_str(const struct fs_path *p, char *out, size_t n)
+{
+	switch (p->node) {
+	case FS_ROOT:
+	case FS_NONE:
+		snprintf(out, n, "%s", "");
+		break;
+	case FS_DIR:
+	case FS_ERRORS:
+	case FS_METRICS:
+		snprintf(out, n, "%s", p->top);
+		break;
+	case FS_LEASE:
+		snprintf(out, n, "%s/%s/%s", p->top, p->name, p->id);
+		break;
+	default:
+		snprintf(out, n, "%s/%s", p->top, p->name);
+		break;
+	}
+}
+
+ino_t fs_path_ino(const struct fs_path *p)
+{
+	static const char *const fixed[] = { "config", "roles",	 "creds",  "rotate-root",
+					     "leases", "errors", "metrics" };
+	char path[PATH_MAX];
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	if (p->node == FS_ROOT)
+		return FS_INO_ROOT;
+	if (p->node == FS_DIR || p->node == FS_ERRORS || p->node == FS_METRICS) {
+		for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+			if (!strcmp(p->top, fixed[i]))
+				return FS_INO_CONFIG + i;
+	}
+	fs_path_str(p, path, sizeof(path));
+	for (const char *s = path; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h < FS_INO_FIRST_DYNAMIC ? h + FS_INO_FIRST_DYNAMIC : h;
 }

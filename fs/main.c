@@ -33,6 +33,7 @@ struct opts {
 	int check_state;
 	int show_help;
 	int show_version;
+	char *metrics_mode;
 };
 
 #define OPT(t, p)                              \
@@ -50,8 +51,11 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("state=%s", state),
 	OPT("key_file=%s", key_file),
 	OPT("audit_log=%s", audit_log),
+	OPT("metrics_mode=%s", metrics_mode),
 	OPT("--audit-hash", audit_hash),
 	OPT("--check-state", check_state),
+	OPT("--metrics-mode %s", metrics_mode),
+	OPT("--metrics-mode=%s", metrics_mode),
 	OPT("-h", show_help),
 	OPT("--help", show_help),
 	OPT("-V", show_version),
@@ -72,6 +76,7 @@ static void usage(const char *prog)
 	       "  MOUNTPOINT/rotate-root/NAME  any write rotates the connection's root password\n"
 	       "  MOUNTPOINT/leases/ROLE/ID    live leases (JSON, no password); rm revokes now\n"
 	       "  MOUNTPOINT/errors            why recent writes and opens failed: tail -n 1 errors\n"
+	       "  MOUNTPOINT/metrics           Prometheus text: counters and gauges, never a secret\n"
 	       "\n"
 	       "options:\n"
 	       "  --state DIR        encrypted state directory (default /var/lib/credfs for\n"
@@ -82,6 +87,8 @@ static void usage(const char *prog)
 	       "  -o state=DIR,key_file=FILE,audit_log=FILE  the same, as mount(8) options\n"
 	       "  --audit-hash       read a password on stdin, print its audit-log HMAC\n"
 	       "  --check-state      print what a start would restore (JSON), mount nothing\n"
+	       "  --metrics-mode MODE  permission bits of MOUNTPOINT/metrics, octal read bits\n"
+	       "                     (default 0400: the daemon's user; 0444: everyone)\n"
 	       "  -f                 stay in the foreground\n"
 	       "  -d                 debug: foreground and FUSE tracing\n"
 	       "  -s                 single-threaded\n"
@@ -173,6 +180,27 @@ static int audit_hash(struct opts *o)
 	return r;
 }
 
+/* --metrics-mode: octal read bits only (the file is read-only). */
+static int parse_metrics_mode(const char *s, mode_t *mode)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	if (!s) {
+		*mode = 0400;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || !*s || *end || (v & ~0444UL)) {
+		fprintf(stderr,
+			"credfs: --metrics-mode %s: want octal read bits (0400, 0440, 0444)\n", s);
+		return -1;
+	}
+	*mode = (mode_t)v;
+	return 0;
+}
+
 /*
  * No core dumps, no ptrace attach, private files: before anything secret
  * exists. And as many descriptors as allowed: each opener holding a lease
@@ -204,7 +232,7 @@ int main(int argc, char *argv[])
 	struct fuse_loop_config *loop = NULL;
 	struct opts o = { 0 };
 	struct fs_ctx ctx = { 0 };
-	struct fuse *fuse = NULL;
+	struct fuse_session *se = NULL;
 	int ret = 1, mounted = 0;
 
 	if (harden() != 0 || secret_init() != 0)
@@ -249,6 +277,8 @@ int main(int argc, char *argv[])
 			fprintf(stderr, "credfs: a start would refuse: %s\n", errbuf);
 		goto out;
 	}
+	if (parse_metrics_mode(o.metrics_mode, &ctx.metrics_mode) != 0)
+		goto out;
 	if (opts_positional(&args) != 0 || fuse_parse_cmdline(&args, &cmd) != 0)
 		goto out;
 	if (!cmd.mountpoint) {
@@ -259,10 +289,9 @@ int main(int argc, char *argv[])
 	if (fuse_opt_add_arg(&args, "-odefault_permissions,nodev,nosuid,noexec,fsname=credfs,"
 				    "subtype=credfs") != 0)
 		goto out;
-	pthread_mutex_init(&ctx.mu, NULL);
 	ctx.uid = getuid();
 	ctx.gid = getgid();
-	if (!(ctx.engine = engine_new()) || !(ctx.docs = docset_new())) {
+	if (fs_ctx_init(&ctx) != 0 || !(ctx.engine = engine_new()) || !(ctx.docs = docset_new())) {
 		fprintf(stderr, "credfs: cannot start: out of memory\n");
 		goto out;
 	}
@@ -285,17 +314,18 @@ int main(int argc, char *argv[])
 			strerror(errno));
 		goto out;
 	}
-	fs_install_poll(ctx.engine);
-	if (!(fuse = fuse_new(&args, &fs_ops, sizeof(fs_ops), &ctx)))
+	fs_install_poll(&ctx);
+	if (!(se = fuse_session_new(&args, &fs_ll_ops, sizeof(fs_ll_ops), &ctx)))
 		goto out;
-	if (fuse_mount(fuse, cmd.mountpoint) != 0)
+	ctx.se = se;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out;
 	mounted = 1;
 	if (!cmd.foreground)
 		svclog_syslog(); /* stderr is about to become /dev/null */
 	if (fuse_daemonize(cmd.foreground) != 0)
 		goto out;
-	if (fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+	if (fuse_set_signal_handlers(se) != 0)
 		goto out;
 	{
 		/* Only the FUSE loop's thread takes SIGINT/SIGTERM/SIGHUP. */
@@ -312,16 +342,22 @@ int main(int argc, char *argv[])
 	}
 	log_info("mounted at %s", cmd.mountpoint);
 	notify_send("READY=1"); /* systemd Type=notify: the mount is up */
+	/*
+	 * Enough threads that slow requests never starve the rest: issuance
+	 * does not hold one (engine_issue_async), but applying a config/
+	 * document with verify_connection and rotate-root/ writes wait on
+	 * PostgreSQL in the FUSE thread.
+	 */
 	if (cmd.singlethread) {
-		ret = fuse_loop(fuse);
+		ret = fuse_session_loop(se);
 	} else {
 		loop = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(loop, cmd.clone_fd);
 		fuse_loop_cfg_set_max_threads(loop, cmd.max_threads ? cmd.max_threads : 64);
-		ret = fuse_loop_mt(fuse, loop);
+		ret = fuse_session_loop_mt(se, loop);
 	}
 	notify_send("STOPPING=1");
-	fuse_remove_signal_handlers(fuse_get_session(fuse));
+	fuse_remove_signal_handlers(se);
 	/* The loop reports the signal that ended it: a requested stop is a clean exit. */
 	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
 		ret = 0;
@@ -334,10 +370,10 @@ out:
 	 */
 	engine_stop(ctx.engine);
 	if (mounted)
-		fuse_unmount(fuse);
-	if (fuse)
-		fuse_destroy(fuse);
-	fs_handles_free(&ctx);
+		fuse_session_unmount(se);
+	if (se)
+		fuse_session_destroy(se);
+	fs_ctx_free(&ctx);
 	engine_free(ctx.engine);
 	docset_free(ctx.docs);
 	fuse_loop_cfg_destroy(loop);
@@ -345,6 +381,7 @@ out:
 	free(o.state);
 	free(o.key_file);
 	free(o.audit_log);
+	free(o.metrics_mode);
 	fuse_opt_free_args(&args);
 	return ret ? 1 : 0;
 }

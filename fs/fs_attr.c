@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fs_attr.c - names, attributes and listings: LOOKUP, FORGET, GETATTR,
+ * SETATTR and directory listings. Nothing here issues a credential or
+ * reaches PostgreSQL: ls, stat and find only read the engine's tables.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+#include "doc.h"
+#include "log.h"
+#include "secret.h"
+
+static enum engine_kind fs_kind(const struct fs_path *p)
+{
+	return p->node == FS_CONFIG ? ENGINE_CONFIG : ENGINE_ROLE;
+}
+
+static enum doc_kind fs_doc_kind(const struct fs_path *p)
+{
+	return p->node == FS_CONFIG ? DOC_CONFIG : p->node == FS_ROLE ? DOC_ROLE : DOC_ROTATE;
+}
+
+int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len)
+{
+	switch (p->node) {
+	case FS_CONFIG:
+	case FS_ROLE:
+		return engine_def_read(c->engine, fs_kind(p), p->name, out, len);
+	case FS_LEASE:
+		return engine_lease_read(c->engine, p->name, p->id, out, len);
+	case FS_ERRORS:
+		return engine_errors(c->engine, uid, out, len);
+	case FS_METRICS:
+		return engine_metrics(c->engine, out, len);
+	default:
+		return -EACCES;
+	}
+}
+
+static bool fs_lease_dir_exists(struct fs_ctx *c, const char *role)
+{
+	json_t *ids;
+	bool yes;
+
+	if (engine_def_exists(c->engine, ENGINE_ROLE, role))
+		return true;
+	ids = engine_lease_ids(c->engine, role);
+	yes = ids && json_array_size(ids) > 0;
+	json_decref(ids);
+	return yes;
+}
+
+static void fs_stat_base(struct fs_ctx *c, const struct fs_path *p, struct stat *st, mode_t mode)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = fs_path_ino(p);
+	st->st_mode = mode;
+	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
+	st->st_uid = c->uid;
+	st->st_gid = c->gid;
+}
+
+/*
+ * A creds/ file: the role's owner, group and mode; the size of the node's
+ * body once it has one (fstat sends no file handle on this kernel, and a
+ * size of 0 would shrink the page cache the body was stored in). A node
+ * still open after its role was removed keeps serving its body, 0400.
+ */
+static int fs_attr_creds(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
+			 struct stat *st)
+{
+	struct role *ro = engine_role_get(c->engine, p->name);
+	size_t size = 0;
+	bool has_body = false;
+
+	if (node) {
+		pthread_mutex_lock(&c->mu);
+		if (node->body) {
+			size = secret_len(node->body);
+			has_body = true;
+		}
+		pthread_mutex_unlock(&c->mu);
+	}
+	if (!ro && !has_body)
+		return -ENOENT;
+	fs_stat_base(c, p, st, S_IFREG | (ro ? ro->creds_mode : 0400));
+	if (ro && ro->creds_uid != (uid_t)-1)
+		st->st_uid = ro->creds_uid;
+	if (ro && ro->creds_gid != (gid_t)-1)
+		st->st_gid = ro->creds_gid;
+	st->st_size = size;
+	role_unref(ro);
+	return 0;
+}
+
+int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
+	    const struct fs_handle *h, struct stat *st)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	switch (p->node) {
+	case FS_ROOT:
+		fs_stat_base(c, p, st, S_IFDIR | 0755);
+		return 0;
+	case FS_DIR:
+		fs_stat_base(c, p, st, S_IFDIR | (!strcmp(p->top, "creds") ? 0755 : 0700));
+		return 0;
+	case FS_ERRORS:
+		fs_stat_base(c, p, st, S_IFREG | 0444);
+		return 0;
+	case FS_METRICS:
+		fs_stat_base(c, p, st, S_IFREG | c->metrics_mode);
+		return 0;
+	case FS_CREDS:
+		return fs_attr_creds(c, p, node, st);
+	case FS_ROTATE:
+		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p->name))
+			return -ENOENT;
+		fs_stat_base(c, p, st, S_IFREG | 0200);
+		return 0;
+	case FS_LEASE_DIR:
+		if (!fs_lease_dir_exists(c, p->name))
+			return -ENOENT;
+		fs_stat_base(c, p, st, S_IFDIR | 0700);
+		return 0;
+	case FS_CONFIG:
+	case FS_ROLE:
+	case FS_LEASE:
+		r = fs_render(c, p, 0, &buf, &len);
+		/* A file being created exists for its writer before it is applied. */
+		if (r == -ENOENT && p->node != FS_LEASE &&
+		    ((h && h->kind == FS_H_DOC) || docset_has(c->docs, fs_doc_kind(p), p->name)))
+			r = 0;
+		if (r != 0)
+			return r;
+		fs_stat_base(c, p, st, S_IFREG | (p->node == FS_LEASE ? 0400 : 0600));
+		st->st_size = len;
+		if (buf) {
+			secret_wipe(buf, len);
+			free(buf);
+		}
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
+
+int fs_entry(struct fs_ctx *c, const struct fs_path *p, struct fuse_entry_param *e,
+	     struct fs_inode **nodep)
+{
+	struct fs_inode *node;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	if ((r = fs_attr(c, p, NULL, NULL, &e->attr)) != 0)
+		return r;
+	pthread_mutex_lock(&c->mu);
+	node = fs_inode_lookup_locked(c->inodes, p);
+	pthread_mutex_unlock(&c->mu);
+	if (!node)
+		return -ENOMEM;
+	e->ino = node->ino;
+	/*
+	 * creds/: no caching at all, so that every path walk LOOKUPs again,
+	 * sees another node id and gets an inode of its own (fs_creds.c).
+	 */
+	e->entry_timeout = p->node == FS_CREDS ? 0 : FS_ENTRY_TIMEOUT;
+	e->attr_timeout = 0;
+	*nodep = node;
+	return 0;
+}
+
+void fs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fuse_entry_param e;
+	struct fs_path dir, p;
+	struct fs_inode *node;
+	int r;
+
+	if ((r = fs_inode_path(c, parent, &dir)) != 0 || (r = fs_path_child(&dir, name, &p)) != 0 ||
+	    (r = fs_entry(c, &p, &e, &node)) != 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	if (fuse_reply_entry(req, &e) != 0) {
+		/* The kernel never saw it: take the reference back. */
+		pthread_mutex_lock(&c->mu);
+		fs_inode_forget_locked(c->inodes, node, 1);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+static void fs_forget_one(struct fs_ctx *c, fuse_ino_t ino, uint64_t n)
+{
+	struct fs_inode *node = fs_inode_get_locked(c->inodes, ino);
+
+	if (node)
+		fs_inode_forget_locked(c->inodes, node, n);
+}
+
+void fs_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+
+	pthread_mutex_lock(&c->mu);
+	fs_forget_one(c, ino, nlookup);
+	pthread_mutex_unlock(&c->mu);
+	fuse_reply_none(req);
+}
+
+void fs_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < count; i++)
+		fs_forget_one(c, forgets[i].ino, forgets[i].nlookup);
+	pthread_mutex_unlock(&c->mu);
+	fuse_reply_none(req);
+}
+
+/* The attributes of node ino (a node reference is held while they are made). */
+static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *h, struct stat *st)
+{
+	struct fs_inode *node;
+	struct fs_path p;
+	int r;
+
+	pthread_mutex_lock(&c->mu);
+	if ((node = fs_inode_get_locked(c->inodes, ino)) != NULL) {
+		node->refs++;
+		p = node->path;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (!node)
+		return -ESTALE;
+	r = fs_attr(c, &p, node, h, st);
+	pthread_mutex_lock(&c->mu);
+	fs_inode_unref_locked(c->inodes, node);
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+void fs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct stat st;
+	int r;
+
+	if ((r = fs_attr_of(c, ino, fi ? fs_handle_of(fi) : NULL, &st)) != 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+/*
+ * chmod and chown are refused; truncating a document to 0 is allowed
+ * (`>` truncates before writing, and the write replaces the document
+ * anyway); times are accepted and ignored (touch).
+ */
+void fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fs_path p;
+	struct stat st;
+	int r;
+
+	if ((r = fs_inode_path(c, ino, &p)) != 0)
+		goto out;
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		r = -EPERM;
+		goto out;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) &&
+	    ((p.node != FS_CONFIG && p.node != FS_ROLE && p.node != FS_ROTATE) ||
+	     attr->st_size != 0)) {
+		r = -EACCES;
+		goto out;
+	}
+	r = fs_attr_of(c, ino, fi ? fs_handle_of(fi) : NULL, &st);
+out:
+	if (r != 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+/* A listing being built: the dirent buffer of fuse_add_direntry. */
+struct fs_list {
+	fuse_req_t req;
+	char *buf;
+	size_t len, cap;
+	int err;
+};
+
+static void fs_list_add(struct fs_list *l, const char *name, const struct fs_path *p, mode_t type)
+{
+	struct stat st = { .st_ino = fs_path_ino(p), .st_mode = type };
+	size_t need = fuse_add_direntry(l->req, NULL, 0, name, NULL, 0);
+
+	if (l->err)
+		return;
+	if (l->len + need > l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+		char *nb;
+
+		while (cap < l->len + need)
+			cap *= 2;
+		if (!(nb = realloc(l->buf, cap))) {
+			l->err = -ENOMEM;
+			return;
+		}
+		l->buf = nb;
+		l->cap = cap;
+	}
+	fuse_add_direntry(l->req, l->buf + l->len, need, name, &st, l->len + need);
+	l->len += need;
+}
+
+static void fs_list_names(struct fs_list *l, const struct fs_path *dir, json_t *names)
+{
+	struct fs_path p;
+	size_t i;
+	json_t *v;
+
+	if (!names) {
+		l->err = -ENOMEM;
+		return;
+	}
+	json_array_foreach(names, i, v)
+	{
+		const char *name = json_string_value(v);
+
+		if (fs_path_child(dir, name, &p) != 0)
+			continue;
+		fs_list_add(l, name, &p, p.node == FS_LEASE_DIR ? S_IFDIR : S_IFREG);
+	}
+	json_decref(names);
+}
+
+/* leases/: the roles that are defined or still have leases. */
+static json_t *fs_lease_roles(struct fs_ctx *c)
+{
+	json_t *names = engine_def_names(c->engine, ENGINE_ROLE), *live, *v, *w;
+	size_t i, j;
+
+	if (!names)
+		return NULL;
+	live = engine_lease_ids(c->engine, NULL);
+	json_array_foreach(live, i, v)
+	{
+		bool seen = false;
+
+		json_array_foreach(names, j, w) seen |= json_equal(v, w);
+		if (!seen)
+			json_array_append(names, v);
+	}
+	json_decref(live);
+	return names;
+}
+
+static void fs_list_dir(struct fs_ctx *c, struct fs_list *l, const struct fs_path *p)
+{
+	static const char *const top[] = { "config", "roles",  "creds",	 "rotate-root",
+					   "leases", "errors", "metrics" };
+	struct fs_path child;
+
+	fs_list_add(l, ".", p, S_IFDIR);
+	fs_list_add(l, "..", p, S_IFDIR);
+	if (p->node == FS_ROOT) {
+		for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+			if (fs_path_child(p, top[i], &child) == 0)
+				fs_list_add(l, top[i], &child,
+					    child.node == FS_DIR ? S_IFDIR : S_IFREG);
+		}
+	} else if (p->node == FS_LEASE_DIR) {
+		fs_list_names(l, p, engine_lease_ids(c->engine, p->name));
+	} else if (!strcmp(p->top, "config") || !strcmp(p->top, "rotate-root")) {
+		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_CONFIG));
+	} else if (!strcmp(p->top, "roles") || !strcmp(p->top, "creds")) {
+		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_ROLE));
+	} else {
+		fs_list_names(l, p, fs_lease_roles(c));
+	}
+}
+
+/* The listing is taken at opendir, so that readdir at any offset reads one snapshot. */
+void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fs_list l = { .req = req };
+	struct fs_handle *h = NULL;
+	struct fs_path p;
+	int r;
+
+	if ((r = fs_inode_path(c, ino, &p)) != 0)
+		goto out;
+	if (p.node != FS_ROOT && p.node != FS_DIR && p.node != FS_LEASE_DIR) {
+		r = -ENOTDIR;
+		goto out;
+	}
+	fs_list_dir(c, &l, &p);
+	if ((r = l.err) != 0)
+		goto out;
+	if (!(h = fs_handle_new(c, FS_H_DIR, &p, fuse_req_ctx(req)->uid))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	h->data = l.buf;
+	h->len = l.len;
+	l.buf = NULL; /* transferred */
+	fi->fh = (uintptr_t)h;
+	if (fuse_reply_open(req, fi) != 0)
+		fs_handle_put(c, h);
+	return;
+out:
+	free(l.buf);
+	fuse_reply_err(req, -r);
+}
+
+void fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	struct fs_ctx *c = fs_ctx_of(req);
+	struct fs_handle *h = fs_handle_of(fi);
+
+	(void)ino;
+	if (off < 0 || (size_t)off >= h->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* A last entry cut short is dropped by the kernel and asked for again. */
+	fs_handle_get(c, h);
+	fuse_reply_buf(req, h->data + off,
+		       h->len - off < size ? h->len - off : size); /* frees req */
+	fs_handle_put(c, h);
+}
+
+void fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_handle_put(fs_ctx_of(req), fs_handle_of(fi));
+	fuse_reply_err(req, 0);
+}
