@@ -20,7 +20,7 @@ PACKAGES=(
 	libfuse3-dev fuse3
 	libsodium-dev libjansson-dev libpq-dev
 	postgresql-15 postgresql-client-15
-	jq python3 busybox-static
+	jq python3 busybox-static podman runc
 	util-linux mount procps psmisc
 )
 
