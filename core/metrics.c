@@ -203,7 +203,8 @@ void metrics_write(struct metrics *m, FILE *out, const char *(*help_of)(const ch
 	const char *last = NULL;
 
 	pthread_mutex_lock(&m->mu);
-	qsort(m->s, m->n, sizeof(*m->s), metrics_cmp);
+	if (m->n > 1)
+		qsort(m->s, m->n, sizeof(*m->s), metrics_cmp);
 	for (size_t i = 0; i < m->n; i++) {
 		const struct metrics_series *s = &m->s[i];
 
