@@ -22,7 +22,7 @@
 #include "perr.h"
 
 #define RSCHED_MIN_WINDOW 3600 /* s: Vault's minimum rotation_window */
-#define RSCHED_EXPR_LEN	 128
+#define RSCHED_EXPR_LEN	  128
 
 struct rsched {
 	int64_t period; /* s; 0: none */

@@ -70,8 +70,7 @@ static int static_stmts(struct static_role *s, json_t *p, unsigned flags, struct
 {
 	int r;
 
-	if ((r = params_get_stmts(p, "rotation_statements", &s->rotation, &s->n_rotation, err)) <
-	    0)
+	if ((r = params_get_stmts(p, "rotation_statements", &s->rotation, &s->n_rotation, err)) < 0)
 		return r;
 	for (size_t i = 0; i < s->n_rotation; i++) {
 		if ((r = tmpl_check(s->rotation[i], static_vars, err)) != 0) {
@@ -86,8 +85,8 @@ static int static_stmts(struct static_role *s, json_t *p, unsigned flags, struct
 	return 0;
 }
 
-int static_role_from_params(const char *name, json_t *p, unsigned flags,
-			    struct static_role **out, struct parse_error *err)
+int static_role_from_params(const char *name, json_t *p, unsigned flags, struct static_role **out,
+			    struct parse_error *err)
 {
 	bool final = flags & PARAMS_FINAL;
 	struct static_role *s = NULL;

@@ -20,7 +20,7 @@
 #include "perr.h"
 #include "rsched.h"
 
-#define STATIC_MIN_PERIOD 5 /* s: Vault's minimum rotation_period (its queue tick) */
+#define STATIC_MIN_PERIOD	5 /* s: Vault's minimum rotation_period (its queue tick) */
 #define STATIC_DEFAULT_ROTATION "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
 
 struct static_role {

@@ -98,8 +98,7 @@ static void test_refused(void)
 	struct parse_error err;
 	struct rsched s;
 
-	CHECK_INT_EQ(parse("rotation_period=1h\nrotation_schedule=0 * * * *\n", &s, &err),
-		     -EINVAL);
+	CHECK_INT_EQ(parse("rotation_period=1h\nrotation_schedule=0 * * * *\n", &s, &err), -EINVAL);
 	CHECK(strstr(err.text, "exclude") != NULL);
 	CHECK_INT_EQ(parse("rotation_period=1h\nrotation_window=2h\n", &s, &err), -EINVAL);
 	CHECK(strstr(err.text, "only with rotation_schedule") != NULL);

@@ -14,8 +14,7 @@
 #include "static.h"
 #include "test.h"
 
-static int build(const char *doc, unsigned flags, struct static_role **out,
-		 struct parse_error *err)
+static int build(const char *doc, unsigned flags, struct static_role **out, struct parse_error *err)
 {
 	json_t *p = NULL;
 	int r;
@@ -99,20 +98,23 @@ static void test_refused(void)
 			   &s, &err),
 		     -EINVAL);
 	CHECK(strstr(err.text, "colour") != NULL);
-	CHECK_INT_EQ(build("db_name=w\nusername=u\nrotation_period=1h\n"
-			   "rotation_statements=ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'\n",
-			   PARAMS_FINAL, &s, &err),
-		     -EINVAL);
+	CHECK_INT_EQ(
+		build("db_name=w\nusername=u\nrotation_period=1h\n"
+		      "rotation_statements=ALTER ROLE \"{{name}}\" VALID UNTIL '{{expiration}}'\n",
+		      PARAMS_FINAL, &s, &err),
+		-EINVAL);
 	CHECK(strstr(err.text, "rotation_statements") != NULL);
-	CHECK_INT_EQ(build("db_name=w\nusername=u\nrotation_period=1h\nrotation_statements=COMMIT\n",
-			   PARAMS_FINAL, &s, &err),
-		     -EINVAL);
+	CHECK_INT_EQ(
+		build("db_name=w\nusername=u\nrotation_period=1h\nrotation_statements=COMMIT\n",
+		      PARAMS_FINAL, &s, &err),
+		-EINVAL);
 	CHECK_INT_EQ(build("db_name=w\nusername=u\nrotation_period=1h\ncreds_mode=0644\n",
 			   PARAMS_FINAL, &s, &err),
 		     -EINVAL);
-	CHECK_INT_EQ(build("db_name=w\nusername=u\nrotation_period=1h\ncredential_type=rsa_private_key\n",
-			   PARAMS_FINAL, &s, &err),
-		     -EINVAL);
+	CHECK_INT_EQ(
+		build("db_name=w\nusername=u\nrotation_period=1h\ncredential_type=rsa_private_key\n",
+		      PARAMS_FINAL, &s, &err),
+		-EINVAL);
 }
 
 /* The read-back, state fields included, can be written again as it is. */
