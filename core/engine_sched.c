@@ -216,7 +216,8 @@ void engine_root_json(struct engine *e, const struct dbconf *c, json_t *j)
 	struct eroot *r;
 
 	pthread_mutex_lock(&e->smu);
-	if ((r = er_find_locked(e, c->name, false))) {
+	/* A schedule not looked at yet counts from now. */
+	if ((r = er_find_locked(e, c->name, rsched_is_set(&c->rotation)))) {
 		last = r->last;
 		next = er_due_locked(r, c, now);
 		json_object_set_new(j, "last_rotation_error",

@@ -121,8 +121,8 @@ json_t *es_def_rec(const struct estatic *s)
 
 static json_t *es_pw_rec(const char *t, const char *name, const struct secret *pw, int64_t at)
 {
-	json_t *rec = json_pack("{s:s, s:s, s:s}", "t", t, "name", name, "password",
-				secret_str(pw));
+	json_t *rec =
+		json_pack("{s:s, s:s, s:s}", "t", t, "name", name, "password", secret_str(pw));
 
 	if (rec && at)
 		json_object_set_new(rec, "at", json_integer(at));
@@ -168,9 +168,9 @@ void engine_static_restore(struct engine *e)
 	int64_t now = engine_wall();
 	const char *name;
 
-	journal_set_extra(e->journal, &(struct journal_extra){ .hold = es_hold,
-							       .dump = engine_static_dump,
-							       .ctx = e });
+	journal_set_extra(
+		e->journal,
+		&(struct journal_extra){ .hold = es_hold, .dump = engine_static_dump, .ctx = e });
 	json_object_foreach(json_object_get(x, "root"), name, v)
 		engine_root_restore(e, name, json_integer_value(v));
 	json_object_foreach(json_object_get(x, "static"), name, o)
@@ -289,9 +289,8 @@ static int es_clear(struct engine *e, const char *name)
  * Which password does PostgreSQL accept: pending (borrowed) or cur (may be
  * NULL)? 0 once known (kept or cleared), -EIO while it cannot tell.
  */
-static int es_resolve(struct engine *e, const char *name, const struct dbconf *c,
-		      const char *user, const struct secret *pending, const struct secret *cur,
-		      char *errbuf)
+static int es_resolve(struct engine *e, const char *name, const struct dbconf *c, const char *user,
+		      const struct secret *pending, const struct secret *cur, char *errbuf)
 {
 	int rp = conn_login_check(c, user, pending, errbuf), rc;
 
@@ -330,7 +329,8 @@ static int es_set(struct engine *e, const char *name, struct conn_pool *pool,
 	}
 	pthread_mutex_unlock(&e->swmu);
 	if (r != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the rotation in the state directory");
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "cannot record the rotation in the state directory");
 		return -EIO;
 	}
 	crash_point("static-after-intent");
@@ -380,19 +380,20 @@ static int es_rotate_once(struct engine *e, const char *name, char *errbuf)
 		goto out;
 	}
 	if (!(pool = registry_pool(e->reg, def->db_name, 0, NULL))) {
-		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" is not configured", def->db_name);
+		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\" is not configured",
+			 def->db_name);
 		r = -EINVAL;
 		goto out;
 	}
 	c = conn_pool_conf(pool);
 	if ((r = conn_static_exists(pool, def->username, errbuf)) != 0) {
 		if (r == -ENOENT)
-			snprintf(errbuf, ENGINE_ERRLEN, "PostgreSQL has no role \"%s\"", def->username);
+			snprintf(errbuf, ENGINE_ERRLEN, "PostgreSQL has no role \"%s\"",
+				 def->username);
 		r = r == -ENOENT ? -EINVAL : -EIO;
 		goto out;
 	}
-	if (pending &&
-	    (r = es_resolve(e, name, c, def->username, pending, cur, errbuf)) != 0)
+	if (pending && (r = es_resolve(e, name, c, def->username, pending, cur, errbuf)) != 0)
 		goto out;
 	pthread_mutex_lock(&e->smu);
 	if ((s = es_find_locked(e, name))) {
@@ -546,7 +547,7 @@ int es_request(struct engine *e, const char *name, bool check_only, char *errbuf
 	r = !s ? -ENOENT : s->done < t ? -ETIMEDOUT : s->result;
 	if (r != 0)
 		snprintf(errbuf, ENGINE_ERRLEN, "%s",
-			 r == -ETIMEDOUT ? "no answer yet: the rotation goes on in the background"
+			 r == -ETIMEDOUT  ? "no answer yet: the rotation goes on in the background"
 			 : s && s->err[0] ? s->err
 					  : "cannot rotate now");
 	pthread_mutex_unlock(&e->smu);

@@ -227,7 +227,6 @@ int engine_static_creds(struct engine *e, const char *name, struct secret **body
 	int64_t now = engine_wall(), ttl;
 	struct estatic *s;
 	json_t *j = NULL, *d;
-	char *txt = NULL;
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&e->smu);
@@ -246,15 +245,16 @@ int engine_static_creds(struct engine *e, const char *name, struct secret **body
 		*gen = s->gen;
 	}
 	pthread_mutex_unlock(&e->smu);
-	if (j && (txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
-		size_t n = strlen(txt);
+	/* Straight into guarded memory: no other copy of the password. */
+	if (j) {
+		size_t n = json_dumpb(j, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
-		txt[n] = '\n'; /* the NUL: secret_new copies n + 1 bytes */
-		if ((*body = secret_new(txt, n + 1)))
+		if (n && (*body = secret_alloc(n + 1))) {
+			json_dumpb(j, secret_buf(*body), n, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+			secret_buf(*body)[n] = '\n';
 			r = 0;
-		txt[n] = '\0';
+		}
 	}
-	secret_wipe_str(txt);
 	json_decref(j);
 	return r;
 }
