@@ -135,7 +135,10 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 		fs_stat_base(c, p, st, S_IFDIR | 0755);
 		return 0;
 	case FS_DIR:
-		fs_stat_base(c, p, st, S_IFDIR | (!strcmp(p->top, "creds") ? 0755 : 0700));
+		fs_stat_base(c, p, st,
+			     S_IFDIR | (!strcmp(p->top, "creds") || !strcmp(p->top, "static-creds")
+						? 0755
+						: 0700));
 		return 0;
 	case FS_ERRORS:
 		fs_stat_base(c, p, st, S_IFREG | 0444);
