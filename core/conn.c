@@ -189,7 +189,8 @@ static const char *const conn_keepalive[][2] = {
  * placeholders still in it, then each value gets its substitution: no
  * escaping can go wrong whatever bytes the password has.
  */
-static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
+static int conn_connect_as(const struct dbconf *c, const char *user, const struct secret *pw,
+			   PGconn **out, char *errbuf)
 {
 	PQconninfoOption *opts = NULL, *o;
 	const char *kw[64];
@@ -205,9 +206,10 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 		PQfreemem(perr);
 		return perr ? -EINVAL : -ENOMEM;
 	}
-	/* room for the 8 defaults added below and the NULL */
-	for (o = opts; o->keyword && n < 64 - 9; o++) {
-		if (!o->val)
+	/* room for the 8 defaults and the user's 2 added below, and the NULL */
+	for (o = opts; o->keyword && n < 64 - 11; o++) {
+		if (!o->val ||
+		    (user && (!strcmp(o->keyword, "user") || !strcmp(o->keyword, "password"))))
 			continue;
 		if (conn_render_value(c, o->val, &val[n]) != 0) {
 			r = -ENOMEM;
@@ -253,6 +255,12 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 		kw[n] = "options";
 		val[n++] = strdup(CONN_STATEMENT_TIMEOUT);
 	}
+	if (user) {
+		kw[n] = "user";
+		val[n++] = strdup(user);
+		kw[n] = "password";
+		val[n++] = strdup(secret_str(pw));
+	}
 	kw[n] = NULL;
 	val[n] = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -265,6 +273,7 @@ static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
 	if (!pg || PQstatus(pg) != CONNECTION_OK) {
 		conn_set_err(errbuf, "cannot connect: ", pg ? PQerrorMessage(pg) : "out of memory");
 		conn_mask(errbuf, conn_root_password(c));
+		conn_mask(errbuf, pw ? secret_str(pw) : NULL);
 		/* The server answered and refused (bad login, no such database): the
 		 * definition is wrong. Otherwise it could not be reached. */
 		r = pg && strstr(PQerrorMessage(pg), "FATAL:") ? -EINVAL : -EIO;
@@ -284,13 +293,19 @@ out:
 	return r;
 }
 
-int conn_verify(const struct dbconf *c, char *errbuf)
+static int conn_connect(const struct dbconf *c, PGconn **out, char *errbuf)
+{
+	return conn_connect_as(c, NULL, NULL, out, errbuf);
+}
+
+/* Connect as user with pw (NULL: the root) and SELECT 1. */
+static int conn_try(const struct dbconf *c, const char *user, const struct secret *pw, char *errbuf)
 {
 	PGconn *pg = NULL;
 	PGresult *res;
 	int r;
 
-	if ((r = conn_connect(c, &pg, errbuf)) != 0)
+	if ((r = conn_connect_as(c, user, pw, &pg, errbuf)) != 0)
 		return r;
 	conn_deadline_start(c->issue_timeout_ms);
 	res = conn_exec(pg, "SELECT 1");
@@ -301,6 +316,17 @@ int conn_verify(const struct dbconf *c, char *errbuf)
 	PQclear(res);
 	PQfinish(pg);
 	return r;
+}
+
+int conn_verify(const struct dbconf *c, char *errbuf)
+{
+	return conn_try(c, NULL, NULL, errbuf);
+}
+
+int conn_login_check(const struct dbconf *c, const char *user, const struct secret *pw,
+		     char *errbuf)
+{
+	return conn_try(c, user, pw, errbuf);
 }
 
 /* --- the pool ------------------------------------------------------------ */
@@ -378,8 +404,9 @@ static bool conn_expired_locked(struct conn_pool *p, PGconn *pg, int64_t now, bo
 	for (int i = 0; i < p->conf->max_open; i++) {
 		if (p->born[i].pg != pg)
 			continue;
-		old = p->conf->max_lifetime > 0 &&
-		      now - p->born[i].born >= p->conf->max_lifetime * 1000;
+		old = (p->conf->max_lifetime > 0 &&
+		       now - p->born[i].born >= p->conf->max_lifetime * 1000) ||
+		      p->born[i].born < p->reset_at;
 		if (gone)
 			p->born[i].pg = NULL;
 		break;
@@ -485,6 +512,33 @@ void conn_checkin(struct conn_pool *p, PGconn *pg)
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	PQfinish(pg);
+}
+
+int conn_pool_reset(struct conn_pool *p)
+{
+	PGconn **idle;
+	int n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->nidle;
+	if (!(idle = calloc(n ? n : 1, sizeof(*idle)))) {
+		pthread_mutex_unlock(&p->mu);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < n; i++) {
+		idle[i] = p->idle[i];
+		conn_expired_locked(p, idle[i], 0, true);
+	}
+	p->open -= n;
+	p->nidle = 0;
+	/* Those in use now are closed when they come back. */
+	p->reset_at = conn_mono_ms() + 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < n; i++)
+		PQfinish(idle[i]);
+	free(idle);
+	return n;
 }
 
 void conn_pool_stats(struct conn_pool *p, struct conn_pool_stat *st)

@@ -49,6 +49,36 @@ void conn_pool_stats(struct conn_pool *p, struct conn_pool_stat *st);
 /* conn_verify - connect once with c and check the server answers. */
 int conn_verify(const struct dbconf *c, char *errbuf);
 
+/*
+ * conn_login_check - log in as user with pw (borrowed) through c's
+ * connection_url (its user and password replaced) and SELECT 1: 0 when
+ * PostgreSQL accepts the password, -EINVAL when the server answered and
+ * refused it, -EIO when it could not be reached.
+ */
+int conn_login_check(const struct dbconf *c, const char *user, const struct secret *pw,
+		     char *errbuf);
+
+/*
+ * conn_pool_reset - close the pool's idle connections now and those in use
+ * when they come back: later checkouts connect anew. The number closed
+ * now, or -ENOMEM.
+ */
+int conn_pool_reset(struct conn_pool *p);
+
+/*
+ * conn_static_exists - whether PostgreSQL has a role named username:
+ * 0 yes, -ENOENT no, else -EIO with errbuf.
+ */
+int conn_static_exists(struct conn_pool *p, const char *username, char *errbuf);
+
+/*
+ * conn_static_set_password - run stmts (n 0: STATIC_DEFAULT_ROTATION) with
+ * {{name}}/{{username}} = username and {{password}} = pw (or its SCRAM
+ * verifier) in one transaction. pw is borrowed; the caller made it durable.
+ */
+int conn_static_set_password(struct conn_pool *p, const char *username, char *const *stmts,
+			     size_t n, const struct secret *pw, char *errbuf);
+
 /* Called once the creation statements are on their way; 0 lets them commit. */
 typedef int conn_durable_fn(void *ctx);
 

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "conn.h"
+#include "tmpl.h"
 
 #define CONN_RETRIES 8
 
@@ -33,6 +34,7 @@ struct conn_pool {
 	struct conn_birth *born; /* protected by mu; max_open slots: every open connection */
 	int open; /* protected by mu: idle + checked out */
 	uint64_t waits, wait_timeouts; /* protected by mu: checkouts that waited, gave up */
+	int64_t reset_at; /* protected by mu: connections born before it are not reused */
 };
 
 /* conn_mask - replace every occurrence of secret (may be NULL) in buf with "(hidden)". */
@@ -79,5 +81,16 @@ void conn_backoff(int attempt);
  * while it fails transiently. Returns the last result (new: PQclear it).
  */
 PGresult *conn_exec_retry(PGconn *pg, const char *sql);
+
+/*
+ * conn_password_value - what {{password}} of a statement becomes for user:
+ * pw itself, or its SCRAM verifier (password_authentication). New string,
+ * wipe and free it; NULL on failure.
+ */
+char *conn_password_value(PGconn *pg, const struct dbconf *c, const char *user,
+			  const struct secret *pw);
+/* conn_exec_stmts - render stmts with vars and run them as one message. 0 or -EIO with errbuf. */
+int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
+		    size_t nvars, char *errbuf);
 
 #endif

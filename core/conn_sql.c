@@ -70,8 +70,8 @@ static void conn_free_sql(char *sql, size_t len)
  * round trip, and PostgreSQL runs a multi-statement message as a single
  * implicit transaction, so a failure rolls all of it back.
  */
-static int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
-			   size_t nvars, char *errbuf)
+int conn_exec_stmts(PGconn *pg, char *const *stmts, size_t n, const struct tmpl_var *vars,
+		    size_t nvars, char *errbuf)
 {
 	PGresult *res = NULL;
 	char *sql = NULL;
@@ -174,8 +174,8 @@ static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable,
  * computed here (scram.c) for an ASCII password and by libpq otherwise
  * (SASLprep). Either is the same PostgreSQL accepts and stores.
  */
-static char *conn_password_value(PGconn *pg, const struct dbconf *c, const char *user,
-				 const struct secret *pw)
+char *conn_password_value(PGconn *pg, const struct dbconf *c, const char *user,
+			  const struct secret *pw)
 {
 	char *v, *copy;
 

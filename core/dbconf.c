@@ -34,6 +34,15 @@ static const char *const dbconf_keys[] = {
 	"disable_escaping",
 	"password_policy",
 	"connection_details",
+	/* scheduled root rotation (Vault Enterprise's names) */
+	"rotation_period",
+	"rotation_schedule",
+	"rotation_window",
+	"disable_automated_rotation",
+	/* read-back only: ignored */
+	"last_rotation",
+	"next_rotation",
+	"last_rotation_error",
 	NULL,
 };
 
@@ -242,7 +251,10 @@ int dbconf_from_params(const char *name, json_t *params, unsigned flags, struct 
 		return -ENOMEM;
 	if ((r = dbconf_strings(c, params, flags, err)) != 0 ||
 	    (r = dbconf_numbers(c, params, err)) != 0 ||
-	    (r = dbconf_lists(c, params, flags, err)) != 0) {
+	    (r = dbconf_lists(c, params, flags, err)) != 0 ||
+	    (r = rsched_from_params(params, DBCONF_MIN_ROTATION, &c->rotation, err)) != 0 ||
+	    (r = params_get_bool(params, "disable_automated_rotation", &c->no_auto_rotation, err)) <
+		    0) {
 		if (r == -ENOMEM)
 			perr_set(err, 0, 0, "out of memory");
 		dbconf_unref(c);

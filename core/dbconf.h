@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "perr.h"
+#include "rsched.h"
 #include "secret.h"
 
 #define DBCONF_PLUGIN		     "postgresql-database-plugin"
@@ -24,6 +25,7 @@
 #define DBCONF_DEFAULT_POOL_TIMEOUT  5 /* s: wait for a worker and a pooled connection */
 #define DBCONF_DEFAULT_ISSUE_TIMEOUT 10 /* s: PostgreSQL's answers to one issue */
 #define DBCONF_OP_TIMEOUT_MS	     35000 /* renew, revoke, rotate: statement_timeout + 5 s */
+#define DBCONF_MIN_ROTATION	     5 /* s: shortest rotation_period of the root password */
 #define DBCONF_DEFAULT_ROTATE	     "ALTER ROLE \"{{name}}\" WITH PASSWORD '{{password}}'"
 
 enum dbconf_pwauth {
@@ -51,6 +53,8 @@ struct dbconf {
 	size_t n_root_rotation;
 	int password_length; /* generated passwords */
 	char *username_template; /* NULL: Vault's default shape (uname.c); else utmpl.h */
+	struct rsched rotation; /* scheduled root rotation; unset: none */
+	bool no_auto_rotation; /* disable_automated_rotation */
 };
 
 /*

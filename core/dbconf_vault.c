@@ -188,7 +188,7 @@ static json_t *dv_details(const struct dbconf *c)
 
 json_t *dbconf_to_json(const struct dbconf *c)
 {
-	return json_pack(
+	json_t *j = json_pack(
 		"{s:s, s:s, s:s?, s:s?, s:o, s:b, s:i, s:i, s:I, s:I, s:I, s:s, s:o, s:i, s:s*, s:s, "
 		"s:o}",
 		"plugin_name", DBCONF_PLUGIN, "plugin_version", "", "connection_url",
@@ -203,4 +203,11 @@ json_t *dbconf_to_json(const struct dbconf *c)
 		params_strv_json(c->root_rotation, c->n_root_rotation), "password_length",
 		c->password_length, "username_template", c->username_template, "password_policy",
 		"", "connection_details", dv_details(c));
+
+	if (j && rsched_is_set(&c->rotation))
+		rsched_to_json(&c->rotation, j);
+	if (j)
+		json_object_set_new(j, "disable_automated_rotation",
+				    json_boolean(c->no_auto_rotation));
+	return j;
 }

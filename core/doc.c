@@ -138,7 +138,15 @@ void doc_free(struct doc *d)
 
 static enum engine_kind doc_engine_kind(const struct doc *d)
 {
-	return d->kind == DOC_CONFIG ? ENGINE_CONFIG : ENGINE_ROLE;
+	return d->kind == DOC_CONFIG ? ENGINE_CONFIG
+	       : d->kind == DOC_ROLE ? ENGINE_ROLE
+				     : ENGINE_STATIC;
+}
+
+/* A write-only file whose first write acts. */
+static bool doc_is_action(const struct doc *d)
+{
+	return d->kind == DOC_ROTATE || d->kind == DOC_ROTATE_ROLE || d->kind == DOC_RESET;
 }
 
 /* Whether the document is known to be finished before close: a JSON object. */
@@ -181,7 +189,10 @@ static int doc_rotate_locked(struct doc *d)
 	int r;
 
 	d->rotated = true;
-	if ((r = engine_rotate_root(d->e, d->name, d->uid, errbuf)) < 0)
+	r = d->kind == DOC_ROTATE	 ? engine_rotate_root(d->e, d->name, d->uid, errbuf)
+	    : d->kind == DOC_ROTATE_ROLE ? engine_static_rotate(d->e, d->name, d->uid, errbuf)
+					 : engine_reset(d->e, d->name, d->uid, errbuf);
+	if (r < 0)
 		d->failed = r;
 	return r;
 }
@@ -215,12 +226,15 @@ int doc_write(struct doc *d, const char *buf, size_t size, off_t off)
 	pthread_mutex_lock(&d->mu);
 	if ((r = d->failed) != 0)
 		goto out;
-	if (d->kind == DOC_ROTATE) {
+	if (doc_is_action(d)) {
 		r = d->rotated ? 0 : doc_rotate_locked(d);
 		goto out;
 	}
 	if (off < 0 || end > PARAMS_MAX_DOC) {
-		snprintf(path, sizeof(path), "%s/%s", d->kind == DOC_CONFIG ? "config" : "roles",
+		snprintf(path, sizeof(path), "%s/%s",
+			 d->kind == DOC_CONFIG ? "config"
+			 : d->kind == DOC_ROLE ? "roles"
+					       : "static-roles",
 			 d->name);
 		engine_note_error(d->e, d->uid, path, "document larger than 1048576 bytes");
 		r = d->failed = -EFBIG;
@@ -259,9 +273,9 @@ int doc_flush(struct doc *d)
 	pthread_mutex_lock(&d->mu);
 	if (d->failed)
 		r = d->failed;
-	else if (d->kind == DOC_ROTATE && !d->rotated)
+	else if (doc_is_action(d) && !d->rotated)
 		r = doc_rotate_locked(d);
-	else if (d->kind != DOC_ROTATE && d->dirty)
+	else if (!doc_is_action(d) && d->dirty)
 		r = doc_apply_locked(d);
 	pthread_mutex_unlock(&d->mu);
 	return r;

@@ -33,6 +33,9 @@ enum doc_kind {
 	DOC_CONFIG,
 	DOC_ROLE,
 	DOC_ROTATE,
+	DOC_STATIC, /* static-roles/NAME */
+	DOC_ROTATE_ROLE, /* rotate-role/NAME: any write rotates */
+	DOC_RESET, /* reset/NAME: any write resets the pool */
 };
 
 struct doc;

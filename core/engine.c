@@ -20,7 +20,7 @@
 
 static const char *engine_dir(enum engine_kind k)
 {
-	return k == ENGINE_CONFIG ? "config" : "roles";
+	return k == ENGINE_CONFIG ? "config" : k == ENGINE_ROLE ? "roles" : "static-roles";
 }
 
 static enum registry_kind engine_rkind(enum engine_kind k)
@@ -52,6 +52,8 @@ static const char *engine_action(const char *dir, const char *what)
 		{ "config", "config-write", "config-delete" },
 		{ "roles", "role-write", "role-delete" },
 		{ "rotate-root", "rotate-root", "rotate-root" },
+		{ "static-roles", "static-role-write", "static-role-delete" },
+		{ "rotate-role", "rotate-role", "rotate-role" },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -181,6 +183,12 @@ static int64_t engine_be_idle(void *ctx)
 			e->resolving = false;
 	}
 	sync = journal_sync_due(e->journal);
+	{
+		int64_t st = engine_static_tick(e);
+
+		if (st >= 0 && (sync < 0 || st < sync))
+			sync = st;
+	}
 	/* A rotation to resolve: come back in time for it. */
 	if (registry_has_pending(e->reg) && (sync < 0 || e->resolve_at - now < sync))
 		sync = e->resolve_at > now ? e->resolve_at - now : 0;
@@ -211,6 +219,7 @@ struct engine *engine_new(void)
 
 	if (!e)
 		return NULL;
+	engine_static_init(e);
 	if (!(e->svc = leasesvc_new(&b)) || !(e->reg = registry_new(engine_count, e)) ||
 	    !(e->errlog = errlog_new()) || !(e->quota = quota_new()) ||
 	    !(e->metrics = metrics_new())) {
@@ -226,6 +235,7 @@ int engine_open_state(struct engine *e, const char *dir, const char *key_file, c
 
 	if (r == 0) {
 		registry_resolve_pending(e->reg); /* a rotation a crash interrupted */
+		engine_static_restore(e); /* resolved on the lanes once started */
 		e->resolve_at = leasesvc_now() + ENGINE_RESOLVE_MS;
 	}
 	return r;
@@ -270,6 +280,7 @@ void engine_free(struct engine *e)
 	engine_stop(e);
 	pwpool_free(e->pwpool);
 	leasesvc_free(e->svc);
+	engine_static_fini(e);
 	registry_free(e->reg);
 	journal_close(e->journal);
 	audit_close(e->audit);
@@ -293,6 +304,7 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 		     size_t len, bool apply, uid_t uid, char *errbuf)
 {
 	struct parse_error pe = { 0 };
+	struct static_role *sr = NULL;
 	struct dbconf *c = NULL;
 	struct role *ro = NULL;
 	json_t *params = NULL;
@@ -304,7 +316,9 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 	if (r >= 0) {
 		unsigned flags = apply ? PARAMS_FINAL : 0;
 		int r2 = kind == ENGINE_CONFIG ? dbconf_from_params(name, params, flags, &c, &pe)
-					       : role_from_params(name, params, flags, &ro, &pe);
+			 : kind == ENGINE_ROLE
+				 ? role_from_params(name, params, flags, &ro, &pe)
+				 : static_role_from_params(name, params, flags, &sr, &pe);
 		if (r2 < 0)
 			r = r2;
 	}
@@ -317,15 +331,26 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 	if (!apply) {
 		dbconf_unref(c);
 		role_unref(ro);
+		static_role_unref(sr);
 		return r;
 	}
-	r = kind == ENGINE_CONFIG ? registry_conn_write(e->reg, c, errbuf)
-				  : registry_role_write(e->reg, ro, errbuf);
+	if (kind == ENGINE_ROLE && engine_def_exists(e, ENGINE_STATIC, name)) {
+		snprintf(errbuf, ENGINE_ERRLEN,
+			 "static-roles/%s exists: role and static role names must be unique", name);
+		role_unref(ro);
+		ro = NULL;
+		r = -EINVAL;
+	} else if (kind == ENGINE_STATIC) {
+		r = engine_static_put(e, sr, errbuf);
+	} else {
+		r = kind == ENGINE_CONFIG ? registry_conn_write(e->reg, c, errbuf)
+					  : registry_role_write(e->reg, ro, errbuf);
+	}
 	if (r < 0) {
 		engine_fail(e, uid, engine_dir(kind), name, errbuf, errbuf);
 	} else {
-		if (kind == ENGINE_ROLE)
-			log_info("roles/%s: written", name);
+		if (kind != ENGINE_CONFIG)
+			log_info("%s/%s: written", engine_dir(kind), name);
 		engine_audit_ok(e, engine_dir(kind), "write", name, uid);
 	}
 	return r;
@@ -361,8 +386,12 @@ int engine_def_read(struct engine *e, enum engine_kind kind, const char *name, c
 
 		if (!c)
 			return -ENOENT;
-		j = dbconf_to_json(c);
+		if ((j = dbconf_to_json(c)))
+			engine_root_json(e, c, j);
 		dbconf_unref(c);
+	} else if (kind == ENGINE_STATIC) {
+		if (!(j = engine_static_json(e, name)))
+			return -ENOENT;
 	} else {
 		struct role *ro = registry_role(e->reg, name);
 
@@ -376,14 +405,23 @@ int engine_def_read(struct engine *e, enum engine_kind kind, const char *name, c
 
 bool engine_def_exists(struct engine *e, enum engine_kind kind, const char *name)
 {
-	return registry_exists(e->reg, engine_rkind(kind), name);
+	struct static_role *sr;
+
+	if (kind != ENGINE_STATIC)
+		return registry_exists(e->reg, engine_rkind(kind), name);
+	sr = engine_static_get(e, name);
+	static_role_unref(sr);
+	return sr != NULL;
 }
 
 int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name, uid_t uid,
 		      char *errbuf)
 {
-	int r = registry_delete(e->reg, engine_rkind(kind), name, errbuf);
+	int r = kind == ENGINE_STATIC ? engine_static_delete(e, name)
+				      : registry_delete(e->reg, engine_rkind(kind), name, errbuf);
 
+	if (r == -EIO && kind == ENGINE_STATIC)
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the change in the state directory");
 	if (r == -ENOENT)
 		return r;
 	if (r != 0) {
@@ -397,6 +435,8 @@ int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name,
 
 json_t *engine_def_names(struct engine *e, enum engine_kind kind)
 {
+	if (kind == ENGINE_STATIC)
+		return engine_static_names(e);
 	return registry_names(e->reg, engine_rkind(kind));
 }
 
@@ -409,10 +449,25 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 {
 	int r = registry_rotate_root(e->reg, name, errbuf);
 
-	if (r != 0)
+	if (r != 0) {
 		engine_fail(e, uid, "rotate-root", name, errbuf, errbuf);
-	else
+	} else {
+		engine_root_rotated(e, name);
 		engine_audit_ok(e, "rotate-root", "write", name, uid);
+	}
+	return r;
+}
+
+int engine_static_rotate(struct engine *e, const char *name, uid_t uid, char *errbuf)
+{
+	int r = engine_static_rotate_now(e, name, errbuf);
+
+	if (r == -ENOENT)
+		return r;
+	if (r != 0)
+		engine_fail(e, uid, "rotate-role", name, errbuf, errbuf);
+	else
+		engine_audit_ok(e, "rotate-role", "write", name, uid);
 	return r;
 }
 

@@ -33,6 +33,7 @@
 enum engine_kind {
 	ENGINE_CONFIG,
 	ENGINE_ROLE,
+	ENGINE_STATIC, /* static-roles/NAME */
 };
 
 struct engine;
@@ -105,6 +106,49 @@ json_t *engine_def_names(struct engine *e, enum engine_kind kind);
 
 /* engine_role_get - a new reference to role name, or NULL. */
 struct role *engine_role_get(struct engine *e, const char *name);
+
+/* --- static roles (engine_static.c) ------------------------------------------
+ * engine_def_* with ENGINE_STATIC are static-roles/NAME: a write of a new
+ * one checks the user exists and (unless skip_import_rotation) rotates its
+ * password before it returns; reads show the definition with
+ * last_vault_rotation, next_rotation and last_error; delete stops managing
+ * the user (it is never dropped).
+ */
+
+/* engine_static_get - a new reference to static role name, or NULL. */
+struct static_role *engine_static_get(struct engine *e, const char *name);
+
+/*
+ * engine_static_creds - static-creds/NAME: Vault's JSON with the current
+ * password (*body, new) and the rotation count it shows (*gen). -ENOENT.
+ */
+int engine_static_creds(struct engine *e, const char *name, struct secret **body, uint64_t *gen);
+
+/*
+ * engine_static_rotate - rotate-role/NAME: rotate now on the connection's
+ * lane and wait (at most ENGINE_ROTATE_WAIT_MS) for the result.
+ */
+#define ENGINE_ROTATE_WAIT_MS 30000
+int engine_static_rotate(struct engine *e, const char *name, uid_t uid, char *errbuf);
+
+/*
+ * engine_static_poll - whether name's password changed since gen; when
+ * not and ph is not NULL, ph is kept (taken) under key and handed to the
+ * poll function at the next change (a handle kept earlier under key is
+ * returned in *old for the caller to free). When it changed, ph stays the
+ * caller's.
+ */
+bool engine_static_poll(struct engine *e, const char *name, uint64_t gen, void *key, void *ph,
+			void **old);
+
+/* engine_static_poll_take - take back the poll handle kept under key (NULL if none). */
+void *engine_static_poll_take(struct engine *e, void *key);
+
+/*
+ * engine_reset - reset/NAME: close the connection's pooled connections
+ * (those in use when they come back) and connect again (SELECT 1).
+ */
+int engine_reset(struct engine *e, const char *name, uid_t uid, char *errbuf);
 
 /* engine_rotate_root - rotate the root password of connection name. */
 int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errbuf);

@@ -9,6 +9,8 @@
 #ifndef CREDFS_ENGINE_I_H
 #define CREDFS_ENGINE_I_H
 
+#include <pthread.h>
+
 #include "audit.h"
 #include "engine.h"
 #include "errlog.h"
@@ -17,6 +19,7 @@
 #include "metrics.h"
 #include "quota.h"
 #include "registry.h"
+#include "static.h"
 
 #define ENGINE_PWPOOL 32 /* SCRAM pairs kept ready */
 
@@ -33,7 +36,64 @@ struct engine {
 	_Atomic bool stopping; /* no new issue once set */
 	_Atomic int64_t resolve_at; /* monotonic ms: next look at pending rotations */
 	_Atomic bool resolving; /* a look at pending rotations is queued or running */
+	/* static roles and scheduled root rotation (engine_static.c, engine_sched.c) */
+	pthread_mutex_t smu; /* the lists below and their entries */
+	pthread_mutex_t swmu; /* a record and its effect; held by a compaction (smu inside) */
+	pthread_cond_t scv; /* a rotation ended (rotate-role waits) */
+	struct estatic *statics; /* protected by smu */
+	struct espoll *spolls; /* protected by smu: pollers of static-creds/ */
+	struct eroot *roots; /* protected by smu */
+	uint64_t sseq; /* protected by smu: rotation tickets */
+	_Atomic int64_t stick_at; /* monotonic ms: the next look at schedules */
 };
+
+/* engine_wall - the wall clock in ms, as the lease service sees it. */
+int64_t engine_wall(void);
+
+/* engine_static_init / engine_static_fini - the locks and lists (fini: after the lanes stopped). */
+void engine_static_init(struct engine *e);
+void engine_static_fini(struct engine *e);
+
+/* engine_static_restore - the static roles and root rotation times the journal replayed. */
+void engine_static_restore(struct engine *e);
+
+/* engine_static_tick - the timer's look at schedules: submits what is due; ms until the next look. */
+int64_t engine_static_tick(struct engine *e);
+
+/* engine_static_dump - emit static roles and root rotation times (compaction; swmu held). */
+int engine_static_dump(void *ctx, journal_emit_fn *emit, void *ectx);
+
+/* engine_root_tick - scheduled root rotations due at wall ms now: submitted. (smu not held) */
+void engine_root_tick(struct engine *e, int64_t now);
+
+/* engine_root_rotated - connection name's root password was rotated now (record, read-back). */
+void engine_root_rotated(struct engine *e, const char *name);
+
+/* engine_root_json - add last_rotation, next_rotation, last_rotation_error of c to j. */
+void engine_root_json(struct engine *e, const struct dbconf *c, json_t *j);
+
+/* engine_root_restore - name's last root rotation at wall ms at. */
+void engine_root_restore(struct engine *e, const char *name, int64_t at);
+
+/* engine_root_dump - emit the root rotation times (swmu held). */
+int engine_root_dump(struct engine *e, journal_emit_fn *emit, void *ectx);
+
+/* engine_roots_free - drop the root rotation times (at the end). */
+void engine_roots_free(struct engine *e);
+
+/* engine_static_put - static-roles/NAME written (def taken); see engine.h. */
+int engine_static_put(struct engine *e, struct static_role *def, char *errbuf);
+/* engine_static_delete - stop managing name: 0, -ENOENT, -EIO. */
+int engine_static_delete(struct engine *e, const char *name);
+/* engine_static_json - the read-back of name (new), or NULL. */
+json_t *engine_static_json(struct engine *e, const char *name);
+/* engine_static_names - the names (new array). */
+json_t *engine_static_names(struct engine *e);
+/* engine_static_rotate_now - rotate name now and wait (bounded). */
+int engine_static_rotate_now(struct engine *e, const char *name, char *errbuf);
+
+/* engine_backoff_ms - the wait before retry n (1 s doubling to 5 min). */
+int64_t engine_backoff_ms(int n);
 
 /* engine_audit - one audit line; 0 or -EIO (lease, holder, pw may be NULL; err NULL: ok). */
 int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,

@@ -18,6 +18,8 @@ struct journal {
 	struct registry *g; /* borrowed */
 	struct leasesvc *s; /* borrowed */
 	char boot_id[HOLDER_BOOT_ID_LEN];
+	struct journal_extra x; /* set once, after opening */
+	json_t *extra; /* replayed static and root rotation records, until taken */
 };
 
 /* --- records ----------------------------------------------------------------- */
@@ -126,6 +128,30 @@ static int jn_lease_event(void *ctx, struct lease *l, enum leasesvc_rec what, in
 	return 0;
 }
 
+int journal_put(struct journal *j, json_t *rec, bool durable)
+{
+	if (!j) {
+		json_decref(rec);
+		return 0;
+	}
+	return jn_put(j, rec, durable);
+}
+
+void journal_set_extra(struct journal *j, const struct journal_extra *x)
+{
+	if (j)
+		j->x = *x;
+}
+
+json_t *journal_take_extra(struct journal *j)
+{
+	json_t *x = j ? j->extra : NULL;
+
+	if (j)
+		j->extra = NULL;
+	return x;
+}
+
 int journal_lease(struct journal *j, struct lease *l)
 {
 	struct lease_fate f = { .valid_until = l->valid_until };
@@ -208,6 +234,14 @@ static void jn_dump_lease(struct jn_dump *d, struct lease *l)
 	jn_emit(d, jn_lease_rec(l, d->j->boot_id, &f, d->off));
 }
 
+static int jn_emit_extra(void *ectx, json_t *rec)
+{
+	struct jn_dump *d = ectx;
+
+	jn_emit(d, json_incref(rec));
+	return d->r;
+}
+
 static int jn_dump_all(void *ctx, struct store *st, store_emit_fn *emit)
 {
 	struct jn_dump d = { .j = ctx, .st = st, .emit = emit, .seen = json_object() };
@@ -219,6 +253,8 @@ static int jn_dump_all(void *ctx, struct store *st, store_emit_fn *emit)
 		return -ENOMEM;
 	/* Roles first: a lease whose version is current needs no "rolev". */
 	registry_foreach(d.j->g, jn_dump_conn, jn_dump_role, &d);
+	if (d.r == 0 && d.j->x.dump)
+		d.r = d.j->x.dump(d.j->x.ctx, jn_emit_extra, &d) ?: d.r;
 	if (d.r == 0 && (d.r = leasesvc_snapshot(d.j->s, &leases, &n)) != 0)
 		n = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -237,8 +273,12 @@ void journal_maybe_compact(struct journal *j)
 	/* No definition or lease change between its record and its effect meanwhile. */
 	registry_hold(j->g, true);
 	leasesvc_gate(j->s, true);
+	if (j->x.hold)
+		j->x.hold(j->x.ctx, true);
 	if (store_compact(j->store, jn_dump_all, j) != 0)
 		log_warn("compaction failed; the journal keeps growing");
+	if (j->x.hold)
+		j->x.hold(j->x.ctx, false);
 	leasesvc_gate(j->s, false);
 	registry_hold(j->g, false);
 }
@@ -289,6 +329,7 @@ int journal_open(const char *dir, const char *key_file, struct registry *g, stru
 		snprintf(errbuf, JOURNAL_ERRLEN, "cannot write the state in %s", dir);
 		goto out;
 	}
+	j->extra = json_pack("{s:O, s:O}", "static", rs.statics, "root", rs.roots);
 	*out = j;
 	j = NULL; /* transferred */
 out:
@@ -303,6 +344,7 @@ void journal_close(struct journal *j)
 	if (!j)
 		return;
 	store_close(j->store);
+	json_decref(j->extra);
 	secret_free(j->key);
 	free(j);
 }

@@ -29,6 +29,15 @@
  *   gone      {id}                      after PostgreSQL confirmed the
  *                                       revocation (or the creation rolled back)
  *   rotate    {name, password}          durable BEFORE ALTER ROLE ... PASSWORD
+ *   sdef      {name, doc, at}           static role name is now doc (at: created)
+ *   sdel      {name}                    static role name is no longer managed
+ *   spend     {name, password}          durable BEFORE its ALTER ROLE: the
+ *                                       static role's password may become it
+ *   spw       {name, password, at}      the static role's password is this,
+ *                                       set at at (its rotation ended)
+ *   sclear    {name}                    the pending password did not take effect
+ *   rootrot   {name, at}                connection name's root password was
+ *                                       rotated at at (for rotation_period)
  *   start     {boot, at, held}          durable, at each start: every lease
  *                                       not in held (ids held again) and not
  *                                       yet let go or revoked is let go at at
@@ -94,6 +103,33 @@ int64_t journal_sync_due(struct journal *j);
 
 /* journal_maybe_compact - compact when the journal has grown enough. NULL-safe. */
 void journal_maybe_compact(struct journal *j);
+
+/* journal_put - another part's record rec (taken; see above); durable: on disk before it returns. NULL j: 0. */
+int journal_put(struct journal *j, json_t *rec, bool durable) __attribute__((warn_unused_result));
+
+/* journal_emit_fn - write rec (borrowed) into the journal being compacted. */
+typedef int journal_emit_fn(void *ectx, json_t *rec);
+
+/*
+ * Another part that keeps records (static roles, root rotation times):
+ * hold(true) stops its changes for a compaction and hold(false) lets them
+ * go on; dump() emits its whole state as records.
+ */
+struct journal_extra {
+	void (*hold)(void *ctx, bool on);
+	int (*dump)(void *ctx, journal_emit_fn *emit, void *ectx);
+	void *ctx;
+};
+
+/* journal_set_extra - x copied; NULL-safe j. */
+void journal_set_extra(struct journal *j, const struct journal_extra *x);
+
+/*
+ * journal_take_extra - what journal_open replayed of those records, once:
+ * a new {"static": {name: {doc, at, password?, last?, pending?}},
+ * "root": {name: at}}, or NULL.
+ */
+json_t *journal_take_extra(struct journal *j);
 
 /* journal_close - flush and close (NULL-safe); call after g and s stopped changing. */
 void journal_close(struct journal *j);

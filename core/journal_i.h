@@ -49,6 +49,8 @@ struct jn_replay {
 	json_t *roles; /* name -> current version */
 	json_t *versions; /* "name\nv" -> role doc */
 	json_t *leases; /* id -> lease record (array of LREC_N) */
+	json_t *statics; /* name -> {doc, at, password, last, pending} (journal_static.c) */
+	json_t *roots; /* connection name -> last root rotation (wall ms) */
 	uint64_t max_version;
 };
 
@@ -64,6 +66,9 @@ void jn_version_key(const char *name, uint64_t v, char *key, size_t n);
  */
 int jn_restore(struct jn_replay *rs, struct registry *g, struct leasesvc *s, const char *boot,
 	       int64_t now, json_t *held, char *errbuf);
+
+/* jn_replay_extra - a static role or root rotation record into rs: false if t is none of them. */
+bool jn_replay_extra(struct jn_replay *rs, const char *t, const char *name, json_t *rec);
 
 /* Records (journal.c). */
 json_t *jn_conf_rec(const char *t, const char *name, uint64_t v, const struct dbconf *c,

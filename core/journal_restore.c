@@ -30,8 +30,10 @@ int jn_replay_init(struct jn_replay *rs)
 	rs->roles = json_object();
 	rs->versions = json_object();
 	rs->leases = json_object();
-	if (!rs->confs || !rs->confvs || !rs->rotates || !rs->roles || !rs->versions ||
-	    !rs->leases) {
+	rs->statics = json_object();
+	rs->roots = json_object();
+	if (!rs->statics || !rs->roots || !rs->confs || !rs->confvs || !rs->rotates || !rs->roles ||
+	    !rs->versions || !rs->leases) {
 		jn_replay_free(rs);
 		return -ENOMEM;
 	}
@@ -46,6 +48,8 @@ void jn_replay_free(struct jn_replay *rs)
 	json_decref(rs->roles);
 	json_decref(rs->versions);
 	json_decref(rs->leases);
+	json_decref(rs->statics);
+	json_decref(rs->roots);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -206,8 +210,8 @@ void jn_replay(void *ctx, json_t *rec)
 		jn_replay_lease_event(rs, t, id, rec);
 	} else if (!strcmp(t, "start")) {
 		jn_replay_start(rs, rec);
-	} else if (!name) {
-		return; /* anything newer */
+	} else if (!name || jn_replay_extra(rs, t, name, rec)) {
+		return; /* anything newer, or static roles */
 	} else if (!strcmp(t, "conf")) {
 		jn_replay_conf(rs, name, rec);
 	} else if (!strcmp(t, "confv")) {

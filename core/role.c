@@ -176,10 +176,40 @@ static int role_lookup_owner(const char *s, bool group, unsigned *out, struct pa
 	return -EINVAL;
 }
 
-static int role_options(struct role *ro, json_t *p, struct parse_error *err)
+int role_creds_options(json_t *p, uid_t *uid, gid_t *gid, unsigned *mode, struct parse_error *err)
 {
 	const char *s;
 	unsigned id;
+	int r;
+
+	if ((r = params_get_str(p, "creds_owner", &s, err)) < 0 ||
+	    (r == 0 && (r = role_lookup_owner(s, false, &id, err)) != 0))
+		return r;
+	if (r == 0 && json_object_get(p, "creds_owner"))
+		*uid = id;
+	if ((r = params_get_str(p, "creds_group", &s, err)) < 0 ||
+	    (r == 0 && (r = role_lookup_owner(s, true, &id, err)) != 0))
+		return r;
+	if (r == 0 && json_object_get(p, "creds_group"))
+		*gid = id;
+	if ((r = params_get_str(p, "creds_mode", &s, err)) < 0)
+		return r;
+	if (r == 0) {
+		char *end;
+		unsigned long m = strtoul(s, &end, 8);
+		if (!*s || *end || m > 0777 || (m & 0333)) {
+			perr_set(err, 0, 0,
+				 "creds_mode: expected octal read permissions such as 0440");
+			return -EINVAL;
+		}
+		*mode = m;
+	}
+	return 0;
+}
+
+static int role_options(struct role *ro, json_t *p, struct parse_error *err)
+{
+	const char *s;
 	int r;
 
 	if ((r = params_get_str(p, "credential_type", &s, err)) < 0)
@@ -204,29 +234,7 @@ static int role_options(struct role *ro, json_t *p, struct parse_error *err)
 	}
 	if ((r = params_get_bool(p, "terminate_sessions", &ro->terminate_sessions, err)) < 0)
 		return r;
-	if ((r = params_get_str(p, "creds_owner", &s, err)) < 0 ||
-	    (r == 0 && (r = role_lookup_owner(s, false, &id, err)) != 0))
-		return r;
-	if (r == 0 && json_object_get(p, "creds_owner"))
-		ro->creds_uid = id;
-	if ((r = params_get_str(p, "creds_group", &s, err)) < 0 ||
-	    (r == 0 && (r = role_lookup_owner(s, true, &id, err)) != 0))
-		return r;
-	if (r == 0 && json_object_get(p, "creds_group"))
-		ro->creds_gid = id;
-	if ((r = params_get_str(p, "creds_mode", &s, err)) < 0)
-		return r;
-	if (r == 0) {
-		char *end;
-		unsigned long m = strtoul(s, &end, 8);
-		if (!*s || *end || m > 0777 || (m & 0333)) {
-			perr_set(err, 0, 0,
-				 "creds_mode: expected octal read permissions such as 0440");
-			return -EINVAL;
-		}
-		ro->creds_mode = m;
-	}
-	return 0;
+	return role_creds_options(p, &ro->creds_uid, &ro->creds_gid, &ro->creds_mode, err);
 }
 
 /* "N/s", "N/m" or "N/h" with N in [1, ROLE_RATE_MAX]. */

@@ -73,6 +73,14 @@ struct role {
 int role_from_params(const char *name, json_t *params, unsigned flags, struct role **out,
 		     struct parse_error *err) __attribute__((warn_unused_result));
 
+/*
+ * role_creds_options - creds_owner, creds_group and creds_mode of p (the
+ * file's owner, group, read bits); each *out is left alone when absent.
+ * 0 or -EINVAL with err set.
+ */
+int role_creds_options(json_t *p, uid_t *uid, gid_t *gid, unsigned *mode, struct parse_error *err)
+	__attribute__((warn_unused_result));
+
 /* role_to_json - a new JSON object of the definition (TTLs in seconds). */
 json_t *role_to_json(const struct role *r);
 

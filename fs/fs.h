@@ -41,6 +41,10 @@ enum {
 	FS_INO_LEASES,
 	FS_INO_ERRORS,
 	FS_INO_METRICS,
+	FS_INO_STATIC_ROLES,
+	FS_INO_STATIC_CREDS,
+	FS_INO_ROTATE_ROLE,
+	FS_INO_RESET,
 	FS_INO_FIRST_DYNAMIC = 16,
 };
 
@@ -85,6 +89,10 @@ enum fs_node {
 	FS_ROTATE, /* rotate-root/NAME */
 	FS_LEASE_DIR, /* leases/ROLE */
 	FS_LEASE, /* leases/ROLE/ID */
+	FS_STATIC, /* static-roles/NAME */
+	FS_SCREDS, /* static-creds/NAME */
+	FS_ROTATE_ROLE, /* rotate-role/NAME */
+	FS_RESET, /* reset/NAME */
 };
 
 struct fs_path {
@@ -93,6 +101,26 @@ struct fs_path {
 	char name[256]; /* NAME or ROLE: any name the kernel passes (NAME_MAX) */
 	char id[256]; /* ID */
 };
+
+/* fs_is_def - a definition file: config/, roles/, static-roles/. */
+static inline bool fs_is_def(const struct fs_path *p)
+{
+	return p->node == FS_CONFIG || p->node == FS_ROLE || p->node == FS_STATIC;
+}
+
+/* fs_is_action - a write-only file any write of which acts: rotate-root/, rotate-role/, reset/. */
+static inline bool fs_is_action(const struct fs_path *p)
+{
+	return p->node == FS_ROTATE || p->node == FS_ROTATE_ROLE || p->node == FS_RESET;
+}
+
+/* fs_kind - the engine's kind of a definition file. */
+static inline enum engine_kind fs_kind(const struct fs_path *p)
+{
+	return p->node == FS_CONFIG ? ENGINE_CONFIG
+	       : p->node == FS_ROLE ? ENGINE_ROLE
+				    : ENGINE_STATIC;
+}
 
 /*
  * fs_path_parse - split path into *p. Returns 0, or -ENOENT for a path
@@ -171,6 +199,8 @@ struct fs_handle {
 	struct fs_path path;
 	uid_t uid;
 	char *data; /* FS_H_READ, FS_H_DIR, and FS_H_DOC opened O_RDWR: the bytes at open */
+	struct secret *body; /* FS_H_READ of static-creds/: the bytes at open */
+	uint64_t gen; /* static-creds/: the password's rotation count at open */
 	size_t len;
 	struct doc *doc; /* FS_H_DOC */
 	struct fs_inode *inode; /* FS_H_CREDS: the node (a ref), whose body it reads */

@@ -13,15 +13,24 @@
 #include "doc.h"
 #include "log.h"
 #include "secret.h"
-
-static enum engine_kind fs_kind(const struct fs_path *p)
-{
-	return p->node == FS_CONFIG ? ENGINE_CONFIG : ENGINE_ROLE;
-}
+#include "static.h"
 
 static enum doc_kind fs_doc_kind(const struct fs_path *p)
 {
-	return p->node == FS_CONFIG ? DOC_CONFIG : p->node == FS_ROLE ? DOC_ROLE : DOC_ROTATE;
+	switch (p->node) {
+	case FS_CONFIG:
+		return DOC_CONFIG;
+	case FS_ROLE:
+		return DOC_ROLE;
+	case FS_STATIC:
+		return DOC_STATIC;
+	case FS_ROTATE_ROLE:
+		return DOC_ROTATE_ROLE;
+	case FS_RESET:
+		return DOC_RESET;
+	default:
+		return DOC_ROTATE;
+	}
 }
 
 int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len)
@@ -29,6 +38,7 @@ int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, 
 	switch (p->node) {
 	case FS_CONFIG:
 	case FS_ROLE:
+	case FS_STATIC:
 		return engine_def_read(c->engine, fs_kind(p), p->name, out, len);
 	case FS_LEASE:
 		return engine_lease_read(c->engine, p->name, p->id, out, len);
@@ -97,6 +107,22 @@ static int fs_attr_creds(struct fs_ctx *c, const struct fs_path *p, struct fs_in
 	return 0;
 }
 
+/* static-creds/NAME: the static role's owner, group and mode; no size (it is read whole). */
+static int fs_attr_screds(struct fs_ctx *c, const struct fs_path *p, struct stat *st)
+{
+	struct static_role *s = engine_static_get(c->engine, p->name);
+
+	if (!s)
+		return -ENOENT;
+	fs_stat_base(c, p, st, S_IFREG | s->creds_mode);
+	if (s->creds_uid != (uid_t)-1)
+		st->st_uid = s->creds_uid;
+	if (s->creds_gid != (gid_t)-1)
+		st->st_gid = s->creds_gid;
+	static_role_unref(s);
+	return 0;
+}
+
 int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 	    const struct fs_handle *h, struct stat *st)
 {
@@ -109,7 +135,10 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 		fs_stat_base(c, p, st, S_IFDIR | 0755);
 		return 0;
 	case FS_DIR:
-		fs_stat_base(c, p, st, S_IFDIR | (!strcmp(p->top, "creds") ? 0755 : 0700));
+		fs_stat_base(c, p, st,
+			     S_IFDIR | (!strcmp(p->top, "creds") || !strcmp(p->top, "static-creds")
+						? 0755
+						: 0700));
 		return 0;
 	case FS_ERRORS:
 		fs_stat_base(c, p, st, S_IFREG | 0444);
@@ -120,10 +149,16 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 	case FS_CREDS:
 		return fs_attr_creds(c, p, node, st);
 	case FS_ROTATE:
-		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p->name))
+	case FS_RESET:
+	case FS_ROTATE_ROLE:
+		if (!engine_def_exists(c->engine,
+				       p->node == FS_ROTATE_ROLE ? ENGINE_STATIC : ENGINE_CONFIG,
+				       p->name))
 			return -ENOENT;
 		fs_stat_base(c, p, st, S_IFREG | 0200);
 		return 0;
+	case FS_SCREDS:
+		return fs_attr_screds(c, p, st);
 	case FS_LEASE_DIR:
 		if (!fs_lease_dir_exists(c, p->name))
 			return -ENOENT;
@@ -131,6 +166,7 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 		return 0;
 	case FS_CONFIG:
 	case FS_ROLE:
+	case FS_STATIC:
 	case FS_LEASE:
 		r = fs_render(c, p, 0, &buf, &len);
 		/* A file being created exists for its writer before it is applied. */
@@ -280,8 +316,7 @@ void fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		goto out;
 	}
 	if ((to_set & FUSE_SET_ATTR_SIZE) &&
-	    ((p.node != FS_CONFIG && p.node != FS_ROLE && p.node != FS_ROTATE) ||
-	     attr->st_size != 0)) {
+	    ((!fs_is_def(&p) && !fs_is_action(&p)) || attr->st_size != 0)) {
 		r = -EACCES;
 		goto out;
 	}
@@ -369,8 +404,9 @@ static json_t *fs_lease_roles(struct fs_ctx *c)
 
 static void fs_list_dir(struct fs_ctx *c, struct fs_list *l, const struct fs_path *p)
 {
-	static const char *const top[] = { "config", "roles",  "creds",	 "rotate-root",
-					   "leases", "errors", "metrics" };
+	static const char *const top[] = { "config",	   "roles",	  "creds",   "rotate-root",
+					   "leases",	   "errors",	  "metrics", "static-roles",
+					   "static-creds", "rotate-role", "reset" };
 	struct fs_path child;
 
 	fs_list_add(l, ".", p, S_IFDIR);
@@ -383,7 +419,11 @@ static void fs_list_dir(struct fs_ctx *c, struct fs_list *l, const struct fs_pat
 		}
 	} else if (p->node == FS_LEASE_DIR) {
 		fs_list_names(l, p, engine_lease_ids(c->engine, p->name));
-	} else if (!strcmp(p->top, "config") || !strcmp(p->top, "rotate-root")) {
+	} else if (!strcmp(p->top, "static-roles") || !strcmp(p->top, "static-creds") ||
+		   !strcmp(p->top, "rotate-role")) {
+		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_STATIC));
+	} else if (!strcmp(p->top, "config") || !strcmp(p->top, "rotate-root") ||
+		   !strcmp(p->top, "reset")) {
 		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_CONFIG));
 	} else if (!strcmp(p->top, "roles") || !strcmp(p->top, "creds")) {
 		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_ROLE));

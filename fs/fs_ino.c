@@ -104,9 +104,10 @@ static struct fs_inode *fs_inode_add(struct fs_inodes *t, fuse_ino_t ino, const 
 
 struct fs_inodes *fs_inodes_new(void)
 {
-	static const char *const fixed[] = { "/",	"/config",	"/roles",
-					     "/creds",	"/rotate-root", "/leases",
-					     "/errors", "/metrics" };
+	static const char *const fixed[] = {
+		"/",	   "/config",  "/roles",	"/creds",	 "/rotate-root", "/leases",
+		"/errors", "/metrics", "/static-roles", "/static-creds", "/rotate-role", "/reset"
+	};
 	struct fs_inodes *t = calloc(1, sizeof(*t));
 
 	if (!t)

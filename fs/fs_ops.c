@@ -49,6 +49,8 @@ void fs_ctx_free(struct fs_ctx *c)
 
 		if (h->inode && h->inode->lease)
 			ph = engine_poll_take(c->engine, h->inode->lease);
+		else if (h->path.node == FS_SCREDS)
+			ph = engine_static_poll_take(c->engine, h);
 		if (ph)
 			fuse_pollhandle_destroy(ph);
 		h->refs = 1; /* no request is running: whatever they held */
@@ -140,6 +142,7 @@ void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
 		free(h->data);
 	}
 	doc_free(h->doc);
+	secret_free(h->body);
 	free(h);
 	if (body) {
 		/* The node's last open file is gone: wipe its body and drop its pages. */
@@ -149,14 +152,22 @@ void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
 	}
 }
 
-static enum engine_kind fs_kind(const struct fs_path *p)
-{
-	return p->node == FS_CONFIG ? ENGINE_CONFIG : ENGINE_ROLE;
-}
-
 static enum doc_kind fs_doc_kind(const struct fs_path *p)
 {
-	return p->node == FS_CONFIG ? DOC_CONFIG : p->node == FS_ROLE ? DOC_ROLE : DOC_ROTATE;
+	switch (p->node) {
+	case FS_CONFIG:
+		return DOC_CONFIG;
+	case FS_ROLE:
+		return DOC_ROLE;
+	case FS_STATIC:
+		return DOC_STATIC;
+	case FS_ROTATE_ROLE:
+		return DOC_ROTATE_ROLE;
+	case FS_RESET:
+		return DOC_RESET;
+	default:
+		return DOC_ROTATE;
+	}
 }
 
 /* An open for writing: a document (doc.h); *hp is the new handle. */
@@ -166,10 +177,12 @@ static int fs_open_doc(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 	struct fs_handle *h;
 	int r;
 
-	if (p->node == FS_ROTATE) {
+	if (fs_is_action(p)) {
 		if ((fi->flags & O_ACCMODE) != O_WRONLY)
 			return -EACCES;
-		if (!engine_def_exists(c->engine, ENGINE_CONFIG, p->name))
+		if (!engine_def_exists(c->engine,
+				       p->node == FS_ROTATE_ROLE ? ENGINE_STATIC : ENGINE_CONFIG,
+				       p->name))
 			return -ENOENT;
 	}
 	if (!(h = fs_handle_new(c, FS_H_DOC, p, uid)))
@@ -178,7 +191,7 @@ static int fs_open_doc(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 		fs_handle_put(c, h);
 		return -ENOMEM;
 	}
-	if (p->node != FS_ROTATE && (fi->flags & O_ACCMODE) == O_RDWR) {
+	if (!fs_is_action(p) && (fi->flags & O_ACCMODE) == O_RDWR) {
 		r = fs_render(c, p, uid, &h->data, &h->len);
 		if (r != 0 && r != -ENOENT) {
 			fs_handle_put(c, h);
@@ -197,8 +210,8 @@ static int fs_may_create(struct fs_ctx *c, const struct fs_path *p, uid_t uid)
 	struct parse_error pe = { 0 };
 	char path[PATH_MAX];
 
-	if (p->node == FS_ROTATE || (p->node != FS_CONFIG && p->node != FS_ROLE))
-		return p->node == FS_ROTATE ? -ENOENT : -EACCES;
+	if (!fs_is_def(p))
+		return fs_is_action(p) ? -ENOENT : -EACCES;
 	if (params_name_valid(p->name, &pe) != 0) {
 		fs_path_str(p, path, sizeof(path));
 		engine_note_error(c->engine, uid, path, pe.text);
@@ -214,22 +227,25 @@ static int fs_open_path(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 	int r;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-		if (p->node != FS_CONFIG && p->node != FS_ROLE && p->node != FS_ROTATE)
+		if (!fs_is_def(p) && !fs_is_action(p))
 			return -EACCES;
 		/* The kernel may still hold the name from a create whose document
 		 * was rejected: an open for writing then arrives without O_CREAT. */
-		if (p->node != FS_ROTATE && !engine_def_exists(c->engine, fs_kind(p), p->name)) {
+		if (!fs_is_action(p) && !engine_def_exists(c->engine, fs_kind(p), p->name)) {
 			if ((r = fs_may_create(c, p, uid)) != 0)
 				return r;
 			return fs_open_doc(c, p, uid, fi, true, hp);
 		}
 		return fs_open_doc(c, p, uid, fi, false, hp);
 	}
-	if (p->node == FS_ROTATE)
+	if (fs_is_action(p))
 		return -EACCES;
 	if (!(h = fs_handle_new(c, FS_H_READ, p, uid)))
 		return -ENOMEM;
-	if ((r = fs_render(c, p, uid, &h->data, &h->len)) != 0) {
+	/* static-creds/: the current password, the same for every reader; no lease. */
+	r = p->node == FS_SCREDS ? engine_static_creds(c->engine, p->name, &h->body, &h->gen)
+				 : fs_render(c, p, uid, &h->data, &h->len);
+	if (r != 0) {
 		fs_handle_put(c, h);
 		return r;
 	}
@@ -301,12 +317,25 @@ static void fs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_creds_read(req, c, h, size, off);
 		return;
 	}
-	if (h->path.node == FS_ROTATE) {
+	if (fs_is_action(&h->path)) {
 		fuse_reply_err(req, EBADF);
 		return;
 	}
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (h->body) {
+		size_t len = secret_len(h->body);
+
+		if ((size_t)off >= len) {
+			fuse_reply_buf(req, NULL, 0);
+			return;
+		}
+		fs_handle_get(c, h);
+		fuse_reply_buf(req, secret_str(h->body) + off,
+			       size < len - off ? size : len - off); /* frees req */
+		fs_handle_put(c, h);
 		return;
 	}
 	if (!h->data || (size_t)off >= h->len) {
@@ -356,10 +385,16 @@ static void fs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	struct fs_handle *h = fs_handle_of(fi);
 
 	(void)ino;
-	if (h->kind == FS_H_CREDS)
+	if (h->kind == FS_H_CREDS) {
 		fs_creds_release(c, h);
-	else
+	} else {
+		struct fuse_pollhandle *ph =
+			h->path.node == FS_SCREDS ? engine_static_poll_take(c->engine, h) : NULL;
+
+		if (ph)
+			fuse_pollhandle_destroy(ph);
 		fs_handle_put(c, h);
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -371,6 +406,19 @@ static void fs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	(void)ino;
 	if (h->kind == FS_H_CREDS) {
 		fs_creds_poll(req, fs_ctx_of(req), h, ph);
+		return;
+	}
+	if (h->path.node == FS_SCREDS) {
+		/* POLLPRI: the password was rotated since this open; open it again. */
+		void *old = NULL;
+		bool changed = engine_static_poll(fs_ctx_of(req)->engine, h->path.name, h->gen, h,
+						  ph, &old);
+
+		if (old)
+			fuse_pollhandle_destroy(old);
+		if (changed && ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM | (changed ? POLLPRI : 0));
 		return;
 	}
 	if (ph)
@@ -399,7 +447,7 @@ static void fs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 
 	if ((r = fs_inode_path(c, parent, &dir)) != 0 || (r = fs_path_child(&dir, name, &p)) != 0)
 		goto out;
-	if (p.node == FS_CONFIG || p.node == FS_ROLE)
+	if (fs_is_def(&p))
 		r = engine_def_delete(c->engine, fs_kind(&p), p.name, uid, errbuf);
 	else if (p.node == FS_LEASE)
 		r = engine_lease_revoke(c->engine, p.name, p.id, uid);

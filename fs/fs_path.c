@@ -39,7 +39,9 @@ int fs_path_parse(const char *path, struct fs_path *p)
 		return *s ? -ENOTDIR : 0;
 	}
 	if (strcmp(p->top, "config") && strcmp(p->top, "roles") && strcmp(p->top, "creds") &&
-	    strcmp(p->top, "rotate-root") && strcmp(p->top, "leases"))
+	    strcmp(p->top, "rotate-root") && strcmp(p->top, "leases") &&
+	    strcmp(p->top, "static-roles") && strcmp(p->top, "static-creds") &&
+	    strcmp(p->top, "rotate-role") && strcmp(p->top, "reset"))
 		return -ENOENT;
 	if (!*s) {
 		p->node = FS_DIR;
@@ -59,10 +61,14 @@ int fs_path_parse(const char *path, struct fs_path *p)
 	}
 	if (*s)
 		return -ENOTDIR;
-	p->node = !strcmp(p->top, "config")  ? FS_CONFIG
-		  : !strcmp(p->top, "roles") ? FS_ROLE
-		  : !strcmp(p->top, "creds") ? FS_CREDS
-					     : FS_ROTATE;
+	p->node = !strcmp(p->top, "config")	    ? FS_CONFIG
+		  : !strcmp(p->top, "roles")	    ? FS_ROLE
+		  : !strcmp(p->top, "creds")	    ? FS_CREDS
+		  : !strcmp(p->top, "static-roles") ? FS_STATIC
+		  : !strcmp(p->top, "static-creds") ? FS_SCREDS
+		  : !strcmp(p->top, "rotate-role")  ? FS_ROTATE_ROLE
+		  : !strcmp(p->top, "reset")	    ? FS_RESET
+						    : FS_ROTATE;
 	return 0;
 }
 
@@ -105,8 +111,10 @@ void fs_path_str(const struct fs_path *p, char *out, size_t n)
 
 ino_t fs_path_ino(const struct fs_path *p)
 {
-	static const char *const fixed[] = { "config", "roles",	 "creds",  "rotate-root",
-					     "leases", "errors", "metrics" };
+	static const char *const fixed[] = { "config",	    "roles",	    "creds",
+					     "rotate-root", "leases",	    "errors",
+					     "metrics",	    "static-roles", "static-creds",
+					     "rotate-role", "reset" };
 	char path[PATH_MAX];
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 

@@ -155,6 +155,7 @@ static void test_to_json(void)
 					    "plugin_version",
 					    "password_policy",
 					    "connection_details",
+					    "disable_automated_rotation",
 					    NULL };
 	struct parse_error err;
 	struct dbconf *c;
