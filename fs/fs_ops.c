@@ -199,7 +199,8 @@ static int fs_may_create(struct fs_ctx *c, const struct fs_path *p, uid_t uid)
 
 	if (p->node == FS_ROTATE || (p->node != FS_CONFIG && p->node != FS_ROLE))
 		return p->node == FS_ROTATE ? -ENOENT : -EACCES;
-	if (params_name_valid(p->name, &pe) != 0) {
+	if ((p->node == FS_ROLE ? role_name_valid(p->name, &pe)
+				: params_name_valid(p->name, &pe)) != 0) {
 		fs_path_str(p, path, sizeof(path));
 		engine_note_error(c->engine, uid, path, pe.text);
 		return -EINVAL;
