@@ -56,6 +56,7 @@ void fs_ctx_free(struct fs_ctx *c)
 	}
 	fs_inodes_free(c->inodes);
 	c->inodes = NULL;
+	fs_keys_free_all(c);
 	pthread_mutex_destroy(&c->mu);
 }
 
@@ -248,7 +249,7 @@ static void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_path p;
 	int r;
 
-	if ((r = fs_inode_path(c, ino, &p)) == 0 && p.node == FS_CREDS) {
+	if ((r = fs_inode_path(c, ino, &p)) == 0 && fs_path_is_creds(&p)) {
 		fs_creds_open(req, c, ino, fi);
 		return;
 	}
