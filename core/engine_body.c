@@ -63,7 +63,7 @@ int engine_render(const struct dbconf *c, const struct role *ro, const char *use
 	if (!(fmts & ~ENGINE_FMT(CREDFMT_JSON)))
 		return 0;
 	if ((r = credfmt_target(c->connection_url, &t, err)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": connection_url: %s", c->name,
+		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": %s", c->name,
 			 r == -ENOMEM ? "out of memory" : err);
 		return r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}
@@ -72,10 +72,14 @@ int engine_render(const struct dbconf *c, const struct role *ro, const char *use
 			continue;
 		if (!(cr->body[f] = credfmt_render(f, &t, ro->name, username, pw))) {
 			r = errno == ENOMEM ? -ENOMEM : -EINVAL;
-			snprintf(errbuf, ENGINE_ERRLEN, "%s",
-				 r == -ENOMEM ? "out of memory"
-					      : "a value of the connection cannot be written in "
-						"this format");
+			if (r == -ENOMEM)
+				snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+			else
+				snprintf(errbuf, ENGINE_ERRLEN,
+					 "connection \"%s\": a value of its connection_url cannot "
+					 "be written in this format (a line break, trailing white "
+					 "space or a NUL byte)",
+					 c->name);
 			break;
 		}
 	}

@@ -5,9 +5,10 @@
  *
  * Node ids. The root, the top directories, errors and metrics have fixed
  * ids; every other name gets a node (fs_ino.c): one per path for
- * config/, roles/, rotate-root/ and leases/, and a fresh one for every
- * LOOKUP of a creds/ name, so that each open of creds/ROLE has an inode,
- * and so a page cache, of its own (fuse-pitfalls.md 4.3, fs_creds.c).
+ * config/, roles/, rotate-root/, leases/ and creds/ROLE.d/, and a fresh
+ * one for every LOOKUP of a creds/ file name (ROLE, ROLE.env, ...,
+ * ROLE.d/KEY), so that each open of one has an inode, and so a page
+ * cache, of its own (fuse-pitfalls.md 4.3, fs_creds.c).
  *
  * Threading: the FUSE workers and the engine's threads (issue completions,
  * poll wake-ups) call in here. Every node and handle field marked so is

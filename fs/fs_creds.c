@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fs_creds.c - creds/ROLE: each open issues a credential that only that
- * open can read, whatever the read path (read, pread, splice, sendfile,
- * copy_file_range, mmap).
+ * fs_creds.c - creds/ROLE (and ROLE.env, .uri, .service, .pgpass): each
+ * open issues a credential that only that open can read, whatever the read
+ * path (read, pread, splice, sendfile, copy_file_range, mmap). The files of
+ * creds/ROLE.d/ are nodes of the same kind, whose lease a process's opens
+ * share (fs_keys.c).
  *
  * A splice or sendfile read of a FUSE file goes through the inode's page
  * cache even with direct_io (Linux >= 6.5), and a page cache is shared by
@@ -31,8 +33,9 @@
  * then read nothing, but never another open's body, since no other open
  * shares the inode.
  *
- * Issuance runs through engine_issue_async: the OPEN request is kept and
- * answered from the completion, so no FUSE thread waits on PostgreSQL.
+ * Issuance runs through engine_issue_fmt_async, which renders the file's
+ * format: the OPEN request is kept and answered from the completion, so no
+ * FUSE thread waits on PostgreSQL.
  */
 #include <errno.h>
 #include <fcntl.h>
