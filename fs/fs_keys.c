@@ -21,6 +21,13 @@
  *
  * Everything marked so is protected by fs_ctx's mu; the engine is called,
  * and FUSE answered, without it.
+ *
+ * XXX The files of a keyset share one lease and the engine keeps one poll
+ * handle per lease: when two of them are polled at once, only the last
+ * poller is woken (POLLPRI) when the lease ends. A keyset whose lease
+ * was revoked (rm leases/...) while a file stays open keeps serving its
+ * values to that process's new opens, since they must match the files it
+ * holds; it gets a new lease once it closes them all.
  */
 #include <errno.h>
 #include <stdio.h>
