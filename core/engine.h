@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "credfmt.h"
 #include "lease.h"
 #include "role.h"
 #include "secret.h"
@@ -179,6 +180,50 @@ typedef void engine_issue_done_fn(void *arg, int r, struct lease *lease, struct 
  */
 void engine_issue_async(struct engine *e, const char *role, const struct lease_holder *holder,
 			engine_issue_done_fn *done, void *arg);
+
+/* A set of creds/ formats: ENGINE_FMT(CREDFMT_ENV) | ... */
+#define ENGINE_FMT(f) (1U << (f))
+#define ENGINE_NFMT   (CREDFMT_KEY_DATABASE + 1)
+/* The five files of creds/ROLE.d/, from one lease. */
+#define ENGINE_FMT_KEYS                                                        \
+	(ENGINE_FMT(CREDFMT_KEY_USERNAME) | ENGINE_FMT(CREDFMT_KEY_PASSWORD) | \
+	 ENGINE_FMT(CREDFMT_KEY_HOST) | ENGINE_FMT(CREDFMT_KEY_PORT) |         \
+	 ENGINE_FMT(CREDFMT_KEY_DATABASE))
+
+/*
+ * What one issue hands out: the lease and, for each format asked for, its
+ * body (the exact bytes of that creds/ file, in guarded memory).
+ */
+struct engine_creds {
+	struct lease *lease; /* a reference */
+	struct secret *body[ENGINE_NFMT]; /* indexed by enum credfmt; NULL if not asked for */
+};
+
+/* engine_creds_clear - drop the reference and wipe the bodies (not a let-go); NULL-safe. */
+void engine_creds_clear(struct engine_creds *cr);
+
+/*
+ * engine_issue_fmt_done_fn - the end of an engine_issue_fmt_async: r and
+ * errbuf as engine_issue; on success the contents of *cr (borrowed
+ * struct) belong to the callee, which moves them out or calls
+ * engine_creds_clear. On failure *cr is empty. Threads as
+ * engine_issue_done_fn.
+ */
+typedef void engine_issue_fmt_done_fn(void *arg, int r, struct engine_creds *cr,
+				      const char *errbuf);
+
+/*
+ * engine_issue_fmt_async - engine_issue_async for the creds/ files of
+ * other formats (README "Credential formats"): one lease, and the body of
+ * each format in fmts (ENGINE_FMT bits, not 0), rendered by credfmt from
+ * the lease's username, its password and the target of the connection's
+ * connection_url (never the root's user or password). A connection_url
+ * that cannot be rendered in a format asked for fails with -EINVAL before
+ * any login is created. file names the file for errors ("db-app.env").
+ */
+void engine_issue_fmt_async(struct engine *e, const char *role, unsigned fmts, const char *file,
+			    const struct lease_holder *holder, engine_issue_fmt_done_fn *done,
+			    void *arg);
 
 /*
  * engine_metrics - the metrics file: Prometheus text exposition format

@@ -95,6 +95,20 @@ int engine_static_rotate_now(struct engine *e, const char *name, char *errbuf);
 /* engine_backoff_ms - the wait before retry n (1 s doubling to 5 min). */
 int64_t engine_backoff_ms(int n);
 
+/* engine_body - Vault's JSON of lease l with password pw, as a new secret; NULL on ENOMEM. */
+struct secret *engine_body(struct lease *l, const struct secret *pw);
+
+/*
+ * engine_render - the bodies of the formats in fmts other than JSON into
+ * cr->body (new secrets) for username and pw on connection c, made before
+ * the login exists: a connection_url or a value a format cannot hold
+ * gives -EINVAL (errbuf set) and nothing is created. Bodies already made
+ * stay in cr for the caller to clear.
+ */
+int engine_render(const struct dbconf *c, const struct role *ro, const char *username,
+		  const struct secret *pw, unsigned fmts, struct engine_creds *cr, char *errbuf)
+	__attribute__((warn_unused_result));
+
 /* engine_audit - one audit line; 0 or -EIO (lease, holder, pw may be NULL; err NULL: ok). */
 int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
 		 const struct lease *l, const struct lease_holder *holder, const struct secret *pw,

@@ -18,30 +18,6 @@
 #include "uname.h"
 #include "utmpl.h"
 
-static struct secret *engine_body(struct lease *l, const struct secret *pw)
-{
-	char lid[160], maxe[TIMEFMT_LEN];
-	struct secret *body = NULL;
-	json_t *j;
-	size_t n;
-
-	snprintf(lid, sizeof(lid), "database/creds/%s/%s", l->role->name, l->id);
-	timefmt_rfc3339(l->max_expires + leasesvc_wall_off(), maxe);
-	j = json_pack("{s:s, s:I, s:b, s:s, s:{s:s, s:s}}", "lease_id", lid, "lease_duration",
-		      (json_int_t)(l->ttl_ms / 1000), "renewable", l->valid_until < l->max_expires,
-		      "max_expires", maxe, "data", "username", l->username, "password",
-		      secret_str(pw));
-	if (!j)
-		return NULL;
-	n = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	if (n && (body = secret_alloc(n + 1))) {
-		json_dumpb(j, secret_buf(body), n, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		secret_buf(body)[n] = '\n';
-	}
-	json_decref(j); /* the wiping allocator clears the password copy */
-	return body;
-}
-
 /* l's login exists but must not be handed out: revoke it. */
 static void engine_revoke_now(struct engine *e, struct lease *l)
 {
@@ -270,11 +246,12 @@ static int engine_issue_front(struct engine *e, const char *name, const struct l
 
 /* The part that talks to PostgreSQL, on the connection's lane; ro and p are taken. */
 static int engine_issue_back(struct engine *e, struct role *ro, struct conn_pool *p,
-			     uint64_t version, const struct lease_holder *holder,
-			     struct lease **out, struct secret **bodyp, char *errbuf)
+			     uint64_t version, const struct lease_holder *holder, unsigned fmts,
+			     struct engine_creds *out, char *errbuf)
 {
+	struct engine_creds cr = { 0 };
 	char username[UNAME_MAX + 1];
-	struct secret *pw = NULL, *body = NULL;
+	struct secret *pw = NULL;
 	struct lease *l = NULL;
 	struct dbconf *c = NULL;
 	struct watch *w = NULL;
@@ -303,12 +280,14 @@ static int engine_issue_back(struct engine *e, struct role *ro, struct conn_pool
 	if (!pw || !(l = lease_new(ro, username, holder, leasesvc_now())))
 		goto out;
 	l->conn_version = version;
+	if ((r = engine_render(c, ro, username, pw, fmts, &cr, errbuf)) != 0)
+		goto out;
 	r = engine_create(e, p, l, pw, verifier, w, errbuf);
 	w = NULL; /* transferred */
 	if (r != 0)
 		goto out;
 	r = -ENOMEM;
-	if (!(body = engine_body(l, pw))) {
+	if ((fmts & ENGINE_FMT(CREDFMT_JSON)) && !(cr.body[CREDFMT_JSON] = engine_body(l, pw))) {
 		engine_revoke_now(e, l); /* the login exists: never leave it behind */
 		goto out;
 	}
@@ -322,17 +301,17 @@ static int engine_issue_back(struct engine *e, struct role *ro, struct conn_pool
 	crash_point("issue-before-reply");
 	log_info("lease %s: issued %s for role %s to pid %d", l->id, username, ro->name,
 		 holder ? (int)holder->pid : 0);
-	*out = l;
+	cr.lease = l;
 	l = NULL; /* transferred */
-	*bodyp = body;
-	body = NULL; /* transferred */
+	*out = cr;
+	memset(&cr, 0, sizeof(cr)); /* transferred */
 	r = 0;
 out:
 	leasesvc_watch_cancel(e->svc, w);
 	lease_unref(l);
 	secret_free(pw);
 	secret_wipe_str(verifier);
-	secret_free(body);
+	engine_creds_clear(&cr);
 	dbconf_unref(c);
 	conn_pool_unref(p);
 	role_unref(ro);
@@ -351,7 +330,10 @@ struct engine_job {
 	int64_t queued; /* monotonic ms */
 	int64_t pool_timeout_ms;
 	bool limited; /* refused by a role's limit */
-	engine_issue_done_fn *done;
+	unsigned fmts; /* ENGINE_FMT bits */
+	char file[CREDFMT_ROLE_MAX + 16]; /* the creds/ file, for errors */
+	engine_issue_done_fn *done; /* JSON only (engine_issue_async) */
+	engine_issue_fmt_done_fn *done_fmt; /* or this */
 	void *arg;
 };
 
@@ -364,16 +346,26 @@ static void engine_holder_copy(struct holder_buf *dst, const struct lease_holder
 	dst->h.cgroup = dst->cgroup;
 }
 
-static void engine_job_end(struct engine_job *j, int r, struct lease *l, struct secret *body,
-			   const char *errbuf)
+/* cr: what the issue made (NULL: nothing), handed to done. */
+static void engine_job_end(struct engine_job *j, int r, struct engine_creds *cr, const char *errbuf)
 {
 	const struct lease_holder *h = j->has_holder ? &j->holder.h : NULL;
+	struct engine_creds none = { 0 };
 
+	if (!cr)
+		cr = &none;
 	if (r != 0)
-		engine_fail_issue(j->e, j->name, h, errbuf);
+		engine_fail_issue(j->e, j->file, h, errbuf);
 	engine_metrics_issue(j->e, j->name, j->ro ? j->ro->db_name : NULL, r,
 			     j->limited ? "limit" : NULL, leasesvc_now() - j->queued);
-	j->done(j->arg, r, l, body, errbuf);
+	if (j->done_fmt) {
+		j->done_fmt(j->arg, r, cr, errbuf);
+	} else {
+		j->done(j->arg, r, cr->lease, cr->body[CREDFMT_JSON], errbuf);
+		cr->lease = NULL; /* transferred */
+		cr->body[CREDFMT_JSON] = NULL; /* transferred */
+	}
+	engine_creds_clear(cr); /* whatever the callee left */
 	role_unref(j->ro);
 	conn_pool_unref(j->p);
 	free(j);
@@ -383,13 +375,12 @@ static void engine_job_run(void *arg)
 {
 	struct engine_job *j = arg;
 	char errbuf[ENGINE_ERRLEN] = "";
-	struct secret *body = NULL;
-	struct lease *l = NULL;
+	struct engine_creds cr = { 0 };
 	int r;
 
 	r = engine_issue_back(j->e, role_ref(j->ro), conn_pool_ref(j->p), j->version,
-			      j->has_holder ? &j->holder.h : NULL, &l, &body, errbuf);
-	engine_job_end(j, r, l, body, errbuf);
+			      j->has_holder ? &j->holder.h : NULL, j->fmts, &cr, errbuf);
+	engine_job_end(j, r, &cr, errbuf);
 }
 
 static void engine_job_drop(void *arg, int why)
@@ -403,33 +394,29 @@ static void engine_job_drop(void *arg, int why)
 		snprintf(errbuf, ENGINE_ERRLEN,
 			 "connection \"%s\" is busy: no worker within pool_timeout (%lld ms)",
 			 j->ro->db_name, (long long)j->pool_timeout_ms);
-	engine_job_end(j, why == -ESHUTDOWN ? -ESHUTDOWN : -EAGAIN, NULL, NULL, errbuf);
+	engine_job_end(j, why == -ESHUTDOWN ? -ESHUTDOWN : -EAGAIN, NULL, errbuf);
 }
 
-void engine_issue_async(struct engine *e, const char *name, const struct lease_holder *holder,
-			engine_issue_done_fn *done, void *arg)
+/* Queue the issue of job j (its done, fmts and file set) on its connection's lane. */
+static void engine_job_submit(struct engine *e, struct engine_job *j, const char *name,
+			      const struct lease_holder *holder)
 {
 	char errbuf[ENGINE_ERRLEN] = "";
-	struct engine_job *j = calloc(1, sizeof(*j));
 	struct dbconf *c;
 	int r;
 
-	if (!j) {
-		done(arg, -ENOMEM, NULL, NULL, "out of memory");
-		return;
-	}
 	j->e = e;
-	j->done = done;
-	j->arg = arg;
 	j->queued = leasesvc_now();
 	snprintf(j->name, sizeof(j->name), "%s", name);
+	if (!j->file[0])
+		snprintf(j->file, sizeof(j->file), "%.*s", (int)sizeof(j->file) - 1, name);
 	if (holder) {
 		engine_holder_copy(&j->holder, holder);
 		j->has_holder = true;
 	}
 	if ((r = engine_issue_front(e, name, holder, &j->ro, &j->p, &j->version, &j->limited,
 				    errbuf)) != 0) {
-		engine_job_end(j, r, NULL, NULL, errbuf);
+		engine_job_end(j, r, NULL, errbuf);
 		return;
 	}
 	c = conn_pool_conf(j->p);
@@ -447,7 +434,40 @@ void engine_issue_async(struct engine *e, const char *name, const struct lease_h
 	else if (r != 0)
 		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
 	if (r != 0)
-		engine_job_end(j, r, NULL, NULL, errbuf);
+		engine_job_end(j, r, NULL, errbuf);
+}
+
+void engine_issue_async(struct engine *e, const char *name, const struct lease_holder *holder,
+			engine_issue_done_fn *done, void *arg)
+{
+	struct engine_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		done(arg, -ENOMEM, NULL, NULL, "out of memory");
+		return;
+	}
+	j->done = done;
+	j->arg = arg;
+	j->fmts = ENGINE_FMT(CREDFMT_JSON);
+	engine_job_submit(e, j, name, holder);
+}
+
+void engine_issue_fmt_async(struct engine *e, const char *name, unsigned fmts, const char *file,
+			    const struct lease_holder *holder, engine_issue_fmt_done_fn *done,
+			    void *arg)
+{
+	struct engine_job *j = calloc(1, sizeof(*j));
+	struct engine_creds none = { 0 };
+
+	if (!j) {
+		done(arg, -ENOMEM, &none, "out of memory");
+		return;
+	}
+	j->done_fmt = done;
+	j->arg = arg;
+	j->fmts = fmts ? fmts : ENGINE_FMT(CREDFMT_JSON);
+	snprintf(j->file, sizeof(j->file), "%s", file ? file : "");
+	engine_job_submit(e, j, name, holder);
 }
 
 /* engine_issue: the same, waiting for the lane. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "credfmt.h"
 #include "log.h"
 #include "params.h"
 #include "role.h"
@@ -332,6 +333,22 @@ static int role_fill_empty(struct role *ro)
 	return 0;
 }
 
+int role_name_valid(const char *name, struct parse_error *err)
+{
+	int r;
+
+	if ((r = params_name_valid(name, err)) != 0)
+		return r;
+	if (credfmt_role_name_clashes(name)) {
+		perr_set(err, 0, 0,
+			 "role name \"%s\" ends in .env, .uri, .service, .pgpass or .d, which "
+			 "creds/ reads as a file of another role: choose another name",
+			 name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int role_from_params(const char *name, json_t *params, unsigned flags, struct role **out,
 		     struct parse_error *err)
 {
@@ -339,7 +356,8 @@ int role_from_params(const char *name, json_t *params, unsigned flags, struct ro
 	const char *db = NULL;
 	int r;
 
-	if ((r = params_name_valid(name, err)) != 0 ||
+	if ((r = (flags & PARAMS_RESTORE) ? params_name_valid(name, err)
+					  : role_name_valid(name, err)) != 0 ||
 	    (r = params_check_keys(params, role_keys, err)) != 0)
 		return r;
 	if (!(ro = role_alloc(name)))

@@ -64,10 +64,19 @@ struct role {
 };
 
 /*
+ * role_name_valid - 0 if name may be given to a new role: a valid name
+ * (params_name_valid) that does not end in a suffix of creds/ (".env",
+ * ".uri", ".service", ".pgpass", ".d"), whose files would be taken for
+ * another role's (credfmt_role_name_clashes). -EINVAL with err set.
+ */
+int role_name_valid(const char *name, struct parse_error *err) __attribute__((warn_unused_result));
+
+/*
  * role_from_params - validate params (borrowed) and build a new role.
  * flags (params.h): without PARAMS_FINAL missing required keys are not
  * checked; with PARAMS_RESTORE transaction control in statements only
- * warns (and marks the role txn_control). Returns 0 and *out (new, refs
+ * warns (and marks the role txn_control), and a name role_name_valid
+ * refuses is kept (written before the rule). Returns 0 and *out (new, refs
  * 1), or -EINVAL with err set, or -ENOMEM.
  */
 int role_from_params(const char *name, json_t *params, unsigned flags, struct role **out,

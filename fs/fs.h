@@ -5,9 +5,10 @@
  *
  * Node ids. The root, the top directories, errors and metrics have fixed
  * ids; every other name gets a node (fs_ino.c): one per path for
- * config/, roles/, rotate-root/ and leases/, and a fresh one for every
- * LOOKUP of a creds/ name, so that each open of creds/ROLE has an inode,
- * and so a page cache, of its own (fuse-pitfalls.md 4.3, fs_creds.c).
+ * config/, roles/, rotate-root/, leases/ and creds/ROLE.d/, and a fresh
+ * one for every LOOKUP of a creds/ file name (ROLE, ROLE.env, ...,
+ * ROLE.d/KEY), so that each open of one has an inode, and so a page
+ * cache, of its own (fuse-pitfalls.md 4.3, fs_creds.c).
  *
  * Threading: the FUSE workers and the engine's threads (issue completions,
  * poll wake-ups) call in here. Every node and handle field marked so is
@@ -23,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "credfmt.h"
 #include "engine.h"
 
 /* The low-level operations; userdata is the struct fs_ctx. */
@@ -60,6 +62,7 @@ struct fs_ctx {
 	pthread_mutex_t mu;
 	struct fs_handle *handles; /* protected by mu: every open file's handle */
 	struct fs_inodes *inodes; /* protected by mu: the node table */
+	struct fs_keyset *keysets; /* protected by mu: the leases of creds/ROLE.d/ (fs_keys.c) */
 };
 
 /* fs_ctx_init - set up c's lock and node table; 0 or -ENOMEM. */
@@ -85,7 +88,9 @@ enum fs_node {
 	FS_METRICS, /* metrics */
 	FS_CONFIG, /* config/NAME */
 	FS_ROLE, /* roles/NAME */
-	FS_CREDS, /* creds/NAME */
+	FS_CREDS, /* creds/NAME: ROLE, ROLE.env, ROLE.uri, ROLE.service, ROLE.pgpass */
+	FS_CREDS_DIR, /* creds/ROLE.d */
+	FS_CREDS_KEY, /* creds/ROLE.d/KEY */
 	FS_ROTATE, /* rotate-root/NAME */
 	FS_LEASE_DIR, /* leases/ROLE */
 	FS_LEASE, /* leases/ROLE/ID */
@@ -98,8 +103,8 @@ enum fs_node {
 struct fs_path {
 	enum fs_node node;
 	char top[16]; /* the top directory */
-	char name[256]; /* NAME or ROLE: any name the kernel passes (NAME_MAX) */
-	char id[256]; /* ID */
+	char name[256]; /* NAME or ROLE: any name the kernel passes (NAME_MAX); "ROLE.d" */
+	char id[256]; /* ID; KEY */
 };
 
 /* fs_is_def - a definition file: config/, roles/, static-roles/. */
@@ -120,6 +125,12 @@ static inline enum engine_kind fs_kind(const struct fs_path *p)
 	return p->node == FS_CONFIG ? ENGINE_CONFIG
 	       : p->node == FS_ROLE ? ENGINE_ROLE
 				    : ENGINE_STATIC;
+}
+
+/* fs_path_is_creds - a file of creds/, whose every LOOKUP makes a new node (fs_creds.c). */
+static inline bool fs_path_is_creds(const struct fs_path *p)
+{
+	return p->node == FS_CREDS || p->node == FS_CREDS_KEY;
 }
 
 /*
@@ -160,6 +171,7 @@ struct fs_inode {
 	unsigned handles; /* handles not freed yet: the body is kept (a reply may be in writev) */
 	struct lease *lease; /* a reference, while FS_C_OPEN */
 	struct secret *body; /* from FS_C_OPEN until its last handle is freed */
+	struct fs_keyset *keys; /* ROLE.d/ files, while FS_C_OPEN: the opener's shared lease */
 	struct fs_inode *ino_next, *path_next; /* hash chains */
 };
 
@@ -265,11 +277,55 @@ void fs_ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* fs_creds.c: opens, reads, polls and releases of creds/ nodes. */
+
+/*
+ * fs_creds_role - the role (role_out, CREDFMT_ROLE_MAX bytes) and format of
+ * a creds/ path (FS_CREDS, FS_CREDS_KEY; FS_CREDS_DIR: the role, *fmt
+ * untouched): 0, or -ENOENT for a name that is no file of any role.
+ */
+int fs_creds_role(const struct fs_path *p, char *role_out, enum credfmt *fmt);
+
+/* An OPEN of a creds/ node waiting for its credential. */
+struct fs_creds_open {
+	fuse_req_t req;
+	struct fs_ctx *c;
+	struct fs_inode *node; /* a reference */
+	struct fs_handle *h; /* the open's handle, made before the issue */
+	enum credfmt fmt; /* the file's format */
+	struct fs_creds_open *next; /* fs_keys.c: opens waiting for one issue */
+};
+
+/*
+ * fs_creds_opened - answer op with lease (a reference, taken) and body (a
+ * secret, taken): the node holds them while open; keys: the ROLE.d/
+ * keyset the node uses (one of its users, taken), or NULL. Frees op.
+ */
+void fs_creds_opened(struct fs_creds_open *op, struct lease *lease, struct secret *body,
+		     struct fs_keyset *keys);
+
+/* fs_creds_failed - answer op with the error -r; the node can be opened again. Frees op. */
+void fs_creds_failed(struct fs_creds_open *op, int r);
 void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_creds_read(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h, size_t size, off_t off);
 void fs_creds_poll(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h,
 		   struct fuse_pollhandle *ph);
 /* fs_creds_release - the handle's release: the last one lets the lease go; frees h. */
 void fs_creds_release(struct fs_ctx *c, struct fs_handle *h);
+
+/* fs_keys.c: creds/ROLE.d/, one lease per role and opening process. */
+
+/*
+ * fs_keys_open - answer op (an open of a file of role's ROLE.d/ by holder,
+ * borrowed) from the keyset of that process, issuing it if there is none.
+ * Takes op.
+ */
+void fs_keys_open(struct fs_ctx *c, struct fs_creds_open *op, const char *role,
+		  const struct lease_holder *holder);
+
+/* fs_keys_put - a node of keyset ks closed for good: the last lets the lease go. */
+void fs_keys_put(struct fs_ctx *c, struct fs_keyset *ks);
+
+/* fs_keys_free_all - at the end: free every keyset, not letting leases go (fs_ctx_free). */
+void fs_keys_free_all(struct fs_ctx *c);
 
 #endif

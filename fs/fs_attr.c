@@ -75,17 +75,25 @@ static void fs_stat_base(struct fs_ctx *c, const struct fs_path *p, struct stat 
 }
 
 /*
- * A creds/ file: the role's owner, group and mode; the size of the node's
- * body once it has one (fstat sends no file handle on this kernel, and a
- * size of 0 would shrink the page cache the body was stored in). A node
- * still open after its role was removed keeps serving its body, 0400.
+ * A creds/ file (ROLE, ROLE.env, ..., ROLE.d/KEY): the role's owner, group
+ * and mode; the size of the node's body once it has one (fstat sends no
+ * file handle on this kernel, and a size of 0 would shrink the page cache
+ * the body was stored in). A node still open after its role was removed
+ * keeps serving its body, 0400. ROLE.d/ is a directory of the same owner
+ * and group, searchable by whom the mode lets read.
  */
 static int fs_attr_creds(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 			 struct stat *st)
 {
-	struct role *ro = engine_role_get(c->engine, p->name);
+	char name[CREDFMT_ROLE_MAX];
+	struct role *ro = NULL;
 	size_t size = 0;
 	bool has_body = false;
+	enum credfmt fmt;
+	mode_t mode;
+
+	if (fs_creds_role(p, name, &fmt) == 0)
+		ro = engine_role_get(c->engine, name);
 
 	if (node) {
 		pthread_mutex_lock(&c->mu);
@@ -97,7 +105,12 @@ static int fs_attr_creds(struct fs_ctx *c, const struct fs_path *p, struct fs_in
 	}
 	if (!ro && !has_body)
 		return -ENOENT;
-	fs_stat_base(c, p, st, S_IFREG | (ro ? ro->creds_mode : 0400));
+	mode = ro ? ro->creds_mode : 0400;
+	if (p->node == FS_CREDS_DIR)
+		mode = S_IFDIR | mode | ((mode & 0444) >> 2);
+	else
+		mode |= S_IFREG;
+	fs_stat_base(c, p, st, mode);
 	if (ro && ro->creds_uid != (uid_t)-1)
 		st->st_uid = ro->creds_uid;
 	if (ro && ro->creds_gid != (gid_t)-1)
@@ -147,6 +160,8 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 		fs_stat_base(c, p, st, S_IFREG | c->metrics_mode);
 		return 0;
 	case FS_CREDS:
+	case FS_CREDS_DIR:
+	case FS_CREDS_KEY:
 		return fs_attr_creds(c, p, node, st);
 	case FS_ROTATE:
 	case FS_RESET:
@@ -206,7 +221,7 @@ int fs_entry(struct fs_ctx *c, const struct fs_path *p, struct fuse_entry_param 
 	 * creds/: no caching at all, so that every path walk LOOKUPs again,
 	 * sees another node id and gets an inode of its own (fs_creds.c).
 	 */
-	e->entry_timeout = p->node == FS_CREDS ? 0 : FS_ENTRY_TIMEOUT;
+	e->entry_timeout = !strcmp(p->top, "creds") ? 0 : FS_ENTRY_TIMEOUT;
 	e->attr_timeout = 0;
 	*nodep = node;
 	return 0;
@@ -402,6 +417,47 @@ static json_t *fs_lease_roles(struct fs_ctx *c)
 	return names;
 }
 
+/* creds/: every file of each role (README "Credential formats"). */
+static void fs_list_creds(struct fs_list *l, const struct fs_path *dir, json_t *names)
+{
+	char file[CREDFMT_ROLE_MAX + 16];
+	struct fs_path p;
+	size_t i;
+	json_t *v;
+
+	if (!names) {
+		l->err = -ENOMEM;
+		return;
+	}
+	json_array_foreach(names, i, v)
+	{
+		const char *role = json_string_value(v);
+
+		/* A role named x.env (from before such names were refused) has no JSON file. */
+		for (int f = credfmt_role_name_clashes(role) ? CREDFMT_ENV : CREDFMT_JSON;
+		     f <= CREDFMT_PGPASS; f++)
+			if (credfmt_name(f, role, file, sizeof(file)) == 0 &&
+			    fs_path_child(dir, file, &p) == 0)
+				fs_list_add(l, file, &p, S_IFREG);
+		snprintf(file, sizeof(file), "%s.d", role);
+		if (fs_path_child(dir, file, &p) == 0 && p.node == FS_CREDS_DIR)
+			fs_list_add(l, file, &p, S_IFDIR);
+	}
+	json_decref(names);
+}
+
+/* creds/ROLE.d/: the five keys. */
+static void fs_list_keys(struct fs_list *l, const struct fs_path *dir)
+{
+	char file[32];
+	struct fs_path p;
+
+	for (int f = CREDFMT_KEY_USERNAME; f <= CREDFMT_KEY_DATABASE; f++)
+		if (credfmt_name(f, "", file, sizeof(file)) == 0 &&
+		    fs_path_child(dir, file, &p) == 0)
+			fs_list_add(l, file, &p, S_IFREG);
+}
+
 static void fs_list_dir(struct fs_ctx *c, struct fs_list *l, const struct fs_path *p)
 {
 	static const char *const top[] = { "config",	   "roles",	  "creds",   "rotate-root",
@@ -422,10 +478,14 @@ static void fs_list_dir(struct fs_ctx *c, struct fs_list *l, const struct fs_pat
 	} else if (!strcmp(p->top, "static-roles") || !strcmp(p->top, "static-creds") ||
 		   !strcmp(p->top, "rotate-role")) {
 		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_STATIC));
+	} else if (p->node == FS_CREDS_DIR) {
+		fs_list_keys(l, p);
+	} else if (!strcmp(p->top, "creds")) {
+		fs_list_creds(l, p, engine_def_names(c->engine, ENGINE_ROLE));
 	} else if (!strcmp(p->top, "config") || !strcmp(p->top, "rotate-root") ||
 		   !strcmp(p->top, "reset")) {
 		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_CONFIG));
-	} else if (!strcmp(p->top, "roles") || !strcmp(p->top, "creds")) {
+	} else if (!strcmp(p->top, "roles")) {
 		fs_list_names(l, p, engine_def_names(c->engine, ENGINE_ROLE));
 	} else {
 		fs_list_names(l, p, fs_lease_roles(c));
@@ -443,7 +503,8 @@ void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if ((r = fs_inode_path(c, ino, &p)) != 0)
 		goto out;
-	if (p.node != FS_ROOT && p.node != FS_DIR && p.node != FS_LEASE_DIR) {
+	if (p.node != FS_ROOT && p.node != FS_DIR && p.node != FS_LEASE_DIR &&
+	    p.node != FS_CREDS_DIR) {
 		r = -ENOTDIR;
 		goto out;
 	}

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fs_creds.c - creds/ROLE: each open issues a credential that only that
- * open can read, whatever the read path (read, pread, splice, sendfile,
- * copy_file_range, mmap).
+ * fs_creds.c - creds/ROLE (and ROLE.env, .uri, .service, .pgpass): each
+ * open issues a credential that only that open can read, whatever the read
+ * path (read, pread, splice, sendfile, copy_file_range, mmap). The files of
+ * creds/ROLE.d/ are nodes of the same kind, whose lease a process's opens
+ * share (fs_keys.c).
  *
  * A splice or sendfile read of a FUSE file goes through the inode's page
  * cache even with direct_io (Linux >= 6.5), and a page cache is shared by
@@ -31,8 +33,9 @@
  * then read nothing, but never another open's body, since no other open
  * shares the inode.
  *
- * Issuance runs through engine_issue_async: the OPEN request is kept and
- * answered from the completion, so no FUSE thread waits on PostgreSQL.
+ * Issuance runs through engine_issue_fmt_async, which renders the file's
+ * format: the OPEN request is kept and answered from the completion, so no
+ * FUSE thread waits on PostgreSQL.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,13 +49,27 @@
 #include "log.h"
 #include "secret.h"
 
-/* An OPEN waiting for its credential. */
-struct fs_creds_open {
-	fuse_req_t req;
-	struct fs_ctx *c;
-	struct fs_inode *node; /* a reference */
-	struct fs_handle *h; /* the open's handle, made before the issue */
-};
+int fs_creds_role(const struct fs_path *p, char *role, enum credfmt *fmt)
+{
+	enum credfmt f;
+
+	switch (p->node) {
+	case FS_CREDS:
+		return credfmt_from_name(p->name, role, CREDFMT_ROLE_MAX, fmt) == 0 ? 0 : -ENOENT;
+	case FS_CREDS_KEY:
+		if (credfmt_key_from_name(p->id, &f) != 0)
+			return -ENOENT;
+		/* fall through */
+	case FS_CREDS_DIR:
+		if (credfmt_dir_from_name(p->name, role, CREDFMT_ROLE_MAX) != 0)
+			return -ENOENT;
+		if (p->node == FS_CREDS_KEY)
+			*fmt = f;
+		return 0;
+	default:
+		return -ENOENT;
+	}
+}
 
 static void fs_creds_fill_fi(struct fuse_file_info *fi, struct fs_handle *h, bool stored)
 {
@@ -101,30 +118,31 @@ static bool fs_creds_store(struct fs_ctx *c, fuse_ino_t ino, const struct secret
 	return r == 0;
 }
 
-/* The issue's completion: on an engine thread, or on the OPEN's own. */
-static void fs_creds_issued(void *arg, int r, struct lease *lease, struct secret *body,
-			    const char *errbuf)
+void fs_creds_failed(struct fs_creds_open *op, int r)
 {
-	struct fs_creds_open *op = arg;
+	struct fs_ctx *c = op->c;
+
+	pthread_mutex_lock(&c->mu);
+	op->node->cstate = FS_C_NEW;
+	fs_inode_unref_locked(c->inodes, op->node);
+	pthread_mutex_unlock(&c->mu);
+	fs_handle_put(c, op->h);
+	fuse_reply_err(op->req, -r);
+	free(op);
+}
+
+void fs_creds_opened(struct fs_creds_open *op, struct lease *lease, struct secret *body,
+		     struct fs_keyset *keys)
+{
 	struct fs_ctx *c = op->c;
 	struct fs_inode *node = op->node;
 	struct fs_handle *h = op->h;
 	bool stored;
 
-	(void)errbuf; /* the engine has put it in errors already */
-	if (r != 0) {
-		pthread_mutex_lock(&c->mu);
-		node->cstate = FS_C_NEW;
-		fs_inode_unref_locked(c->inodes, node);
-		pthread_mutex_unlock(&c->mu);
-		fs_handle_put(c, h);
-		fuse_reply_err(op->req, -r);
-		free(op);
-		return;
-	}
 	pthread_mutex_lock(&c->mu);
 	node->lease = lease;
 	node->body = body;
+	node->keys = keys;
 	node->opens = 1;
 	node->cstate = FS_C_OPEN;
 	h->inode = node; /* the reference op held, transferred */
@@ -139,14 +157,35 @@ static void fs_creds_issued(void *arg, int r, struct lease *lease, struct secret
 	free(op);
 }
 
+/* The issue's completion: on an engine thread, or on the OPEN's own. */
+static void fs_creds_issued(void *arg, int r, struct engine_creds *cr, const char *errbuf)
+{
+	struct fs_creds_open *op = arg;
+	struct secret *body;
+	struct lease *lease;
+
+	(void)errbuf; /* the engine has put it in errors already */
+	if (r != 0) {
+		fs_creds_failed(op, r);
+		return;
+	}
+	lease = cr->lease;
+	body = cr->body[op->fmt];
+	cr->lease = NULL; /* transferred */
+	cr->body[op->fmt] = NULL; /* transferred */
+	fs_creds_opened(op, lease, body, NULL);
+}
+
 void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	struct fs_creds_open *op = NULL;
+	char role[CREDFMT_ROLE_MAX];
 	struct holder_buf holder;
 	struct fs_handle *h = NULL;
 	struct fs_inode *node;
 	enum fs_cstate state;
+	enum credfmt fmt;
 	struct fs_path p;
 	bool stored = false;
 	int r;
@@ -156,7 +195,7 @@ void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse
 		return;
 	}
 	/* Everything that can fail for want of memory before the node is touched. */
-	if ((r = fs_inode_path(c, ino, &p)) != 0 ||
+	if ((r = fs_inode_path(c, ino, &p)) != 0 || (r = fs_creds_role(&p, role, &fmt)) != 0 ||
 	    (r = (op = calloc(1, sizeof(*op))) ? 0 : -ENOMEM) != 0 ||
 	    (r = (h = fs_handle_new(c, FS_H_CREDS, &p, fc->uid)) ? 0 : -ENOMEM) != 0) {
 		free(op);
@@ -196,10 +235,15 @@ void fs_creds_open(fuse_req_t req, struct fs_ctx *c, fuse_ino_t ino, struct fuse
 	op->c = c;
 	op->node = node; /* the reference just taken */
 	op->h = h;
+	op->fmt = fmt;
 	/* Resolve the opener now: RELEASE will not say who it was. */
 	holder_from_tid("/proc", fc->pid, fc->uid, fc->gid, &holder);
-	engine_issue_async(c->engine, p.name, &holder.h, fs_creds_issued, op);
-	op = NULL; /* transferred: freed by fs_creds_issued */
+	if (p.node == FS_CREDS_KEY)
+		fs_keys_open(c, op, role, &holder.h);
+	else
+		engine_issue_fmt_async(c->engine, role, ENGINE_FMT(fmt), p.name, &holder.h,
+				       fs_creds_issued, op);
+	op = NULL; /* transferred: freed by fs_creds_opened or fs_creds_failed */
 }
 
 void fs_creds_read(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h, size_t size, off_t off)
@@ -256,6 +300,7 @@ void fs_creds_poll(fuse_req_t req, struct fs_ctx *c, struct fs_handle *h,
 void fs_creds_release(struct fs_ctx *c, struct fs_handle *h)
 {
 	struct fs_inode *node = h->inode;
+	struct fs_keyset *keys = NULL;
 	struct lease *lease = NULL;
 	bool last;
 
@@ -264,10 +309,16 @@ void fs_creds_release(struct fs_ctx *c, struct fs_handle *h)
 	if (last) {
 		lease = node->lease;
 		node->lease = NULL;
+		keys = node->keys;
+		node->keys = NULL;
 		node->cstate = FS_C_DEAD;
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (last) {
+	if (keys) {
+		/* A file of ROLE.d/: the lease is the process's, let go with its last file. */
+		lease_unref(lease);
+		fs_keys_put(c, keys);
+	} else if (last) {
 		struct fuse_pollhandle *ph = engine_poll_take(c->engine, lease);
 
 		engine_closed(c->engine, lease);

@@ -94,7 +94,7 @@ static struct fs_inode *fs_inode_add(struct fs_inodes *t, fuse_ino_t ino, const 
 		return NULL;
 	n->ino = ino;
 	n->path = *p;
-	n->by_path = p->node != FS_CREDS;
+	n->by_path = !fs_path_is_creds(p);
 	n->cstate = FS_C_NEW;
 	fs_inodes_grow(t);
 	fs_inodes_link(t, n);
@@ -170,7 +170,7 @@ struct fs_inode *fs_inode_lookup_locked(struct fs_inodes *t, const struct fs_pat
 {
 	struct fs_inode *n = NULL;
 
-	if (p->node != FS_CREDS)
+	if (!fs_path_is_creds(p))
 		for (n = t->by_path[fs_path_bucket(t, p)]; n; n = n->path_next)
 			if (fs_path_eq(&n->path, p))
 				break;

@@ -58,6 +58,7 @@ void fs_ctx_free(struct fs_ctx *c)
 	}
 	fs_inodes_free(c->inodes);
 	c->inodes = NULL;
+	fs_keys_free_all(c);
 	pthread_mutex_destroy(&c->mu);
 }
 
@@ -212,7 +213,8 @@ static int fs_may_create(struct fs_ctx *c, const struct fs_path *p, uid_t uid)
 
 	if (!fs_is_def(p))
 		return fs_is_action(p) ? -ENOENT : -EACCES;
-	if (params_name_valid(p->name, &pe) != 0) {
+	if ((p->node == FS_ROLE ? role_name_valid(p->name, &pe)
+				: params_name_valid(p->name, &pe)) != 0) {
 		fs_path_str(p, path, sizeof(path));
 		engine_note_error(c->engine, uid, path, pe.text);
 		return -EINVAL;
@@ -263,7 +265,7 @@ static void fs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_path p;
 	int r;
 
-	if ((r = fs_inode_path(c, ino, &p)) == 0 && p.node == FS_CREDS) {
+	if ((r = fs_inode_path(c, ino, &p)) == 0 && fs_path_is_creds(&p)) {
 		fs_creds_open(req, c, ino, fi);
 		return;
 	}

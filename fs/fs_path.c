@@ -23,6 +23,7 @@ static int fs_path_part(const char **s, char *out, size_t n)
 
 int fs_path_parse(const char *path, struct fs_path *p)
 {
+	char role[CREDFMT_ROLE_MAX];
 	const char *s = path;
 
 	memset(p, 0, sizeof(*p));
@@ -59,6 +60,16 @@ int fs_path_parse(const char *path, struct fs_path *p)
 		p->node = FS_LEASE;
 		return 0;
 	}
+	if (!strcmp(p->top, "creds") && credfmt_dir_from_name(p->name, role, sizeof(role)) == 0) {
+		/* creds/ROLE.d and creds/ROLE.d/KEY */
+		p->node = FS_CREDS_DIR;
+		if (!*s)
+			return 0;
+		if (fs_path_part(&s, p->id, sizeof(p->id)) != 0 || *s)
+			return -ENOENT;
+		p->node = FS_CREDS_KEY;
+		return 0;
+	}
 	if (*s)
 		return -ENOTDIR;
 	p->node = !strcmp(p->top, "config")	    ? FS_CONFIG
@@ -76,7 +87,8 @@ int fs_path_child(const struct fs_path *dir, const char *name, struct fs_path *o
 {
 	char path[PATH_MAX];
 
-	if (dir->node != FS_ROOT && dir->node != FS_DIR && dir->node != FS_LEASE_DIR)
+	if (dir->node != FS_ROOT && dir->node != FS_DIR && dir->node != FS_LEASE_DIR &&
+	    dir->node != FS_CREDS_DIR)
 		return -ENOTDIR;
 	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
 		return -ENOENT;
@@ -101,6 +113,7 @@ void fs_path_str(const struct fs_path *p, char *out, size_t n)
 		snprintf(out, n, "%s", p->top);
 		break;
 	case FS_LEASE:
+	case FS_CREDS_KEY:
 		snprintf(out, n, "%s/%s/%s", p->top, p->name, p->id);
 		break;
 	default:

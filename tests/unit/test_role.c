@@ -799,6 +799,29 @@ static void test_txn_control_restore(void)
 	role_unref(ro);
 }
 
+/* Names creds/ would read as another role's file are refused, except from the state. */
+static void test_name_clashes(void)
+{
+	static const char *const bad[] = { "x.env",    "x.uri", "x.service",
+					   "x.pgpass", "x.d",	"a.b.env" };
+	static const char *const good[] = { "x.ENV", "x.json", "x.dd", "env", "d", "x.env2" };
+	struct parse_error err;
+	struct role *ro = NULL;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT_EQ(role_name_valid(bad[i], &err), -EINVAL);
+		CHECK(strstr(err.text, ".pgpass") != NULL);
+		CHECK_INT_EQ(build(bad[i], seed_json, PARAMS_FINAL, &ro, &err), -EINVAL);
+		CHECK(ro == NULL);
+		CHECK_INT_EQ(build(bad[i], seed_json, PARAMS_FINAL | PARAMS_RESTORE, &ro, &err), 0);
+		role_unref(ro);
+		ro = NULL;
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK_INT_EQ(role_name_valid(good[i], &err), 0);
+	CHECK_INT_EQ(role_name_valid("a b", &err), -EINVAL);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -821,5 +844,6 @@ int main(void)
 	RUN(test_txn_control);
 	RUN(test_txn_control_restore);
 	RUN(test_limits);
+	RUN(test_name_clashes);
 	return DONE();
 }
