@@ -112,8 +112,8 @@ CREDFS_PID=
 start -o auto_unmount
 check "auto_unmount: fusermount3 watches the mount" pgrep -f "fusermount3 .*auto_unmount.* $M\$"
 kill9
-check "auto_unmount: the mount is gone soon after kill -9" \
-	wait_until 5 unmounted
+check "auto_unmount: the mount is gone after kill -9 (within 20 s)" \
+	wait_until 20 unmounted
 start -o auto_unmount
 check "auto_unmount: restarted, it serves" test -s "$M/roles/db-app"
 kill -TERM "$CREDFS_PID"
