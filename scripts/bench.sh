@@ -10,9 +10,13 @@
 #   sudo BENCH_BASELINE_BIN=/path/to/old/credfs scripts/bench.sh
 #                                         A/B mode (about 3 minutes): issuance
 #                                         only, that binary against this one
+#   sudo scripts/bench.sh --soak          soak mode (BENCH_SOAK_SECONDS, 30
+#                                         minutes by default): a fixed issue
+#                                         rate, nothing else
 #
 # Results: a markdown table on stdout and in build/bench-results.md
-# (build/bench-ab-results.md in A/B mode; BENCH_OUT=FILE elsewhere);
+# (build/bench-ab-results.md in A/B mode, build/bench-soak-results.md and
+# build/bench-soak-samples.tsv in soak mode; BENCH_OUT=FILE elsewhere);
 # progress on stderr.
 #
 # A/B mode (BENCH_BASELINE_BIN set): is this credfs (CREDFS_BIN, the
@@ -71,6 +75,48 @@
 #     per second, asserting PostgreSQL saw nothing from credfs meanwhile (no
 #     credfs backend started a query or a connection: pg_stat_activity; the
 #     xact_commit delta of the database is reported beside it).
+#  5. Pinned issuance (issue 10): section 1 at default durability with
+#     PostgreSQL on a CPU of its own (taskset on the postmaster and every
+#     backend; new backends inherit the postmaster's mask) and credfs, the
+#     readers and pgbench on the other CPUs, so that neither side's CPU use
+#     slows the other: creds/s and ratio, p99 of each side and their ratio,
+#     and credfs's CPU per credential (the daemon's utime+stime over the run
+#     / credentials, as in A/B mode). BENCH_PIN: auto (default: when this
+#     process may use 2 CPUs or more), 1 (required: a problem if it cannot
+#     pin) or 0 (skipped); N = BENCH_PIN_CONCURRENCY ("1 4 16"; quick: "4",
+#     runs of 1 s).
+#  6. Concurrent openers: BENCH_OPENERS (1,000; quick: 100) openers of one
+#     role at the same moment (BENCH_OPENERS_MODE: procs, one process each,
+#     so credfs watches as many holders; or threads of one process), each
+#     opening once and holding its file until all have returned, then
+#     closing: successes, failures by errno name, the time until the last
+#     open returned, and the daemon's RSS and open fds (/proc/PID/status,
+#     /proc/PID/fd) before, at the peak (sampled every 0.2 s), with all held,
+#     after the closes and after the revocations. Twice: on a connection
+#     with credfs's defaults (max_open_connections 4, pool_timeout 5s), and
+#     on one with max_open_connections 16, pool_timeout 10m, so that all can
+#     succeed.
+#  7. Stopped database: a second scratch PostgreSQL and connection; N=4
+#     readers' issuance on the healthy one (BENCH_SECONDS; quick: 1 s) with both
+#     healthy, then with the other one SIGSTOPped (postmaster and backends)
+#     while BENCH_HAMMER (100) readers open creds/ of a role on the stopped
+#     one, then healthy again, for BENCH_STOP_ROUNDS (3; quick: 1) stopped
+#     runs; each stopped run against the mean of the healthy runs on either
+#     side of it, the median ratio reported (target >= 0.9): on a busy
+#     machine one pair of runs a minute apart can differ by 30%. SIGCONT at
+#     the end of every stopped run, and always on exit (the EXIT trap).
+#  Soak mode (--soak or BENCH_SOAK_SECONDS; never part of the full run):
+#     BENCH_SOAK_SECONDS (1800) of issuance at BENCH_SOAK_RATE (20/s, by
+#     credbench rate over BENCH_SOAK_THREADS, 4) on a role with default_ttl
+#     BENCH_SOAK_TTL (30 s) and credfs's default revocation: each credential
+#     is let go at once and revoked one TTL later, so issues, let-gos and
+#     revocations balance. Every BENCH_SOAK_INTERVAL (10 s): the daemon's
+#     RSS, open fds, the state directory's journal file size, metrics'
+#     credfs_journal_bytes, live leases (metrics) and v- logins in
+#     pg_roles; the start and end values and the least-squares slope per
+#     hour of each over the steady state (samples from one TTL + one
+#     interval on). At the end, every login must be revoked: no v- role
+#     left in pg_roles within TTL + 60 s.
 #
 # Every role in the benchmark grants a group role (GRANT app_readers TO
 # "{{name}}"), never a table: a table granted to each login stops at about
@@ -86,14 +132,19 @@
 # ("1 4 16"), BENCH_PWAUTH, BENCH_DRAIN, BENCH_DRAIN_SESSIONS, BENCH_SCALE,
 # BENCH_META_SECONDS (per metadata operation), BENCH_OUT, BENCH_KEEP=1 (keep
 # the work directory), BENCH_CREDFS_ARGS (extra daemon arguments, both
-# daemons in A/B mode), CREDFS_BIN, PG_BINDIR; A/B mode: BENCH_BASELINE_BIN,
-# BENCH_AB_ROUNDS, BENCH_AB_SECONDS, BENCH_AB_CONCURRENCY,
-# BENCH_AB_TOLERANCE.
+# daemons in A/B mode), BENCH_PIN, BENCH_PIN_CONCURRENCY, BENCH_OPENERS,
+# BENCH_OPENERS_MODE, BENCH_HAMMER, BENCH_STOP_ROUNDS, BENCH_ONLY (a subset of the sections:
+# "scram issuance drain pin openers stopped metadata scale"), CREDFS_BIN,
+# PG_BINDIR; A/B mode: BENCH_BASELINE_BIN, BENCH_AB_ROUNDS, BENCH_AB_SECONDS,
+# BENCH_AB_CONCURRENCY, BENCH_AB_TOLERANCE; soak mode: BENCH_SOAK_SECONDS,
+# BENCH_SOAK_RATE, BENCH_SOAK_TTL, BENCH_SOAK_INTERVAL, BENCH_SOAK_THREADS.
 #
 # A benchmark never fails for being slow: missed targets are marked in the
 # table. It fails (exit 1) only for real errors: credfs or pgbench errors,
 # a crash, a drain that never completes, PostgreSQL seeing credfs work
-# during the metadata loop. Exit 77: cannot run here (not root, no FUSE).
+# during the metadata loop, 1,000 openers failing on the connection sized
+# for them, a soak that leaves logins behind. Exit 77: cannot run here (not
+# root, no FUSE).
 # shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 # shellcheck disable=SC2209 # PGPASSWORD=admin "$PSQL" is an assignment before a command
 # shellcheck disable=SC2012 # lease ids are [A-Za-z0-9]: ls is what the issue times
@@ -103,19 +154,54 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 CREDFS_BIN=${CREDFS_BIN:-$SRC/build/credfs}
 QUICK=${BENCH_QUICK:-0}
+SOAK=0
+case "${1:-}" in
+--soak) SOAK=1 ;;
+'') ;;
+*) echo "usage: $0 [--soak] (knobs are environment variables: see the header)" >&2; exit 2 ;;
+esac
+[ -z "${BENCH_SOAK_SECONDS:-}" ] || SOAK=1
 if [ "$QUICK" = 1 ]; then
 	B_SECS=${BENCH_SECONDS:-2}
 	B_NS=${BENCH_CONCURRENCY:-1 4}
 	B_DRAIN=${BENCH_DRAIN:-500}
 	B_SCALE=${BENCH_SCALE:-2000}
 	B_META=${BENCH_META_SECONDS:-0.3}
+	B_PIN_NS=${BENCH_PIN_CONCURRENCY:-4}
+	B_OPENERS=${BENCH_OPENERS:-100}
+	B_LOAD_SECS=${BENCH_SECONDS:-1} # sections 5 and 7
+	B_STOP_ROUNDS=${BENCH_STOP_ROUNDS:-1}
 else
 	B_SECS=${BENCH_SECONDS:-10}
 	B_NS=${BENCH_CONCURRENCY:-1 4 16}
 	B_DRAIN=${BENCH_DRAIN:-10000}
 	B_SCALE=${BENCH_SCALE:-100000}
 	B_META=${BENCH_META_SECONDS:-1}
+	B_PIN_NS=${BENCH_PIN_CONCURRENCY:-1 4 16}
+	B_OPENERS=${BENCH_OPENERS:-1000}
+	B_LOAD_SECS=$B_SECS
+	B_STOP_ROUNDS=${BENCH_STOP_ROUNDS:-3}
 fi
+B_PIN=${BENCH_PIN:-auto}
+B_OPENERS_MODE=${BENCH_OPENERS_MODE:-procs}
+B_HAMMER=${BENCH_HAMMER:-100}
+B_ONLY=${BENCH_ONLY:-scram issuance drain pin openers stopped metadata scale}
+SOAK_SECS=${BENCH_SOAK_SECONDS:-1800}
+SOAK_RATE=${BENCH_SOAK_RATE:-20}
+SOAK_TTL=${BENCH_SOAK_TTL:-30}
+SOAK_INTERVAL=${BENCH_SOAK_INTERVAL:-10}
+SOAK_THREADS=${BENCH_SOAK_THREADS:-4}
+case "$B_PIN" in auto | 0 | 1) ;; *) echo "bench: BENCH_PIN: auto, 0 or 1" >&2; exit 2 ;; esac
+case "$B_OPENERS_MODE" in procs | threads) ;; *) echo "bench: BENCH_OPENERS_MODE: procs or threads" >&2; exit 2 ;; esac
+for v in "$B_OPENERS" "$B_HAMMER" "$B_STOP_ROUNDS" $B_PIN_NS "$SOAK_SECS" "$SOAK_RATE" "$SOAK_TTL" "$SOAK_INTERVAL" "$SOAK_THREADS"; do
+	case "$v" in '' | *[!0-9.]* | 0) echo "bench: not a positive number: '$v' (BENCH_OPENERS, BENCH_HAMMER, BENCH_PIN_CONCURRENCY, BENCH_SOAK_*)" >&2; exit 2 ;; esac
+done
+for v in $B_ONLY; do
+	case "$v" in scram | issuance | drain | pin | openers | stopped | metadata | scale) ;;
+	*) echo "bench: BENCH_ONLY: unknown section '$v'" >&2; exit 2 ;; esac
+done
+# ran SECTION - true if SECTION is part of this run (BENCH_ONLY).
+ran() { case " $B_ONLY " in *" $1 "*) return 0 ;; esac; return 1; }
 B_DRAIN_SESSIONS=${BENCH_DRAIN_SESSIONS:-8}
 B_PWAUTH=${BENCH_PWAUTH:-scram-sha-256}
 case "$B_PWAUTH" in scram-sha-256 | password) ;; *) echo "bench: BENCH_PWAUTH: scram-sha-256 or password" >&2; exit 2 ;; esac
@@ -127,6 +213,8 @@ AB_TOL=${BENCH_AB_TOLERANCE:-0.02}
 AB_SLICE=${BENCH_AB_SLICE:-0.5}
 if [ -n "$AB_BASE" ]; then
 	B_OUT=${BENCH_OUT:-$SRC/build/bench-ab-results.md}
+elif [ "$SOAK" = 1 ]; then
+	B_OUT=${BENCH_OUT:-$SRC/build/bench-soak-results.md}
 else
 	B_OUT=${BENCH_OUT:-$SRC/build/bench-results.md}
 fi
@@ -181,6 +269,9 @@ LOG=$WORK/credfs.log
 CREDFS_PID=
 PG_DIR=$WORK/pg
 PG_UP=0
+PG2_DIR=$WORK/pg2 # the stopped-database section's second PostgreSQL
+PG2_UP=0
+STOPPED_PIDS=() # its processes while SIGSTOPped: the EXIT trap sends SIGCONT
 PROBLEMS=()
 META_ID=
 REPORT_READY=0 # set once the run starts measuring: a failure still writes the table
@@ -194,9 +285,16 @@ cleanup() {
 	set +e
 	trap - EXIT INT TERM
 	local side
+	# A stopped PostgreSQL first: everything waiting on it can then finish.
+	if [ "${#STOPPED_PIDS[@]}" -gt 0 ]; then
+		say "SIGCONT to the stopped PostgreSQL (${STOPPED_PIDS[*]})"
+		kill -CONT "${STOPPED_PIDS[@]}" 2>/dev/null
+		STOPPED_PIDS=()
+	fi
 	jobs -p | while read -r j; do kill "$j" 2>/dev/null; done
 	if [ "$rc" -ne 0 ] && [ "$REPORT_READY" = 1 ] && [ "$REPORTED" = 0 ]; then
 		say "writing the results measured so far"
+		[ "${#PROBLEMS[@]}" -gt 0 ] || PROBLEMS+=("the run stopped early (exit status $rc; see the progress on stderr)")
 		mkdir -p "$(dirname "$B_OUT")"
 		"$REPORT_FN" | tee "$B_OUT"
 	fi
@@ -226,6 +324,9 @@ cleanup() {
 	fi
 	if [ "$PG_UP" = 1 ]; then
 		"$SRC/scripts/pg-scratch.sh" stop "$PG_DIR" >/dev/null 2>&1
+	fi
+	if [ "$PG2_UP" = 1 ]; then
+		"$SRC/scripts/pg-scratch.sh" stop "$PG2_DIR" >/dev/null 2>&1
 	fi
 	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ] || [ "$KEEP_WORK" = 1 ]; then
 		say "work directory kept: $WORK (credfs log: $LOG)"
@@ -404,23 +505,45 @@ umount_credfs() {
 }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$CREDFS_PID/status"; }
+# fd_count - the daemon's open file descriptors.
+fd_count() { find "/proc/$CREDFS_PID/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+# cpu_ticks PID - the process's utime+stime, in clock ticks (all its threads).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 CREATE_SQL='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"'; GRANT app_readers TO "{{name}}";'
 
 # write_role NAME [EXTRA_LINE...] - a role on connection bench with the benchmark's creation SQL.
-write_role() {
-	local name=$1
-	shift
-	printf '%s\n' db_name=bench "creation_statements=$CREATE_SQL" default_ttl=1h max_ttl=24h \
-		"$@" >"$MNT/roles/$name" || die "writing roles/$name failed: $(tail -n 1 "$MNT/errors")"
+write_role() { write_role_on bench "$@"; }
+
+# write_role_on CONNECTION NAME [EXTRA_LINE...] - the same on another connection
+# (an EXTRA_LINE default_ttl=... or max_ttl=... overrides the 1h / 24h).
+write_role_on() {
+	local db=$1 name=$2 ttl=default_ttl=1h max=max_ttl=24h x lines=()
+	shift 2
+	for x in "$@"; do
+		case "$x" in
+		default_ttl=*) ttl=$x ;;
+		max_ttl=*) max=$x ;;
+		*) lines+=("$x") ;;
+		esac
+	done
+	printf '%s\n' "db_name=$db" "creation_statements=$CREATE_SQL" "$ttl" "$max" "${lines[@]}" \
+		>"$MNT/roles/$name" || die "writing roles/$name failed: $(tail -n 1 "$MNT/errors")"
+}
+
+# write_conn NAME PORT [EXTRA_LINE...] - a connection to the scratch
+# PostgreSQL on PORT, credfs's defaults unless an EXTRA_LINE says otherwise.
+write_conn() {
+	local name=$1 port=$2
+	shift 2
+	printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
+		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$port/wizard?sslmode=disable" \
+		username=credfs_admin password=admin "password_authentication=$B_PWAUTH" "$@" \
+		>"$MNT/config/$name" || die "writing config/$name failed: $(tail -n 1 "$MNT/errors")"
 }
 
 setup_credfs_defs() {
-	printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
-		"connection_url=postgresql://{{username}}:{{password}}@127.0.0.1:$PG_PORT/wizard?sslmode=disable" \
-		username=credfs_admin password=admin "max_open_connections=$B_POOL" \
-		"password_authentication=$B_PWAUTH" \
-		>"$MNT/config/bench" || die "writing config/bench failed: $(tail -n 1 "$MNT/errors")"
+	write_conn bench "$PG_PORT" "max_open_connections=$B_POOL"
 	# Issuance: cleanup between runs is a plain DROP ROLE (not measured).
 	write_role iss 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
 	# Drain and scale: credfs's default, robust revocation.
@@ -496,12 +619,22 @@ CREATE ROLE "p-pgbench-iss-:tag-:client_id-:seq-:rnd" WITH LOGIN PASSWORD ':pw' 
 EOF
 if [ "$B_PWAUTH" = scram-sha-256 ]; then PGB_PW=$VERIFIER; else PGB_PW=Pw-bench-0123456789ab; fi
 
+# RUN_PIN - a command prefix for the readers and pgbench (section 5: taskset).
+RUN_PIN=()
+# ISS_SECS - how long one issuance run lasts (BENCH_SECONDS; 1 s in sections 5 and 7 of the quick run).
+ISS_SECS=$B_SECS
+
+# run_credfs_issue MODE N [keep] - N readers of creds/iss for BENCH_SECONDS;
+# the figures in R[iss_c_*_MODE_N]; then every lease revoked, unless keep.
 run_credfs_issue() {
-	local mode=$1 n=$2 out=$WORK/iss-credfs-$1-$2
+	local mode=$1 n=$2 out=$WORK/iss-credfs-$1-$2 c0 c1
 	settle
-	say "issuance [$mode] credfs N=$n for ${B_SECS}s"
-	"$CB" issue "$MNT/creds/iss" "$n" "$B_SECS" >"$out"
+	say "issuance [$mode] credfs N=$n for ${ISS_SECS}s"
+	c0=$(cpu_ticks "$CREDFS_PID")
+	"${RUN_PIN[@]}" "$CB" issue "$MNT/creds/iss" "$n" "$ISS_SECS" >"$out"
+	c1=$(cpu_ticks "$CREDFS_PID")
 	check_daemon "issuance"
+	R[iss_c_cpu_${mode}_$n]=$(calc "o = $(kv "$out" ops) + 0; printf \"%.2f\", o ? ($c1 - $c0) * 1000 / $(getconf CLK_TCK) / o : 0")
 	R[iss_c_rate_${mode}_$n]=$(kv "$out" rate)
 	R[iss_c_p50_${mode}_$n]=$(ms "$(kv "$out" p50_us)")
 	R[iss_c_p99_${mode}_$n]=$(ms "$(kv "$out" p99_us)")
@@ -509,8 +642,8 @@ run_credfs_issue() {
 	if [ "$(kv "$out" errors)" != 0 ]; then
 		problem "credfs issuance [$mode N=$n]: $(kv "$out" errors) errors, first: $(kv "$out" first_error); errors file: $(tail -n 1 "$MNT/errors" 2>/dev/null)"
 	fi
-	say "  credfs: $(kv "$out" ops) creds, $(kv "$out" rate)/s, p50 ${R[iss_c_p50_${mode}_$n]} ms, p99 ${R[iss_c_p99_${mode}_$n]} ms"
-	revoke_all iss
+	say "  credfs: $(kv "$out" ops) creds, $(kv "$out" rate)/s, p50 ${R[iss_c_p50_${mode}_$n]} ms, p99 ${R[iss_c_p99_${mode}_$n]} ms, daemon CPU ${R[iss_c_cpu_${mode}_$n]} ms per credential"
+	[ "${3:-}" = keep ] || revoke_all iss
 }
 
 run_raw_issue() {
@@ -518,9 +651,9 @@ run_raw_issue() {
 	j=$((n < 2 ? n : 2))
 	mkdir -p "$logdir"
 	settle
-	say "issuance [$mode] pgbench N=$n -j $j for ${B_SECS}s"
-	(cd "$logdir" && PGPASSWORD=admin "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
-		-n -c "$n" -j "$j" -T "$B_SECS" -M simple -D seq=0 -D "tag=$mode$n" \
+	say "issuance [$mode] pgbench N=$n -j $j for ${ISS_SECS}s"
+	(cd "$logdir" && PGPASSWORD=admin "${RUN_PIN[@]}" "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
+		-n -c "$n" -j "$j" -T "$ISS_SECS" -M simple -D seq=0 -D "tag=$mode$n" \
 		-D "exp=$(pg_expiration 3600)" -D "pw=$PGB_PW" --log --log-prefix="$logdir/pgb" \
 		-f "$PGB_SCRIPT" wizard) >"$out" 2>&1 || rc=$?
 	lat=$WORK/lat-raw-$1-$2
@@ -647,6 +780,270 @@ phase_drain() {
 		problem "drain [$mode]: raw revocation: $(kv "$out.raw" errors) errors, first: $(kv "$out.raw" first_error)"
 	[ "$(count_roles 'p-raw-drain-%')" = 0 ] || problem "drain [$mode]: raw logins left after the raw revocation"
 	say "  raw: ${R[drain_rn_$mode]} logins revoked in ${R[drain_r_s_$mode]} s (${R[drain_r_retries_$mode]} messages retried after \"tuple concurrently updated\")"
+}
+
+# ---- 5. pinned issuance ------------------------------------------------------------------
+
+PIN_PG= # the CPU PostgreSQL gets
+PIN_REST= # credfs's, the readers' and pgbench's
+PIN_ALL= # every CPU this script may use (restored afterwards)
+PIN_NOTE=
+
+# cpu_expand LIST - the CPUs of a taskset list ("0-2,5"), one a line.
+cpu_expand() {
+	tr ',' '\n' <<<"$1" | awk -F- 'NF == 2 { for (i = $1; i <= $2; i++) print i; next } NF { print $1 }'
+}
+
+# pg_pids DIR - the postmaster of the scratch PostgreSQL in DIR and its children.
+pg_pids() {
+	local pm
+	pm=$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null) || return 0
+	[ -n "$pm" ] || return 0
+	echo "$pm"
+	ps -o pid= --ppid "$pm" | awk '{ print $1 }'
+}
+
+# pin CPUS PID... - every thread of each PID to CPUS (a process that is gone is skipped).
+pin() {
+	local cpus=$1 p
+	shift
+	for p in "$@"; do
+		taskset -apc "$cpus" "$p" >/dev/null 2>&1 || true
+	done
+}
+
+# pin_setup - PIN_PG, PIN_REST, PIN_ALL from this process's CPUs; 1 if fewer than 2.
+pin_setup() {
+	local cpus
+	PIN_ALL=$(taskset -pc $$ | sed 's/.*: *//')
+	mapfile -t cpus < <(cpu_expand "$PIN_ALL")
+	if [ "${#cpus[@]}" -lt 2 ]; then
+		PIN_NOTE="not run: this process may use only CPU(s) $PIN_ALL"
+		return 1
+	fi
+	PIN_PG=${cpus[0]}
+	PIN_REST=$(IFS=,; echo "${cpus[*]:1}")
+	return 0
+}
+
+phase_pinned() {
+	local n k=0 p
+	if [ "$B_PIN" = 0 ]; then
+		PIN_NOTE="not run (BENCH_PIN=0)"
+		return
+	fi
+	if ! pin_setup; then
+		say "pinned issuance: $PIN_NOTE"
+		[ "$B_PIN" = 1 ] && problem "BENCH_PIN=1: pinned issuance $PIN_NOTE"
+		return
+	fi
+	say "pinned issuance: PostgreSQL on CPU $PIN_PG; credfs, readers and pgbench on CPU(s) $PIN_REST"
+	mapfile -t p < <(pg_pids "$PG_DIR")
+	pin "$PIN_PG" "${p[@]}"
+	pin "$PIN_REST" "$CREDFS_PID"
+	RUN_PIN=(taskset -c "$PIN_REST")
+	ISS_SECS=$B_LOAD_SECS
+	for n in $B_PIN_NS; do
+		if [ "$(count_roles 'v-%')" != 0 ] || [ "$(count_roles 'p-%')" != 0 ]; then
+			die "leftover logins before a pinned issuance run"
+		fi
+		# Backends started since (autovacuum workers, psql) inherited the mask; check anyway.
+		mapfile -t p < <(pg_pids "$PG_DIR")
+		pin "$PIN_PG" "${p[@]}"
+		if [ $((k % 2)) = 0 ]; then
+			run_credfs_issue pin "$n"
+			run_raw_issue pin "$n"
+		else
+			run_raw_issue pin "$n"
+			run_credfs_issue pin "$n"
+		fi
+		k=$((k + 1))
+	done
+	RUN_PIN=()
+	ISS_SECS=$B_SECS
+	mapfile -t p < <(pg_pids "$PG_DIR")
+	pin "$PIN_ALL" "${p[@]}" "$CREDFS_PID"
+	R[pin_ran]=1
+}
+
+# ---- 6. concurrent openers -----------------------------------------------------------------
+
+# openers_run CASE ROLE - BENCH_OPENERS openers of creds/ROLE at once, held
+# until all returned; figures in R[op_*_CASE].
+openers_run() {
+	local c=$1 role=$2 out=$WORK/openers-$1 rel=$WORK/openers-$1.release
+	local smp=$WORK/openers-$1.samples stop=$WORK/openers-$1.stop hpid spid t0 n
+	rm -f "$rel" "$stop" "$smp"
+	R[op_rss0_$c]=$(rss_kib)
+	R[op_fd0_$c]=$(fd_count)
+	say "openers [$c]: $B_OPENERS $B_OPENERS_MODE opening creds/$role at once"
+	(while [ ! -e "$stop" ]; do
+		echo "$(rss_kib) $(fd_count)"
+		sleep 0.2
+	done) >>"$smp" 2>/dev/null & # O_APPEND: the all-held sample is appended beside it
+	spid=$!
+	"$CB" hold "$MNT/creds/$role" "$B_OPENERS" "$B_OPENERS_MODE" "$rel" 900 >"$out" &
+	hpid=$!
+	t0=$EPOCHREALTIME
+	until grep -q '^held=1' "$out" 2>/dev/null; do
+		if ! kill -0 "$hpid" 2>/dev/null; then
+			touch "$stop"
+			wait "$spid" || true
+			die "openers [$c]: credbench hold exited early: $(tr '\n' ' ' <"$out")"
+		fi
+		if [ "$(elapsed "$t0" | cut -d. -f1)" -ge 900 ]; then
+			touch "$stop" "$rel"
+			die "openers [$c]: not every open returned within 900 s"
+		fi
+		check_daemon "the concurrent opens"
+		sleep 0.1
+	done
+	R[op_rssheld_$c]=$(rss_kib)
+	R[op_fdheld_$c]=$(fd_count)
+	echo "${R[op_rssheld_$c]} ${R[op_fdheld_$c]}" >>"$smp"
+	touch "$rel"
+	wait "$hpid" || problem "openers [$c]: credbench hold failed"
+	touch "$stop"
+	wait "$spid" || true
+	check_daemon "the concurrent opens"
+	R[op_rsspeak_$c]=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$smp")
+	R[op_fdpeak_$c]=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$smp")
+	sleep 1 # the let-gos (RELEASE and the openers' exits) reach the daemon
+	R[op_rssclosed_$c]=$(rss_kib)
+	R[op_fdclosed_$c]=$(fd_count)
+	for n in ok errors errnos open_secs p50_us p99_us max_us released_secs first_error; do
+		R[op_${n}_$c]=$(kv "$out" "$n")
+	done
+	R[op_why_$c]=
+	if [ "${R[op_errors_$c]:-0}" != 0 ]; then
+		R[op_why_$c]=$(tail -n 1 "$MNT/errors" 2>/dev/null | cut -c1-200)
+	fi
+	revoke_all "$role"
+	R[op_rssrev_$c]=$(rss_kib)
+	R[op_fdrev_$c]=$(fd_count)
+	say "  ${R[op_ok_$c]} ok, ${R[op_errors_$c]} failed (${R[op_errnos_$c]:-none}) in ${R[op_open_secs_$c]} s; RSS ${R[op_rss0_$c]} -> peak ${R[op_rsspeak_$c]} -> ${R[op_rssrev_$c]} KiB; fds ${R[op_fd0_$c]} -> peak ${R[op_fdpeak_$c]} -> ${R[op_fdrev_$c]}"
+}
+
+phase_openers() {
+	# credfs's defaults (max_open_connections 4, pool_timeout 5s), and a
+	# connection sized for the crowd.
+	write_conn crowd4 "$PG_PORT"
+	write_conn crowd16 "$PG_PORT" max_open_connections=16 pool_timeout=10m
+	write_role_on crowd4 crowd4 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
+	write_role_on crowd16 crowd16 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
+	[ "$(count_roles 'v-%')" = 0 ] || die "leftover v- logins before the openers"
+	settle
+	openers_run default crowd4
+	settle
+	openers_run sized crowd16
+	if [ "${R[op_ok_sized]:-0}" != "$B_OPENERS" ]; then
+		problem "openers: ${R[op_ok_sized]:-0} of $B_OPENERS opens succeeded on the connection sized for them (max_open_connections 16, pool_timeout 10m): ${R[op_errnos_sized]:-} ${R[op_why_sized]:-}"
+	fi
+	R[op_ran]=1
+}
+
+# ---- 7. a stopped database -----------------------------------------------------------------
+
+# apsql2 ARGS... - apsql on the second PostgreSQL.
+apsql2() {
+	PGPASSWORD=admin "$PSQL" -h 127.0.0.1 -p "$PG2_PORT" -U credfs_admin -d wizard \
+		-XAtq -v ON_ERROR_STOP=1 "$@"
+}
+
+# pg2_stop / pg2_cont - SIGSTOP / SIGCONT the second PostgreSQL, postmaster and backends.
+pg2_stop() {
+	mapfile -t STOPPED_PIDS < <(pg_pids "$PG2_DIR")
+	[ "${#STOPPED_PIDS[@]}" -gt 0 ] || die "stopped database: no postmaster in $PG2_DIR"
+	kill -STOP "${STOPPED_PIDS[@]}" || die "stopped database: kill -STOP failed"
+	say "stopped database: SIGSTOP to ${#STOPPED_PIDS[@]} processes"
+}
+pg2_cont() {
+	[ "${#STOPPED_PIDS[@]}" -gt 0 ] || return 0
+	kill -CONT "${STOPPED_PIDS[@]}" 2>/dev/null || true
+	STOPPED_PIDS=()
+	say "stopped database: SIGCONT"
+}
+
+# stopped_round K - one stopped run: the other database SIGSTOPped, the
+# hammer on it, N=4 on the healthy one (R[iss_c_*_stoppedK_4]); then SIGCONT,
+# the hammer's end and every lease of both revoked.
+stopped_round() {
+	local k=$1 out=$WORK/hammer-$1 hpid p st=stopped
+	pg2_stop
+	# The hammer: from 1 s before the measurement until about 1 s after (settle included).
+	"$CB" issue "$MNT/creds/stopped" "$B_HAMMER" "$((${B_LOAD_SECS%.*} + 3))" >"$out" &
+	hpid=$!
+	sleep 1 # the hammer's opens are queued in the stopped database's lane
+	run_credfs_issue "stopped$k" 4 keep
+	# Still stopped at the end of the measurement?
+	for p in "${STOPPED_PIDS[@]}"; do
+		[ "$(awk '{ print $3 }' "/proc/$p/stat" 2>/dev/null)" = T ] || st="NOT stopped (pid $p)"
+	done
+	pg2_cont
+	[ "$st" = stopped ] || problem "stopped database: the second PostgreSQL was $st during round $k"
+	wait "$hpid" || true
+	R[stop_h_ok]=$((${R[stop_h_ok]:-0} + $(kv "$out" ops)))
+	R[stop_h_err]=$((${R[stop_h_err]:-0} + $(kv "$out" errors)))
+	p=$(kv "$out" errnos)
+	[ -z "$p" ] || R[stop_h_errnos]+="${R[stop_h_errnos]:+,}$p"
+	R[stop_h_max]=$(calc "a = $(kv "$out" max_us) / 1000; b = ${R[stop_h_max]:-0} + 0; printf \"%.2f\", (a > b ? a : b)")
+	say "  hammer on the stopped one: $(kv "$out" ops) ok (after SIGCONT), $(kv "$out" errors) failed (${p:-none})"
+	revoke_all iss
+	"$CB" unlinkall "$MNT/leases/stopped" >/dev/null
+	for _ in $(seq 1 600); do
+		[ "$(apsql2 -c "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%'")" = 0 ] && return 0
+		sleep 0.1
+	done
+	problem "stopped database: logins left on the second PostgreSQL after its leases were removed"
+}
+
+phase_stopped() {
+	local out=$WORK/hammer k ratios=() h0 h1 rs med lo hi
+	say "stopped database: a second scratch PostgreSQL in $PG2_DIR"
+	PG2_UP=1
+	"$SRC/scripts/pg-scratch.sh" start "$PG2_DIR" >&2 || die "the second scratch PostgreSQL did not start"
+	PG2_PORT=$(cat "$PG2_DIR/port")
+	apsql2 -c "CREATE ROLE app_readers NOLOGIN" >/dev/null || die "second PostgreSQL: setup failed"
+	write_conn other "$PG2_PORT"
+	write_role_on other stopped 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
+	# One credential from it first, so that credfs has a pooled connection
+	# there (a stopped server then holds an issue, not only a connect).
+	"$CB" count "$MNT/creds/stopped" 1 1 >"$out.warm"
+	[ "$(kv "$out.warm" errors)" = 0 ] || die "stopped database: no credential from the second PostgreSQL: $(kv "$out.warm" first_error)"
+	"$CB" unlinkall "$MNT/leases/stopped" >/dev/null
+	[ "$(count_roles 'v-%')" = 0 ] || die "leftover v- logins before the stopped-database runs"
+
+	# healthy0, stopped1, healthy1, ..., stoppedR, healthyR: each stopped run
+	# against the mean of the healthy runs on either side of it.
+	ISS_SECS=$B_LOAD_SECS
+	run_credfs_issue healthy0 4
+	for k in $(seq 1 "$B_STOP_ROUNDS"); do
+		settle
+		stopped_round "$k"
+		run_credfs_issue "healthy$k" 4
+		h0=${R[iss_c_rate_healthy$((k - 1))_4]:-}
+		h1=${R[iss_c_rate_healthy${k}_4]:-}
+		rs=${R[iss_c_rate_stopped${k}_4]:-}
+		if [ -n "$h0" ] && [ -n "$h1" ] && [ -n "$rs" ]; then
+			R[stop_ratio_$k]=$(calc "printf \"%.2f\", $rs / (($h0 + $h1) / 2)")
+			ratios+=("${R[stop_ratio_$k]}")
+		fi
+		say "  round $k: N=4 on the healthy one ${h0:-?} / ${rs:-?} (other stopped) / ${h1:-?} creds/s: ratio ${R[stop_ratio_$k]:-?}"
+	done
+	ISS_SECS=$B_SECS
+	if [ "${#ratios[@]}" -gt 0 ]; then
+		read -r med lo hi < <(printf '%s\n' "${ratios[@]}" | sort -g |
+			awk '{ v[NR] = $1 } END { printf "%.2f %.2f %.2f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }')
+		R[stop_ratio]=$med
+		R[stop_min]=$lo
+		R[stop_max]=$hi
+	fi
+	# Done with it: its definitions go, then the server.
+	rm -f "$MNT/roles/stopped" "$MNT/config/other" 2>/dev/null || true
+	"$SRC/scripts/pg-scratch.sh" stop "$PG2_DIR" >/dev/null 2>&1 || true
+	PG2_UP=0
+	say "  ratio stopped / healthy: median ${R[stop_ratio]:-?} over $B_STOP_ROUNDS round(s)"
+	R[stop_ran]=1
 }
 
 # ---- 4. metadata -----------------------------------------------------------------------------
@@ -818,7 +1215,7 @@ machine_info() {
 }
 
 report() {
-	local mode n cr rr ratio cp99 rp99 p99r label
+	local mode n cr rr ratio cp99 rp99 p99r label c k
 	echo "# credfs benchmark results"
 	echo
 	if [ "$QUICK" = 1 ]; then
@@ -828,92 +1225,164 @@ report() {
 	echo "| | |"
 	echo "|---|---|"
 	machine_info
-	echo "| run | BENCH_SECONDS=$B_SECS, N=\"$B_NS\", drain $B_DRAIN, scale $B_SCALE, raw drain sessions $B_DRAIN_SESSIONS, credfs pool $B_POOL, password_authentication=$B_PWAUTH |"
+	echo "| run | BENCH_SECONDS=$B_SECS, N=\"$B_NS\", drain $B_DRAIN, scale $B_SCALE, raw drain sessions $B_DRAIN_SESSIONS, credfs pool $B_POOL, password_authentication=$B_PWAUTH; pinned N=\"$B_PIN_NS\", openers $B_OPENERS ($B_OPENERS_MODE), stopped-database hammer $B_HAMMER$([ -n "${BENCH_ONLY:-}" ] && echo "; sections: $B_ONLY") |"
 	echo
 	echo "Numbers from a shared machine are noisy (other builds and tests run beside it): compare the ratios, which come from the same run, more than the absolute figures."
 	echo
-	echo "## 1. Issuance: creds/s, credfs (open+read+close of creds/ROLE) vs pgbench (-M simple, the same creation transaction)"
-	echo
-	echo "| durability | N | credfs creds/s | raw creds/s | ratio (target >= 0.95) | credfs p50 ms | raw p50 ms | credfs p99 ms | raw p99 ms | p99 ratio (target <= 1.2) |"
-	echo "|---|---|---|---|---|---|---|---|---|---|"
-	for mode in default off; do
-		label=$([ "$mode" = off ] && echo "synchronous_commit=off" || echo "default")
-		for n in $B_NS; do
-			cr=${R[iss_c_rate_${mode}_$n]:-}
-			rr=${R[iss_r_rate_${mode}_$n]:-}
-			cp99=${R[iss_c_p99_${mode}_$n]:-}
-			rp99=${R[iss_r_p99_${mode}_$n]:-}
-			ratio=-
-			p99r=-
-			[ -n "$cr" ] && [ -n "$rr" ] && ratio=$(calc "printf \"%.2f\", $cr / $rr")
-			[ -n "$cp99" ] && [ -n "$rp99" ] && p99r=$(calc "printf \"%.2f\", $cp99 / ($rp99 > 0 ? $rp99 : 0.001)")
-			printf '| %s | %s | %.0f | %.0f | %s (%s) | %s | %s | %s | %s | %s (%s) |\n' \
-				"$label" "$n" "${cr:-0}" "${rr:-0}" "$ratio" "$(verdict "$ratio" ge 0.95)" \
-				"${R[iss_c_p50_${mode}_$n]:--}" "${R[iss_r_p50_${mode}_$n]:--}" \
-				"${cp99:--}" "${rp99:--}" "$p99r" "$(verdict "$p99r" le 1.2)"
+	if ran issuance; then
+		echo "## 1. Issuance: creds/s, credfs (open+read+close of creds/ROLE) vs pgbench (-M simple, the same creation transaction)"
+		echo
+		echo "| durability | N | credfs creds/s | raw creds/s | ratio (target >= 0.95) | credfs p50 ms | raw p50 ms | credfs p99 ms | raw p99 ms | p99 ratio (target <= 1.2) |"
+		echo "|---|---|---|---|---|---|---|---|---|---|"
+		for mode in default off; do
+			label=$([ "$mode" = off ] && echo "synchronous_commit=off" || echo "default")
+			for n in $B_NS; do
+				cr=${R[iss_c_rate_${mode}_$n]:-}
+				rr=${R[iss_r_rate_${mode}_$n]:-}
+				cp99=${R[iss_c_p99_${mode}_$n]:-}
+				rp99=${R[iss_r_p99_${mode}_$n]:-}
+				ratio=-
+				p99r=-
+				[ -n "$cr" ] && [ -n "$rr" ] && ratio=$(calc "printf \"%.2f\", $cr / $rr")
+				[ -n "$cp99" ] && [ -n "$rp99" ] && p99r=$(calc "printf \"%.2f\", $cp99 / ($rp99 > 0 ? $rp99 : 0.001)")
+				printf '| %s | %s | %.0f | %.0f | %s (%s) | %s | %s | %s | %s | %s (%s) |\n' \
+					"$label" "$n" "${cr:-0}" "${rr:-0}" "$ratio" "$(verdict "$ratio" ge 0.95)" \
+					"${R[iss_c_p50_${mode}_$n]:--}" "${R[iss_r_p50_${mode}_$n]:--}" \
+					"${cp99:--}" "${rp99:--}" "$p99r" "$(verdict "$p99r" le 1.2)"
+			done
 		done
-	done
-	echo
-	echo "Creation SQL (both): \`$CREATE_SQL\` -- raw: one simple-query message per credential; credfs: BEGIN and the statements in one message, its lease made durable meanwhile, then COMMIT. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
-	echo
-	if [ "$B_PWAUTH" = scram-sha-256 ]; then
-		echo "password_authentication=scram-sha-256 (credfs's default): credfs computes each login's SCRAM verifier itself and sends it as {{password}}; pgbench sends a verifier too (one, computed beforehand), so PostgreSQL's work is the same and the verifier is credfs's own cost. That cost alone (core/scram.c: PBKDF2-HMAC-SHA256, 4096 iterations, on the CPU's SHA extensions where present): ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads; libpq's PQencryptPasswordConn, which credfs used before, ${R[scram_libpq_ms]:-?} ms each. BENCH_PWAUTH=password compares with the password sent in clear and hashed by PostgreSQL on both sides."
-	else
-		echo "password_authentication=password: both sides send a 20-character password and PostgreSQL computes its SCRAM verifier (password_encryption=scram-sha-256). For reference, credfs's client-side SCRAM verifier (its default mode) costs ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads."
-	fi
-	echo
-	echo "## 2. Revocation drain: $B_DRAIN leases due at once"
-	echo
-	echo "| durability | leases | credfs s | credfs revocations/s | credfs failed attempts (retried) | raw s | raw revocations/s | raw messages retried | ratio raw time / credfs time (target >= 0.9) |"
-	echo "|---|---|---|---|---|---|---|---|---|"
-	for mode in default off; do
-		label=$([ "$mode" = off ] && echo "synchronous_commit=off" || echo "default")
-		local cs=${R[drain_c_s_$mode]:-} rs=${R[drain_r_s_$mode]:-} cps=- rps=- dr=-
-		[ -n "$cs" ] && cps=$(calc "printf \"%.0f\", ${R[drain_n_$mode]} / ($cs > 0 ? $cs : 0.001)")
-		[ -n "$rs" ] && rps=$(calc "printf \"%.0f\", ${R[drain_rn_$mode]:-0} / ($rs > 0 ? $rs : 0.001)")
-		[ -n "$cs" ] && [ -n "$rs" ] && dr=$(calc "printf \"%.2f\", $rs / ($cs > 0 ? $cs : 0.001)")
-		printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) |\n' "$label" "${R[drain_n_$mode]:--}" \
-			"${cs:--}" "$cps" "${R[drain_c_fail_$mode]:--}" "${rs:--}" "$rps" \
-			"${R[drain_r_retries_$mode]:--}" "$dr" "$(verdict "$dr" ge 0.9)"
-	done
-	echo
-	echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default: for these logins (members of a group role, nothing depends on them) one message with the login's oid lookup and DROP ROLE, then the end of the login's sessions. Raw: the same messages over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once. credfs's time includes the \`rm\` loop that makes the leases due, which the raw side does not have."
-	for mode in default off; do
-		if [ -n "${R[drain_c_why_$mode]:-}" ]; then
-			echo
-			echo "credfs's failed revocation attempts [$mode], by reason: ${R[drain_c_why_$mode]}"
+		echo
+		echo "Creation SQL (both): \`$CREATE_SQL\` -- raw: one simple-query message per credential; credfs: BEGIN and the statements in one message, its lease made durable meanwhile, then COMMIT. Raw: pgbench -n -c N -j min(N,2) -T $B_SECS -M simple; latencies from --log. credfs: $B_POOL pooled connections."
+		echo
+		if [ "$B_PWAUTH" = scram-sha-256 ]; then
+			echo "password_authentication=scram-sha-256 (credfs's default): credfs computes each login's SCRAM verifier itself and sends it as {{password}}; pgbench sends a verifier too (one, computed beforehand), so PostgreSQL's work is the same and the verifier is credfs's own cost. That cost alone (core/scram.c: PBKDF2-HMAC-SHA256, 4096 iterations, on the CPU's SHA extensions where present): ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads; libpq's PQencryptPasswordConn, which credfs used before, ${R[scram_libpq_ms]:-?} ms each. BENCH_PWAUTH=password compares with the password sent in clear and hashed by PostgreSQL on both sides."
+		else
+			echo "password_authentication=password: both sides send a 20-character password and PostgreSQL computes its SCRAM verifier (password_encryption=scram-sha-256). For reference, credfs's client-side SCRAM verifier (its default mode) costs ${R[scram_ms]:-?} ms each on one thread (${R[scram_rate1]:-?}/s), ${R[scram_raten]:-?}/s on $(nproc) threads."
 		fi
-	done
-	echo
-	echo "## 3. Scale: ${R[scale_n]:-$B_SCALE} live leases"
-	echo
-	echo "| figure | value | target |"
-	echo "|---|---|---|"
-	echo "| issuing them ($B_POOL readers, synchronous_commit=off) | ${R[scale_issue_s]:--} s (${R[scale_issue_rate]:--} creds/s) | |"
-	echo "| daemon RSS before / after | ${R[scale_rss0]:--} KiB / ${R[scale_rss1]:--} KiB | |"
-	echo "| RSS per live lease | ${R[scale_rss_per]:--} B | <= 1024 B ($(verdict "${R[scale_rss_per]:-}" le 1024)) |"
-	echo "| \`ls leases/scale\` (median of 3: ${R[scale_ls_all]:-}) | ${R[scale_ls]:--} s | <= 0.5 s ($(verdict "${R[scale_ls]:-}" le 0.5)) |"
-	echo "| restart with that state (exec until every lease is listed) | ${R[scale_restart]:-n/a}$(case "${R[scale_restart]:-}" in *[0-9]) echo " s" ;; esac) | <= 2 s ($(verdict "${R[scale_restart]:-}" le 2)) |"
-	echo
-	echo "Restart: ${R[scale_restart_note]:-not measured}."
-	echo
-	echo "## 4. Metadata: operations per second (one thread; attr_timeout=0, so every stat reaches credfs)"
-	echo
-	echo "| operation | path | ops/s |"
-	echo "|---|---|---|"
-	if [ -f "$WORK/meta" ]; then
-		awk -v m="$MNT/" -v id="$META_ID" '$1 == "meta" {
-			p = $3; if (index(p, m) == 1) p = substr(p, length(m) + 1)
-			if (id != "" && substr(p, length(p) - length(id) + 1) == id) p = substr(p, 1, length(p) - length(id)) "ID"
-			r = $6; sub(/rate=/, "", r); printf "| %s | %s | %s |\n", $2, p, r }' "$WORK/meta"
+		echo
 	fi
-	echo
-	echo "| check | value | target |"
-	echo "|---|---|---|"
-	echo "| credfs backends that connected or ran a query during the loop (pg_stat_activity) | ${R[meta_seen]:--} | 0 ($(verdict "${R[meta_seen]:-}" le 0)) |"
-	echo "| xact_commit+xact_rollback delta of db wizard over the loop (this script's probes subtracted, ${R[meta_probe_xacts]:-?} measured without the loop$([ "$QUICK" = 1 ] && echo "; quick mode does not wait out PostgreSQL's 10 s statistics flush, so earlier work shows here")) | ${R[meta_xacts]:--} | 0 |"
-	echo "| detector self-check (one issuance is seen) | ${R[meta_selfcheck]:--} | ok |"
-	echo
+	if ran drain; then
+		echo "## 2. Revocation drain: $B_DRAIN leases due at once"
+		echo
+		echo "| durability | leases | credfs s | credfs revocations/s | credfs failed attempts (retried) | raw s | raw revocations/s | raw messages retried | ratio raw time / credfs time (target >= 0.9) |"
+		echo "|---|---|---|---|---|---|---|---|---|"
+		for mode in default off; do
+			label=$([ "$mode" = off ] && echo "synchronous_commit=off" || echo "default")
+			local cs=${R[drain_c_s_$mode]:-} rs=${R[drain_r_s_$mode]:-} cps=- rps=- dr=-
+			[ -n "$cs" ] && cps=$(calc "printf \"%.0f\", ${R[drain_n_$mode]} / ($cs > 0 ? $cs : 0.001)")
+			[ -n "$rs" ] && rps=$(calc "printf \"%.0f\", ${R[drain_rn_$mode]:-0} / ($rs > 0 ? $rs : 0.001)")
+			[ -n "$cs" ] && [ -n "$rs" ] && dr=$(calc "printf \"%.2f\", $rs / ($cs > 0 ? $cs : 0.001)")
+			printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s (%s) |\n' "$label" "${R[drain_n_$mode]:--}" \
+				"${cs:--}" "$cps" "${R[drain_c_fail_$mode]:--}" "${rs:--}" "$rps" \
+				"${R[drain_r_retries_$mode]:--}" "$dr" "$(verdict "$dr" ge 0.9)"
+		done
+		echo
+		echo "credfs: \`rm\` of every leases/drain/ID in one loop (${R[drain_c_rm_default]:-?} s / ${R[drain_c_rm_off]:-?} s of it), timed until pg_roles has none of the logins; revocation is credfs's default: for these logins (members of a group role, nothing depends on them) one message with the login's oid lookup and DROP ROLE, then the end of the login's sessions. Raw: the same messages over $B_DRAIN_SESSIONS connections (credfs's revocation worker count), a message that fails with \"tuple concurrently updated\" retried at once. credfs's time includes the \`rm\` loop that makes the leases due, which the raw side does not have."
+		for mode in default off; do
+			if [ -n "${R[drain_c_why_$mode]:-}" ]; then
+				echo
+				echo "credfs's failed revocation attempts [$mode], by reason: ${R[drain_c_why_$mode]}"
+			fi
+		done
+		echo
+	fi
+	if ran scale; then
+		echo "## 3. Scale: ${R[scale_n]:-$B_SCALE} live leases"
+		echo
+		echo "| figure | value | target |"
+		echo "|---|---|---|"
+		echo "| issuing them ($B_POOL readers, synchronous_commit=off) | ${R[scale_issue_s]:--} s (${R[scale_issue_rate]:--} creds/s) | |"
+		echo "| daemon RSS before / after | ${R[scale_rss0]:--} KiB / ${R[scale_rss1]:--} KiB | |"
+		echo "| RSS per live lease | ${R[scale_rss_per]:--} B | <= 1024 B ($(verdict "${R[scale_rss_per]:-}" le 1024)) |"
+		echo "| \`ls leases/scale\` (median of 3: ${R[scale_ls_all]:-}) | ${R[scale_ls]:--} s | <= 0.5 s ($(verdict "${R[scale_ls]:-}" le 0.5)) |"
+		echo "| restart with that state (exec until every lease is listed) | ${R[scale_restart]:-n/a}$(case "${R[scale_restart]:-}" in *[0-9]) echo " s" ;; esac) | <= 2 s ($(verdict "${R[scale_restart]:-}" le 2)) |"
+		echo
+		echo "Restart: ${R[scale_restart_note]:-not measured}."
+		echo
+	fi
+	if ran metadata; then
+		echo "## 4. Metadata: operations per second (one thread; attr_timeout=0, so every stat reaches credfs)"
+		echo
+		echo "| operation | path | ops/s |"
+		echo "|---|---|---|"
+		if [ -f "$WORK/meta" ]; then
+			awk -v m="$MNT/" -v id="$META_ID" '$1 == "meta" {
+				p = $3; if (index(p, m) == 1) p = substr(p, length(m) + 1)
+				if (id != "" && substr(p, length(p) - length(id) + 1) == id) p = substr(p, 1, length(p) - length(id)) "ID"
+				r = $6; sub(/rate=/, "", r); printf "| %s | %s | %s |\n", $2, p, r }' "$WORK/meta"
+		fi
+		echo
+		echo "| check | value | target |"
+		echo "|---|---|---|"
+		echo "| credfs backends that connected or ran a query during the loop (pg_stat_activity) | ${R[meta_seen]:--} | 0 ($(verdict "${R[meta_seen]:-}" le 0)) |"
+		echo "| xact_commit+xact_rollback delta of db wizard over the loop (this script's probes subtracted, ${R[meta_probe_xacts]:-?} measured without the loop$([ "$QUICK" = 1 ] && echo "; quick mode does not wait out PostgreSQL's 10 s statistics flush, so earlier work shows here")) | ${R[meta_xacts]:--} | 0 |"
+		echo "| detector self-check (one issuance is seen) | ${R[meta_selfcheck]:--} | ok |"
+		echo
+	fi
+	if ran pin; then
+		echo "## 5. Pinned issuance: PostgreSQL on a CPU of its own, default durability"
+		echo
+		if [ -z "${R[pin_ran]:-}" ]; then
+			echo "${PIN_NOTE:-not run}."
+		else
+			echo "PostgreSQL (postmaster and every backend) on CPU $PIN_PG; credfs, the readers and pgbench on CPU(s) $PIN_REST. Runs of ${B_LOAD_SECS} s each, credfs and pgbench in turn, the first alternating with N."
+			echo
+			echo "| N | credfs creds/s | raw creds/s | ratio (target >= 0.97) | credfs p50 ms | raw p50 ms | credfs p99 ms | raw p99 ms | p99 ratio (target <= 1.1) | credfs CPU per credential ms |"
+			echo "|---|---|---|---|---|---|---|---|---|---|"
+			for n in $B_PIN_NS; do
+				cr=${R[iss_c_rate_pin_$n]:-}
+				rr=${R[iss_r_rate_pin_$n]:-}
+				cp99=${R[iss_c_p99_pin_$n]:-}
+				rp99=${R[iss_r_p99_pin_$n]:-}
+				ratio=-
+				p99r=-
+				[ -n "$cr" ] && [ -n "$rr" ] && ratio=$(calc "printf \"%.2f\", $cr / $rr")
+				[ -n "$cp99" ] && [ -n "$rp99" ] && p99r=$(calc "printf \"%.2f\", $cp99 / ($rp99 > 0 ? $rp99 : 0.001)")
+				printf '| %s | %.0f | %.0f | %s (%s) | %s | %s | %s | %s | %s (%s) | %s |\n' \
+					"$n" "${cr:-0}" "${rr:-0}" "$ratio" "$(verdict "$ratio" ge 0.97)" \
+					"${R[iss_c_p50_pin_$n]:--}" "${R[iss_r_p50_pin_$n]:--}" \
+					"${cp99:--}" "${rp99:--}" "$p99r" "$(verdict "$p99r" le 1.1)" "${R[iss_c_cpu_pin_$n]:--}"
+			done
+			echo
+			echo "credfs CPU per credential: the daemon's utime+stime over the run / its credentials (release handling and the verifier pool's refills during the run included)."
+		fi
+		echo
+	fi
+	if ran openers; then
+		echo "## 6. $B_OPENERS concurrent openers of one role ($B_OPENERS_MODE), each holding its file until all have returned"
+		echo
+		echo "| connection | ok | failed (errno) | until the last open returned s | open+read p50 / p99 / max ms | daemon RSS KiB: before / peak / all held / closed / revoked | daemon fds: before / peak / all held / closed / revoked |"
+		echo "|---|---|---|---|---|---|---|"
+		for c in default sized; do
+			label=$([ "$c" = default ] && echo "credfs's defaults: max_open_connections 4, pool_timeout 5s" || echo "max_open_connections 16, pool_timeout 10m")
+			printf '| %s | %s | %s | %s | %s / %s / %s | %s / %s / %s / %s / %s | %s / %s / %s / %s / %s |\n' "$label" \
+				"${R[op_ok_$c]:--}" "${R[op_errors_$c]:--}$([ -n "${R[op_errnos_$c]:-}" ] && echo " (${R[op_errnos_$c]})")" \
+				"${R[op_open_secs_$c]:--}" "$(ms "${R[op_p50_us_$c]:-}")" "$(ms "${R[op_p99_us_$c]:-}")" "$(ms "${R[op_max_us_$c]:-}")" \
+				"${R[op_rss0_$c]:--}" "${R[op_rsspeak_$c]:--}" "${R[op_rssheld_$c]:--}" "${R[op_rssclosed_$c]:--}" "${R[op_rssrev_$c]:--}" \
+				"${R[op_fd0_$c]:--}" "${R[op_fdpeak_$c]:--}" "${R[op_fdheld_$c]:--}" "${R[op_fdclosed_$c]:--}" "${R[op_fdrev_$c]:--}"
+		done
+		echo
+		echo "Peak: the highest of the samples taken every 0.2 s while the openers ran. Closed: 1 s after every opener closed its file$([ "$B_OPENERS_MODE" = procs ] && echo " and exited"); revoked: after \`rm\` of every lease and PostgreSQL dropped the logins."
+		for c in default sized; do
+			[ -n "${R[op_why_$c]:-}" ] && echo && echo "Last failure in \`errors\` ($c): ${R[op_why_$c]}"
+		done
+		echo
+	fi
+	if ran stopped; then
+		echo "## 7. A stopped database: issuance on a healthy one beside it"
+		echo
+		echo "| run (${B_LOAD_SECS} s each) | N=4 creds/s on the healthy database | p99 ms | ratio to the mean of the healthy runs beside it |"
+		echo "|---|---|---|---|"
+		echo "| both healthy | ${R[iss_c_rate_healthy0_4]:--} | ${R[iss_c_p99_healthy0_4]:--} | |"
+		for k in $(seq 1 "$B_STOP_ROUNDS"); do
+			echo "| the other SIGSTOPped, $B_HAMMER readers on it | ${R[iss_c_rate_stopped${k}_4]:--} | ${R[iss_c_p99_stopped${k}_4]:--} | ${R[stop_ratio_$k]:--} |"
+			echo "| both healthy | ${R[iss_c_rate_healthy${k}_4]:--} | ${R[iss_c_p99_healthy${k}_4]:--} | |"
+		done
+		echo "| **median ratio stopped / healthy** (min / max) (target >= 0.9) | | | ${R[stop_ratio]:--} (${R[stop_min]:--} / ${R[stop_max]:--}) ($(verdict "${R[stop_ratio]:-}" ge 0.9)) |"
+		echo
+		echo "Two connections, each to its own scratch PostgreSQL (the other with credfs's defaults: max_open_connections 4, pool_timeout 5s, connect_timeout 3, issue_timeout 10s). The other's postmaster and backends were SIGSTOPped through each stopped run (checked: state T at its end); its $B_HAMMER readers (open+read+close of its role in a loop, started 1 s before each stopped run, for $((${B_LOAD_SECS%.*} + 3)) s) got ${R[stop_h_ok]:--} credentials in all (after SIGCONT: none can be issued while it is stopped) and ${R[stop_h_err]:--} failed opens (${R[stop_h_errnos]:-none}; the longest open ${R[stop_h_max]:--} ms)."
+		echo
+	fi
 	if [ "${#PROBLEMS[@]}" -gt 0 ]; then
 		echo "## Errors"
 		echo
@@ -1394,6 +1863,145 @@ ab_main() {
 	exit 0
 }
 
+# ---- soak mode: a fixed issue rate for a long time ------------------------------------------
+
+SOAK_TSV=${BENCH_OUT:+${BENCH_OUT%.md}-samples.tsv}
+SOAK_TSV=${SOAK_TSV:-$SRC/build/bench-soak-samples.tsv}
+
+# soak_sample T - one line of the samples: seconds since the start, the
+# daemon's RSS (KiB), open fds, the journal file's size, metrics'
+# credfs_journal_bytes, live leases (metrics), v- logins in pg_roles and
+# metrics' credfs_journal_compactions_total.
+soak_sample() {
+	local jb mb live roles comp
+	jb=$(stat -c %s "$STATE/journal" 2>/dev/null || echo 0)
+	read -r mb live comp < <(awk '/^credfs_journal_bytes / { j = $2 }
+		/^credfs_journal_compactions_total / { c = $2 }
+		/^credfs_leases\{/ { l += $NF } END { print j + 0, l + 0, c + 0 }' "$MNT/metrics" 2>/dev/null || echo "0 0 0")
+	roles=$(count_roles 'v-%' 2>/dev/null || echo -)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$(rss_kib)" "$(fd_count)" "$jb" "$mb" "$live" "$roles" "$comp"
+}
+
+# soak_stats COLUMN - "start end min max slope_per_hour" of a samples column
+# (2 = RSS ...), the slope by least squares over the steady state (t >= TTL + interval).
+soak_stats() {
+	awk -F'\t' -v c="$1" -v from="$((SOAK_TTL + SOAK_INTERVAL))" 'NR > 1 && $1 != "end" {
+		if (!k++) first = $c; last = $c
+		if (min == "" || $c < min) min = $c; if (max == "" || $c > max) max = $c
+		if ($1 >= from) { n++; st += $1; sy += $c; stt += $1 * $1; sty += $1 * $c }
+	} END {
+		d = n * stt - st * st
+		printf "%s %s %s %s %s\n", first, last, min, max, (n > 2 && d > 0) ? sprintf("%.1f", (n * sty - st * sy) / d * 3600) : "-"
+	}' "$SOAK_TSV"
+}
+
+soak_report() {
+	local col name unit first last lo hi slope
+	echo "# credfs soak: a fixed issue rate"
+	echo
+	echo "| | |"
+	echo "|---|---|"
+	machine_info
+	echo "| run | ${R[soak_secs]:-?} s of issuance (BENCH_SOAK_SECONDS=$SOAK_SECS) at $SOAK_RATE/s over $SOAK_THREADS threads; role default_ttl ${SOAK_TTL}s, credfs's default revocation; default durability; password_authentication=$B_PWAUTH; a sample every ${SOAK_INTERVAL} s |"
+	echo
+	echo "Each credential is opened, read and closed at once: let go on close and revoked one TTL later, so about $((SOAK_RATE * SOAK_TTL)) leases are live in the steady state and issues, let-gos and revocations balance."
+	echo
+	echo "| issued | failed | achieved creds/s | started > 100 ms late | open+read+close p50 / p99 / max ms |"
+	echo "|---|---|---|---|---|"
+	echo "| ${R[soak_ops]:--} | ${R[soak_errors]:--}$([ -n "${R[soak_errnos]:-}" ] && echo " (${R[soak_errnos]})") | ${R[soak_rate]:--} | ${R[soak_late]:--} | ${R[soak_p50]:--} / ${R[soak_p99]:--} / ${R[soak_max]:--} |"
+	echo
+	echo "| figure | start | end | min | max | least-squares slope per hour (steady state) |"
+	echo "|---|---|---|---|---|---|"
+	for col in 2:"daemon RSS":KiB 3:"daemon open fds": 4:"journal file (state directory)":bytes \
+		5:"credfs_journal_bytes (metrics)":bytes 6:"live leases (metrics)": 7:"v- logins in pg_roles": \
+		8:"journal compactions (metrics)":; do
+		IFS=: read -r col name unit <<<"$col"
+		[ -s "$SOAK_TSV" ] || continue
+		read -r first last lo hi slope < <(soak_stats "$col")
+		printf '| %s%s | %s | %s | %s | %s | %s |\n' "$name" "${unit:+ ($unit)}" "$first" "$last" "$lo" "$hi" "$slope"
+	done
+	echo
+	echo "Slopes from the ${R[soak_steady]:-?} samples at or after ${SOAK_TTL} + ${SOAK_INTERVAL} s (before that the live leases only grow); every sample in $SOAK_TSV. The journal is compacted once it passes 4 MiB and 4 times its last snapshot, so its size is a sawtooth: its slope means something only over several compaction cycles (the compactions row), and its max is the figure to watch."
+	echo
+	echo "| at the end | value | target |"
+	echo "|---|---|---|"
+	echo "| v- logins left in pg_roles ${R[soak_wait]:-?} s after the last issue (limit: TTL + 60 s) | ${R[soak_left]:--} | 0 ($(verdict "${R[soak_left]:-}" le 0)) |"
+	echo "| live leases in credfs then (metrics) | ${R[soak_live_end]:--} | 0 |"
+	echo
+	if [ "${#PROBLEMS[@]}" -gt 0 ]; then
+		echo "## Errors"
+		echo
+		for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+	else
+		echo "No errors: every credential was issued and every login revoked."
+	fi
+}
+
+soak_main() {
+	local out=$WORK/soak rpid t0 d k=0 t_end t_gone limit
+	REPORT_FN=soak_report
+	mount_credfs
+	write_conn bench "$PG_PORT" "max_open_connections=$B_POOL"
+	write_role soak "default_ttl=${SOAK_TTL}s"
+	set_durability default
+	mkdir -p "$(dirname "$SOAK_TSV")"
+	printf 't_s\trss_kib\tfds\tjournal_file_bytes\tmetrics_journal_bytes\tlive_leases\tv_logins\tcompactions\n' >"$SOAK_TSV"
+	REPORT_READY=1
+	say "soak: $SOAK_SECS s at $SOAK_RATE/s, TTL ${SOAK_TTL}s; a sample every ${SOAK_INTERVAL}s in $SOAK_TSV"
+	t0=$EPOCHREALTIME
+	soak_sample 0 >>"$SOAK_TSV"
+	"$CB" rate "$MNT/creds/soak" "$SOAK_RATE" "$SOAK_SECS" "$SOAK_THREADS" >"$out" &
+	rpid=$!
+	while kill -0 "$rpid" 2>/dev/null; do
+		k=$((k + 1))
+		# until t0 + k intervals, in steps of at most 0.5 s while the issuance runs
+		while kill -0 "$rpid" 2>/dev/null; do
+			d=$(calc "d = $t0 + $k * $SOAK_INTERVAL - $EPOCHREALTIME; printf \"%.3f\", (d > 0.5 ? 0.5 : d)")
+			case "$d" in -* | 0.000) break ;; esac
+			sleep "$d"
+		done
+		kill -0 "$rpid" 2>/dev/null || break
+		check_daemon "the soak"
+		soak_sample "$(elapsed "$t0" | cut -d. -f1)" >>"$SOAK_TSV"
+		tail -n 1 "$SOAK_TSV" | awk -F'\t' '{ printf "bench: soak t=%ss RSS %s KiB, fds %s, journal %s B (metrics %s, %s compactions), live %s, v- logins %s\n", $1, $2, $3, $4, $5, $8, $6, $7 }' >&2
+	done
+	wait "$rpid" || true
+	t_end=$EPOCHREALTIME
+	check_daemon "the soak"
+	soak_sample "$(elapsed "$t0" | cut -d. -f1)" >>"$SOAK_TSV"
+	R[soak_secs]=$(kv "$out" secs)
+	R[soak_ops]=$(kv "$out" ops)
+	R[soak_errors]=$(kv "$out" errors)
+	R[soak_errnos]=$(kv "$out" errnos)
+	R[soak_rate]=$(kv "$out" rate)
+	R[soak_late]=$(kv "$out" late)
+	R[soak_p50]=$(ms "$(kv "$out" p50_us)")
+	R[soak_p99]=$(ms "$(kv "$out" p99_us)")
+	R[soak_max]=$(ms "$(kv "$out" max_us)")
+	R[soak_steady]=$(awk -F'\t' -v from="$((SOAK_TTL + SOAK_INTERVAL))" 'NR > 1 && $1 >= from { n++ } END { print n + 0 }' "$SOAK_TSV")
+	[ "${R[soak_errors]:-0}" = 0 ] ||
+		problem "soak: ${R[soak_errors]} failed issues (${R[soak_errnos]}), first: $(kv "$out" first_error)"
+	# Every login revoked within TTL + 60 s of the last issue.
+	limit=$((SOAK_TTL + 60))
+	say "soak: issuance done; waiting up to ${limit}s for every login to be revoked"
+	if t_gone=$(wait_roles_gone 'v-%' "$limit"); then
+		R[soak_left]=0
+		R[soak_wait]=$(elapsed "$t_end" "$t_gone")
+	else
+		R[soak_left]=$(count_roles 'v-%')
+		R[soak_wait]=$(elapsed "$t_end")
+		problem "soak: ${R[soak_left]} v- logins still in pg_roles ${R[soak_wait]} s after the last issue (TTL ${SOAK_TTL}s)"
+	fi
+	R[soak_live_end]=$(awk '/^credfs_leases\{/ { l += $NF } END { print l + 0 }' "$MNT/metrics" 2>/dev/null)
+	mkdir -p "$(dirname "$B_OUT")"
+	REPORTED=1
+	soak_report | tee "$B_OUT"
+	say "done in $(elapsed "$T_START") s; results in $B_OUT, samples in $SOAK_TSV"
+	umount_credfs
+	[ "${#PROBLEMS[@]}" -eq 0 ] || exit 1
+	exit 0
+}
+
 # ---- the run ---------------------------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
@@ -1406,20 +2014,24 @@ DSYNC_MS=$(
 rm -f "$WORK/dsync-test"
 T_START=$(now)
 [ -z "$AB_BASE" ] || ab_main
+[ "$SOAK" = 0 ] || soak_main
 mount_credfs
 setup_credfs_defs
 REPORT_READY=1
 
-phase_scram_cost
+! ran scram || phase_scram_cost
 set_durability default
-phase_issuance default
-phase_drain default
+! ran issuance || phase_issuance default
+! ran drain || phase_drain default
+! ran pin || phase_pinned
+! ran openers || phase_openers
+! ran stopped || phase_stopped
 
 set_durability off
-phase_issuance off
-phase_drain off
-phase_metadata
-phase_scale
+! ran issuance || phase_issuance off
+! ran drain || phase_drain off
+! ran metadata || phase_metadata
+! ran scale || phase_scale
 
 mkdir -p "$(dirname "$B_OUT")"
 REPORTED=1

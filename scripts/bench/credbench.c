@@ -8,6 +8,20 @@
  *   credbench issue FILE THREADS SECONDS   each thread opens FILE, reads it
  *                                          to EOF and closes it, for SECONDS
  *   credbench count FILE THREADS N         the same, N times in total
+ *   credbench rate FILE RATE SECONDS THREADS
+ *                                          the same at a fixed RATE per second
+ *                                          (credential k starts at t0 + k/RATE;
+ *                                          THREADS take the slots, a late one
+ *                                          starts at once), for SECONDS
+ *   credbench hold FILE N threads|procs RELEASE_FILE MAX_SECONDS
+ *                                          N openers (threads of this process,
+ *                                          or N processes: N holders for
+ *                                          credfs) each open FILE once at the
+ *                                          same moment, read it and keep it
+ *                                          open; once every open returned,
+ *                                          print the tally and held=1, then
+ *                                          close them all when RELEASE_FILE
+ *                                          exists (or after MAX_SECONDS)
  *   credbench unlinkall DIR                unlink every entry of DIR
  *   credbench meta SECONDS OP:PATH...      for each OP:PATH in turn, for
  *                                          SECONDS: OP is stat, readdir or read
@@ -26,8 +40,9 @@
  * Output: key=value lines (issue/count/unlinkall) or one line per OP:PATH
  * ("meta OP PATH ops=... secs=... rate=... errors=..."). Latencies are per
  * open+read+close, in microseconds. Exit status 0 unless the arguments are
- * wrong: errors are counted and reported (errors=, first_error=), and
- * bench.sh decides.
+ * wrong: errors are counted and reported (errors=, first_error=, and by
+ * errno name: errnos=EAGAIN:3,EIO:1; bad_content for a read that is not a
+ * credential), and bench.sh decides.
  *
  * rawsql retries a message that failed with "tuple concurrently updated"
  * (PostgreSQL's answer to two sessions rewriting the same catalog row, e.g.
@@ -49,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +72,8 @@
 #include <sodium.h>
 
 #include "scram.h"
+
+static void usage(void);
 
 static double now_s(void)
 {
@@ -86,9 +104,43 @@ static const char *g_file;
 static double g_deadline; /* issue: stop at (monotonic s) */
 static int g_count_mode; /* count: stop after g_left, not at g_deadline */
 static atomic_long g_left; /* count: how many still to issue */
+static double g_rate; /* rate: credentials per second (0: as fast as possible) */
+static uint64_t g_t0_ns; /* rate: when slot 0 starts */
+static atomic_long g_slot; /* rate: the next slot to take */
+static atomic_ulong g_late; /* rate: credentials started over 100 ms after their slot */
 static pthread_barrier_t g_start;
 static pthread_mutex_t g_errmu = PTHREAD_MUTEX_INITIALIZER;
 static char g_first_error[256];
+
+/* Failed opens/reads by errno (0: bad content), for the errnos= line. */
+#define ERRNO_SLOTS 256
+static atomic_ulong g_errnos[ERRNO_SLOTS];
+
+static void count_errno(int err)
+{
+	atomic_fetch_add(&g_errnos[err > 0 && err < ERRNO_SLOTS ? err : 0], 1);
+}
+
+/* print_errnos - "errnos=EAGAIN:3,bad_content:1" (empty without errors). */
+static void print_errnos(void)
+{
+	const char *sep = "";
+
+	printf("errnos=");
+	for (int e = 0; e < ERRNO_SLOTS; e++) {
+		unsigned long k = atomic_load(&g_errnos[e]);
+		const char *name = e ? strerrorname_np(e) : "bad_content";
+
+		if (!k)
+			continue;
+		if (name)
+			printf("%s%s:%lu", sep, name, k);
+		else
+			printf("%serrno%d:%lu", sep, e, k);
+		sep = ",";
+	}
+	printf("\n");
+}
 
 static void note_error(const char *what, int err)
 {
@@ -149,6 +201,18 @@ static void *issue_thread(void *arg)
 		if (g_count_mode) {
 			if (atomic_fetch_sub(&g_left, 1) <= 0)
 				break;
+		} else if (g_rate > 0) {
+			long k = atomic_fetch_add(&g_slot, 1);
+			uint64_t at = g_t0_ns + (uint64_t)((double)k * 1e9 / g_rate);
+			struct timespec ts = { .tv_sec = (time_t)(at / 1000000000u),
+					       .tv_nsec = (long)(at % 1000000000u) };
+
+			if ((double)at / 1e9 >= g_deadline)
+				break;
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+				;
+			if (now_ns() > at + 100000000u)
+				atomic_fetch_add(&g_late, 1);
 		} else if (now_s() >= g_deadline) {
 			break;
 		}
@@ -156,7 +220,9 @@ static void *issue_thread(void *arg)
 		err = issue_once();
 		if (err) {
 			w->errors++; /* counted, not retried */
-			usleep(10000);
+			count_errno(err);
+			if (g_rate <= 0)
+				usleep(10000);
 			continue;
 		}
 		if (w->n == w->cap) {
@@ -219,10 +285,13 @@ static int run_issue(const char *file, int threads, double secs, long count)
 		}
 	t0 = now_s();
 	g_deadline = t0 + secs;
+	g_t0_ns = now_ns();
 	pthread_barrier_wait(&g_start);
 	for (int i = 0; i < threads; i++)
 		pthread_join(w[i].tid, NULL);
 	t1 = now_s();
+	if (g_rate > 0)
+		printf("late=%lu\n", atomic_load(&g_late));
 	for (int i = 0; i < threads; i++) {
 		total += w[i].n;
 		errors += w[i].errors;
@@ -241,8 +310,215 @@ static int run_issue(const char *file, int threads, double secs, long count)
 	printf("p50_us=%u\np90_us=%u\np99_us=%u\nmax_us=%u\n", quantile(all, total, 0.50),
 	       quantile(all, total, 0.90), quantile(all, total, 0.99), total ? all[total - 1] : 0);
 	printf("first_error=%s\n", g_first_error);
+	print_errnos();
 	free(all);
 	free(w);
+	return 0;
+}
+
+/* --- hold -------------------------------------------------------------- */
+
+struct hold_rec {
+	int32_t err; /* 0, an errno, or -1 (not a credential) */
+	uint32_t us; /* open + read to EOF, microseconds */
+};
+
+static const char *g_hold_file;
+static pthread_barrier_t g_hold_go;
+static pthread_mutex_t g_hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_hold_cv = PTHREAD_COND_INITIALIZER;
+static int g_hold_done, g_hold_release;
+
+/* hold_open - open g_hold_file and read it to EOF, keeping it open: the
+ * fd, or -1 with the reason in r->err. */
+static int hold_open(struct hold_rec *r)
+{
+	char buf[4096];
+	size_t got = 0;
+	ssize_t k;
+	uint64_t t0 = now_ns();
+	int fd = open(g_hold_file, O_RDONLY | O_CLOEXEC);
+
+	r->err = 0;
+	if (fd < 0) {
+		r->err = errno;
+		goto out;
+	}
+	for (;;) {
+		k = read(fd, buf + (got < sizeof(buf) ? got : 0),
+			 got < sizeof(buf) ? sizeof(buf) - got : sizeof(buf));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			r->err = errno;
+			break;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	if (!r->err && (got == 0 || got > sizeof(buf) || !memmem(buf, got, "\"username\"", 10)))
+		r->err = -1;
+	if (r->err) {
+		close(fd);
+		fd = -1;
+	}
+out:
+	r->us = (uint32_t)((now_ns() - t0) / 1000);
+	return fd;
+}
+
+static void *hold_thread(void *arg)
+{
+	struct hold_rec *r = arg;
+	int fd;
+
+	pthread_barrier_wait(&g_hold_go);
+	fd = hold_open(r);
+	pthread_mutex_lock(&g_hold_mu);
+	g_hold_done++;
+	pthread_cond_broadcast(&g_hold_cv);
+	while (!g_hold_release)
+		pthread_cond_wait(&g_hold_cv, &g_hold_mu);
+	pthread_mutex_unlock(&g_hold_mu);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* hold_child - one opener process: wait for go's EOF, open, report on res,
+ * hold until release's EOF. */
+static void hold_child(int go, int res, int release)
+{
+	struct hold_rec r;
+	char c;
+	int fd;
+
+	while (read(go, &c, 1) < 0 && errno == EINTR)
+		;
+	fd = hold_open(&r);
+	if (write(res, &r, sizeof(r)) != (ssize_t)sizeof(r))
+		_exit(1);
+	while (read(release, &c, 1) < 0 && errno == EINTR)
+		;
+	if (fd >= 0)
+		close(fd);
+	_exit(0);
+}
+
+static int run_hold(const char *file, int n, const char *mode, const char *release_file,
+		    double max_secs)
+{
+	struct hold_rec *recs = calloc(n > 0 ? (size_t)n : 1, sizeof(*recs));
+	uint32_t *lat = calloc(n > 0 ? (size_t)n : 1, sizeof(*lat));
+	pthread_t *tids = NULL;
+	pid_t *pids = NULL;
+	int procs = !strcmp(mode, "procs"), started = 0, got = 0, ok = 0;
+	int go[2] = { -1, -1 }, res[2] = { -1, -1 }, rel[2] = { -1, -1 };
+	double t0, t_open, t_held, t_rel;
+	struct stat st;
+
+	if (n < 1 || !recs || !lat || (!procs && strcmp(mode, "threads")))
+		usage();
+	g_hold_file = file;
+	fflush(stdout);
+	if (procs) {
+		if (!(pids = calloc((size_t)n, sizeof(*pids))) || pipe2(go, O_CLOEXEC) ||
+		    pipe2(res, O_CLOEXEC) || pipe2(rel, O_CLOEXEC)) {
+			perror("credbench: hold");
+			return 2;
+		}
+		for (; started < n; started++) {
+			pid_t p = fork();
+
+			if (p == 0) {
+				close(go[1]);
+				close(res[0]);
+				close(rel[1]);
+				hold_child(go[0], res[1], rel[0]);
+			}
+			if (p < 0) {
+				note_error("fork", errno);
+				break;
+			}
+			pids[started] = p;
+		}
+		close(go[0]);
+		close(res[1]);
+		close(rel[0]);
+		t0 = now_s();
+		close(go[1]); /* every child opens now */
+		while (got < started) {
+			ssize_t k = read(res[0], &recs[got], sizeof(*recs));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k != (ssize_t)sizeof(*recs))
+				break; /* a child died without reporting */
+			got++;
+		}
+	} else {
+		pthread_attr_t attr;
+
+		if (!(tids = calloc((size_t)n, sizeof(*tids))))
+			return 2;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		pthread_barrier_init(&g_hold_go, NULL, (unsigned)n + 1);
+		for (; started < n; started++)
+			if (pthread_create(&tids[started], &attr, hold_thread, &recs[started]) !=
+			    0) {
+				perror("credbench: pthread_create");
+				return 2;
+			}
+		t0 = now_s();
+		pthread_barrier_wait(&g_hold_go);
+		pthread_mutex_lock(&g_hold_mu);
+		while (g_hold_done < started)
+			pthread_cond_wait(&g_hold_cv, &g_hold_mu);
+		pthread_mutex_unlock(&g_hold_mu);
+		got = started;
+	}
+	t_open = now_s();
+	for (int i = 0; i < got; i++) {
+		if (recs[i].err) {
+			count_errno(recs[i].err);
+			note_error("open", recs[i].err > 0 ? recs[i].err : 0);
+		} else {
+			lat[ok++] = recs[i].us;
+		}
+	}
+	qsort(lat, (size_t)ok, sizeof(*lat), cmp_u32);
+	printf("openers=%d\nstarted=%d\nreported=%d\nok=%d\nerrors=%d\nopen_secs=%.3f\n", n,
+	       started, got, ok, got - ok, t_open - t0);
+	printf("p50_us=%u\np99_us=%u\nmax_us=%u\nfirst_error=%s\n", quantile(lat, (size_t)ok, 0.50),
+	       quantile(lat, (size_t)ok, 0.99), ok ? lat[ok - 1] : 0, g_first_error);
+	print_errnos();
+	printf("held=1\n");
+	fflush(stdout);
+	t_held = now_s();
+	while (stat(release_file, &st) != 0 && now_s() - t_held < max_secs)
+		usleep(10000);
+	t_rel = now_s();
+	if (procs) {
+		close(rel[1]); /* every child closes its file and exits */
+		for (int i = 0; i < started; i++)
+			while (waitpid(pids[i], NULL, 0) < 0 && errno == EINTR)
+				;
+		close(res[0]);
+	} else {
+		pthread_mutex_lock(&g_hold_mu);
+		g_hold_release = 1;
+		pthread_cond_broadcast(&g_hold_cv);
+		pthread_mutex_unlock(&g_hold_mu);
+		for (int i = 0; i < started; i++)
+			pthread_join(tids[i], NULL);
+	}
+	printf("released_secs=%.3f\n", now_s() - t_rel);
+	free(recs);
+	free(lat);
+	free(tids);
+	free(pids);
 	return 0;
 }
 
@@ -557,6 +833,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: credbench issue FILE THREADS SECONDS\n"
 			"       credbench count FILE THREADS N\n"
+			"       credbench rate FILE RATE SECONDS THREADS\n"
+			"       credbench hold FILE N threads|procs RELEASE_FILE MAX_SECONDS\n"
 			"       credbench unlinkall DIR\n"
 			"       credbench meta SECONDS OP:PATH...\n"
 			"       credbench rawsql CONNINFO THREADS FILE\n"
@@ -573,6 +851,14 @@ int main(int argc, char **argv)
 		return run_issue(argv[2], atoi(argv[3]), atof(argv[4]), -1);
 	if (argc == 5 && !strcmp(argv[1], "count"))
 		return run_issue(argv[2], atoi(argv[3]), 1e9, atol(argv[4]));
+	if (argc == 6 && !strcmp(argv[1], "rate")) {
+		g_rate = atof(argv[3]);
+		if (g_rate <= 0)
+			usage();
+		return run_issue(argv[2], atoi(argv[5]), atof(argv[4]), -1);
+	}
+	if (argc == 7 && !strcmp(argv[1], "hold"))
+		return run_hold(argv[2], atoi(argv[3]), argv[4], argv[5], atof(argv[6]));
 	if (argc == 3 && !strcmp(argv[1], "unlinkall"))
 		return run_unlinkall(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "scram"))
