@@ -62,8 +62,7 @@ out:
 	return out;
 }
 
-json_t *fleet_unseal(const struct secret *key, const char *kind, const char *name,
-		     const char *text)
+json_t *fleet_unseal(const struct secret *key, const char *kind, const char *name, const char *text)
 {
 	const size_t npub = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 	unsigned char *ad = NULL, *box = NULL;
