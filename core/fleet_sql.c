@@ -51,16 +51,18 @@ static PGconn *fleet_sql_dial(const char *conninfo)
 			     "keepalives_count", "tcp_user_timeout",
 			     "application_name", "options",
 			     "dbname",		 NULL };
-	const char *val[] = { "3",
-			      "1",
-			      "5",
-			      "2",
-			      "3",
-			      "10000",
-			      "credfs-fleet",
-			      "-c statement_timeout=10000 -c lock_timeout=5000",
-			      conninfo,
-			      NULL };
+	const char *val[] = {
+		"3",
+		"1",
+		"5",
+		"2",
+		"3",
+		"10000",
+		"credfs-fleet",
+		"-c statement_timeout=10000 -c lock_timeout=5000 -c client_min_messages=warning",
+		conninfo,
+		NULL
+	};
 
 	return PQconnectdbParams(kw, val, 1);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,15 +58,10 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("key_file=%s", key_file),
 	OPT("audit_log=%s", audit_log),
 	OPT("metrics_mode=%s", metrics_mode),
-	OPT("--fleet %s", fleet),
 	OPT("--fleet=%s", fleet),
-	OPT("--fleet-key %s", fleet_key),
 	OPT("--fleet-key=%s", fleet_key),
-	OPT("--node %s", node),
 	OPT("--node=%s", node),
-	OPT("--fleet-schema %s", fleet_schema),
 	OPT("--fleet-schema=%s", fleet_schema),
-	OPT("--fleet-grace %s", fleet_grace),
 	OPT("--fleet-grace=%s", fleet_grace),
 	OPT("fleet=%s", fleet),
 	OPT("fleet_key=%s", fleet_key),
@@ -283,9 +279,45 @@ static int open_fleet(struct opts *o, struct engine *e)
 	return r;
 }
 
+/*
+ * "--fleet VALUE" becomes "--fleet=VALUE" (and so for the other fleet
+ * options): fuse_opt matches a "--fleet %s" template by prefix, so it
+ * would take "--fleet-key" for "--fleet". Only the "=" forms are templates.
+ */
+static char **fleet_argv(int *argc, char *argv[])
+{
+	static const char *const names[] = { "--fleet", "--fleet-key", "--node", "--fleet-schema",
+					     "--fleet-grace" };
+	char **out = calloc((size_t)*argc + 1, sizeof(*out));
+	int n = 0;
+
+	if (!out)
+		return NULL;
+	for (int i = 0; i < *argc; i++) {
+		bool joined = false;
+
+		for (size_t k = 0; i > 0 && i + 1 < *argc && k < sizeof(names) / sizeof(names[0]);
+		     k++) {
+			if (!strcmp(argv[i], names[k])) {
+				if (asprintf(&out[n], "%s=%s", names[k], argv[i + 1]) < 0)
+					return NULL;
+				n++;
+				i++;
+				joined = true;
+				break;
+			}
+		}
+		if (!joined && !(out[n++] = strdup(argv[i])))
+			return NULL;
+	}
+	*argc = n;
+	return out;
+}
+
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	char **av = fleet_argv(&argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(argc, av ? av : argv);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop = NULL;
 	struct opts o = { 0 };
@@ -293,7 +325,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	int ret = 1, mounted = 0;
 
-	if (harden() != 0 || secret_init() != 0)
+	if (!av || harden() != 0 || secret_init() != 0)
 		return 1;
 	/*
 	 * No fastbins: a restart parses every journal record into small JSON
@@ -448,5 +480,8 @@ out:
 	free(o.fleet_schema);
 	free(o.fleet_grace);
 	fuse_opt_free_args(&args);
+	for (int i = 0; av && i < argc; i++)
+		free(av[i]);
+	free(av);
 	return ret ? 1 : 0;
 }
