@@ -98,6 +98,13 @@ void fleet_defs_sync(struct fleet *f, bool push_local);
 /* fleet_lease_record - the lease service's observer (queues a row change). */
 int fleet_lease_record(struct fleet *f, struct lease *l, enum leasesvc_rec what, int64_t at);
 
+/*
+ * fleet_lease_own - this node's leases against their rows: those another
+ * node claimed are dropped without revoking, revoke requests are served,
+ * rows missing are written (pmu not held).
+ */
+void fleet_lease_own(struct fleet *f);
+
 /* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due (pmu not held). */
 void fleet_lease_tick(struct fleet *f);
 

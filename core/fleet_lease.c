@@ -187,7 +187,7 @@ static void fleet_flush(struct fleet *f)
 
 /* --- this node's leases: revoke requests, hand-overs, rows missing --------------- */
 
-static void fleet_own(struct fleet *f)
+void fleet_lease_own(struct fleet *f)
 {
 	const char *v[] = { f->node };
 	struct lease_table *t = leasesvc_table(f->s);
@@ -411,7 +411,7 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_flush(f);
 	if (!fleet_healthy(f))
 		return;
-	fleet_own(f);
+	fleet_lease_own(f);
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
 	fleet_lease_refresh(f, FLEET_TICK_MS / 2);
