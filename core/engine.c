@@ -111,7 +111,15 @@ static struct conn_pool *engine_lease_pool(struct engine *e, struct lease *l, ch
 
 static int engine_be_renew(void *ctx, struct lease *l, int64_t until_wall, char *errbuf)
 {
-	struct conn_pool *p = engine_lease_pool(ctx, l, errbuf);
+	struct engine *e = ctx;
+	struct conn_pool *p;
+
+	/* Cut off from the fleet: survivors may claim it, so let VALID UNTIL run out. */
+	if (e->fleet && !fleet_healthy(e->fleet)) {
+		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
+		return -EAGAIN;
+	}
+	p = engine_lease_pool(ctx, l, errbuf);
 	int r = p ? conn_renew_user(p, l->role, l->username, until_wall, errbuf) : -EIO;
 
 	conn_pool_unref(p);
@@ -261,7 +269,7 @@ int engine_start(struct engine *e)
 	/* without it issues compute their own verifiers: slower, not wrong */
 	if (!(e->pwpool = pwpool_new(ENGINE_PWPOOL, SECRET_PASSWORD_LEN)))
 		log_warn("no password pool: verifiers are computed at issue");
-	return leasesvc_start(e->svc, LANES_DEFAULT_WIDTH);
+	return leasesvc_start(e->svc, LANES_DEFAULT_WIDTH) ?: fleet_start(e->fleet);
 }
 
 void engine_stop(struct engine *e)
@@ -270,6 +278,7 @@ void engine_stop(struct engine *e)
 		return;
 	e->stopping = true;
 	leasesvc_inflight_wait(e->svc);
+	fleet_stop(e->fleet);
 	leasesvc_stop(e->svc);
 }
 
@@ -280,6 +289,7 @@ void engine_free(struct engine *e)
 	engine_stop(e);
 	pwpool_free(e->pwpool);
 	leasesvc_free(e->svc);
+	fleet_free(e->fleet);
 	engine_static_fini(e);
 	registry_free(e->reg);
 	journal_close(e->journal);
@@ -447,7 +457,16 @@ struct role *engine_role_get(struct engine *e, const char *name)
 
 int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errbuf)
 {
-	int r = registry_rotate_root(e->reg, name, errbuf);
+	void *lock = NULL;
+	int r = 0;
+
+	/* One rotation of a connection at a time in the whole fleet, from its latest password. */
+	if (e->fleet && (r = fleet_rotate_begin(e->fleet, name, &lock, errbuf)) != 0)
+		r = -EIO;
+	if (r == 0)
+		r = registry_rotate_root(e->reg, name, errbuf);
+	if (lock)
+		fleet_rotate_end(e->fleet, lock);
 
 	if (r != 0) {
 		engine_fail(e, uid, "rotate-root", name, errbuf, errbuf);

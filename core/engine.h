@@ -272,4 +272,32 @@ int engine_errors(struct engine *e, uid_t uid, char **out, size_t *len);
 /* engine_note_error - record an error the fs layer found itself. */
 void engine_note_error(struct engine *e, uid_t uid, const char *path, const char *reason);
 
+/* --- several hosts (engine_fleet.c) ---------------------------------------------- */
+
+/*
+ * engine_open_fleet - join the fleet whose control store conninfo reaches
+ * (fleet.h), as node (NULL: the host name), in schema (NULL: credfs),
+ * sealing secrets under key_file (must exist, 0600); a dead node's leases
+ * are claimed grace_s seconds after its last heartbeat. After
+ * engine_open_state, before mounting. -EBUSY: node runs elsewhere.
+ */
+int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_file,
+		      const char *node, const char *schema, int grace_s, char *errbuf)
+	__attribute__((warn_unused_result));
+
+/* engine_has_fleet - whether --fleet was given. */
+bool engine_has_fleet(struct engine *e);
+
+/*
+ * engine_fleet_names - the names of fleet/leases/ (role NULL), of
+ * fleet/leases/ROLE/, or of fleet/nodes/ (nodes): a new array.
+ */
+json_t *engine_fleet_names(struct engine *e, bool nodes, const char *role);
+
+/* engine_fleet_read - fleet/leases/ROLE/ID (id set) or fleet/nodes/NAME (role NULL) as JSON text. */
+int engine_fleet_read(struct engine *e, const char *role, const char *id, char **out, size_t *len);
+
+/* engine_fleet_revoke - rm fleet/leases/ROLE/ID: this node's lease now, another's by request. */
+int engine_fleet_revoke(struct engine *e, const char *role, const char *id, uid_t uid);
+
 #endif

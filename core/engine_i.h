@@ -14,6 +14,7 @@
 #include "audit.h"
 #include "engine.h"
 #include "errlog.h"
+#include "fleet.h"
 #include "journal.h"
 #include "leasesvc.h"
 #include "metrics.h"
@@ -27,6 +28,7 @@ struct engine {
 	struct registry *reg;
 	struct leasesvc *svc;
 	struct journal *journal; /* NULL with --state none */
+	struct fleet *fleet; /* NULL without --fleet */
 	struct errlog *errlog;
 	struct audit *audit; /* NULL without --audit-log */
 	struct quota *quota; /* issue_rate buckets */

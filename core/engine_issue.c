@@ -159,7 +159,11 @@ static int engine_issue_record(void *ctx)
 	struct engine_wal *w = ctx;
 
 	w->asked = true;
-	if ((w->r = journal_lease(w->e->journal, w->l)) == 0)
+	/* The fleet's row first: a survivor must know the login if this node dies. */
+	if ((w->r = fleet_lease_put(w->e->fleet, w->l)) == 0 &&
+	    (w->r = journal_lease(w->e->journal, w->l)) != 0)
+		fleet_lease_gone(w->e->fleet, w->l);
+	if (w->r == 0)
 		crash_point("issue-after-record");
 	return w->r;
 }
@@ -199,8 +203,10 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 				l->username);
 		r = -EIO;
 	} else if (r != 0) {
-		if (wal.asked && wal.r == 0)
+		if (wal.asked && wal.r == 0) {
 			journal_gone(e->journal, l); /* the transaction rolled back */
+			fleet_lease_gone(e->fleet, l);
+		}
 		leasesvc_watch_cancel(e->svc, w);
 		if (wal.asked && wal.r != 0)
 			snprintf(errbuf, ENGINE_ERRLEN,

@@ -291,6 +291,20 @@ static struct lease *lease_table_find_locked(struct lease_table *t, const char *
 	return l;
 }
 
+bool lease_table_drop(struct lease_table *t, struct lease *l)
+{
+	bool dropped = false;
+
+	pthread_mutex_lock(&t->mu);
+	if (lease_table_find_locked(t, l->id) == l && !l->busy) {
+		l->state = LEASE_REVOKED;
+		lease_table_remove_locked(t, l); /* the caller's reference keeps l alive */
+		dropped = true;
+	}
+	pthread_mutex_unlock(&t->mu);
+	return dropped;
+}
+
 struct lease *lease_table_get(struct lease_table *t, const char *id)
 {
 	struct lease *l;

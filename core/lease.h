@@ -144,6 +144,12 @@ void lease_table_free(struct lease_table *t);
 /* lease_table_add - insert l (the table takes its own reference). */
 int lease_table_add(struct lease_table *t, struct lease *l) __attribute__((warn_unused_result));
 
+/*
+ * lease_table_drop - take l out of the table as revoked without a job
+ * (another node revokes it); false when it is not there or busy.
+ */
+bool lease_table_drop(struct lease_table *t, struct lease *l);
+
 /* lease_table_get - a new reference to the live lease id, or NULL. */
 struct lease *lease_table_get(struct lease_table *t, const char *id);
 

@@ -303,6 +303,32 @@ void leasesvc_set_observer(struct leasesvc *s, const struct leasesvc_observer *o
 	s->o = *o;
 }
 
+void leasesvc_get_observer(struct leasesvc *s, struct leasesvc_observer *o)
+{
+	*o = s->o;
+}
+
+bool leasesvc_forget(struct leasesvc *s, struct lease *l)
+{
+	void *ph;
+
+	pthread_rwlock_rdlock(&s->gate);
+	if (!lease_table_drop(s->t, l)) {
+		pthread_rwlock_unlock(&s->gate);
+		return false;
+	}
+	if (svc_record(s, l, LEASESVC_REC_REVOKED, svc_wall()) != 0)
+		log_warn("lease %s: its hand-over not recorded", l->id);
+	pthread_rwlock_unlock(&s->gate);
+	watchset_leave(s->ws, l);
+	if (s->b.gone)
+		s->b.gone(s->b.ctx, l);
+	if (s->b.poll && (ph = lease_table_swap_poll(s->t, l, NULL)))
+		s->b.poll(s->b.ctx, ph);
+	svc_audit(s, "hand-over", l, NULL);
+	return true;
+}
+
 int leasesvc_start(struct leasesvc *s, int width)
 {
 	int r;

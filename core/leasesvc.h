@@ -77,6 +77,16 @@ struct leasesvc *leasesvc_new(const struct leasesvc_backend *b);
 /* leasesvc_set_observer - o copied; before leasesvc_start. */
 void leasesvc_set_observer(struct leasesvc *s, const struct leasesvc_observer *o);
 
+/* leasesvc_get_observer - a copy of the observer in *o (a fan-out puts itself in front). */
+void leasesvc_get_observer(struct leasesvc *s, struct leasesvc_observer *o);
+
+/*
+ * leasesvc_forget - drop l from the table WITHOUT revoking it (another
+ * node took it over): recorded as revoked, its watch left, its poller
+ * woken (POLLPRI). false when l is not in the table or a job runs for it.
+ */
+bool leasesvc_forget(struct leasesvc *s, struct lease *l);
+
 /*
  * leasesvc_start - the timer; renewals and revocations run on their
  * connection's lane (lanes.h) as urgent jobs, on at most width + 1 threads

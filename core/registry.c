@@ -81,6 +81,11 @@ void registry_set_observer(struct registry *g, const struct registry_observer *o
 	g->o = *o;
 }
 
+void registry_get_observer(struct registry *g, struct registry_observer *o)
+{
+	*o = g->o;
+}
+
 void registry_hold(struct registry *g, bool hold)
 {
 	if (hold)

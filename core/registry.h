@@ -67,6 +67,9 @@ void registry_free(struct registry *g);
 /* registry_set_observer - o copied; before any change. */
 void registry_set_observer(struct registry *g, const struct registry_observer *o);
 
+/* registry_get_observer - a copy of the observer in *o (a fan-out puts itself in front). */
+void registry_get_observer(struct registry *g, struct registry_observer *o);
+
 /*
  * registry_conn_write - make c (taken, on every path) the definition of
  * connection c->name: keeps the root password when c has none (same

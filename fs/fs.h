@@ -47,6 +47,7 @@ enum {
 	FS_INO_STATIC_CREDS,
 	FS_INO_ROTATE_ROLE,
 	FS_INO_RESET,
+	FS_INO_FLEET,
 	FS_INO_FIRST_DYNAMIC = 16,
 };
 
@@ -98,14 +99,26 @@ enum fs_node {
 	FS_SCREDS, /* static-creds/NAME */
 	FS_ROTATE_ROLE, /* rotate-role/NAME */
 	FS_RESET, /* reset/NAME */
+	FS_FLEET_SUB, /* fleet/leases, fleet/nodes (name) */
+	FS_FLEET_ROLE, /* fleet/leases/ROLE (id: ROLE) */
+	FS_FLEET_LEASE, /* fleet/leases/ROLE/ID (sub: ID) */
+	FS_FLEET_NODE, /* fleet/nodes/NAME (id: NAME) */
 };
 
 struct fs_path {
 	enum fs_node node;
 	char top[16]; /* the top directory */
 	char name[256]; /* NAME or ROLE: any name the kernel passes (NAME_MAX); "ROLE.d" */
-	char id[256]; /* ID; KEY */
+	char id[256]; /* ID; KEY; fleet/: ROLE or NODE */
+	char sub[256]; /* fleet/leases/ROLE/ID: ID */
 };
+
+/* fs_is_dir - a directory node. */
+static inline bool fs_is_dir(const struct fs_path *p)
+{
+	return p->node == FS_ROOT || p->node == FS_DIR || p->node == FS_LEASE_DIR ||
+	       p->node == FS_CREDS_DIR || p->node == FS_FLEET_SUB || p->node == FS_FLEET_ROLE;
+}
 
 /* fs_is_def - a definition file: config/, roles/, static-roles/. */
 static inline bool fs_is_def(const struct fs_path *p)
@@ -244,6 +257,15 @@ struct fs_ctx *fs_ctx_of(fuse_req_t req);
  */
 int fs_inode_path(struct fs_ctx *c, fuse_ino_t ino, struct fs_path *p);
 
+/* fs_fleet.c: fleet/ (with --fleet). */
+
+/* fs_fleet_parse - the rest s of a path under fleet/ into *p: 0 or -ENOENT/-ENOTDIR. */
+int fs_fleet_parse(const char *s, struct fs_path *p);
+/* fs_fleet_attr - attributes of a fleet/ path: 0 or -ENOENT. */
+int fs_fleet_attr(struct fs_ctx *c, const struct fs_path *p, struct stat *st);
+/* fs_fleet_names - the names in a fleet/ directory (new array), NULL if p is none. */
+json_t *fs_fleet_names(struct fs_ctx *c, const struct fs_path *p);
+
 /* fs_attr.c: attributes, names and listings. */
 
 /*
@@ -253,6 +275,9 @@ int fs_inode_path(struct fs_ctx *c, fuse_ino_t ino, struct fs_path *p);
  */
 int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 	    const struct fs_handle *h, struct stat *st);
+
+/* fs_stat_base - st for path p with mode, owned by the daemon's user. */
+void fs_stat_base(struct fs_ctx *c, const struct fs_path *p, struct stat *st, mode_t mode);
 
 /* fs_render - the text a readable file shows now (new malloc'd buffer). */
 int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len);

@@ -46,6 +46,10 @@ int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, 
 		return engine_errors(c->engine, uid, out, len);
 	case FS_METRICS:
 		return engine_metrics(c->engine, out, len);
+	case FS_FLEET_LEASE:
+		return engine_fleet_read(c->engine, p->id, p->sub, out, len);
+	case FS_FLEET_NODE:
+		return engine_fleet_read(c->engine, NULL, p->id, out, len);
 	default:
 		return -EACCES;
 	}
@@ -64,7 +68,7 @@ static bool fs_lease_dir_exists(struct fs_ctx *c, const char *role)
 	return yes;
 }
 
-static void fs_stat_base(struct fs_ctx *c, const struct fs_path *p, struct stat *st, mode_t mode)
+void fs_stat_base(struct fs_ctx *c, const struct fs_path *p, struct stat *st, mode_t mode)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = fs_path_ino(p);
@@ -148,6 +152,8 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 		fs_stat_base(c, p, st, S_IFDIR | 0755);
 		return 0;
 	case FS_DIR:
+		if (!strcmp(p->top, "fleet"))
+			return fs_fleet_attr(c, p, st);
 		fs_stat_base(c, p, st,
 			     S_IFDIR | (!strcmp(p->top, "creds") || !strcmp(p->top, "static-creds")
 						? 0755
@@ -174,6 +180,11 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 		return 0;
 	case FS_SCREDS:
 		return fs_attr_screds(c, p, st);
+	case FS_FLEET_SUB:
+	case FS_FLEET_ROLE:
+	case FS_FLEET_LEASE:
+	case FS_FLEET_NODE:
+		return fs_fleet_attr(c, p, st);
 	case FS_LEASE_DIR:
 		if (!fs_lease_dir_exists(c, p->name))
 			return -ENOENT;
@@ -391,7 +402,7 @@ static void fs_list_names(struct fs_list *l, const struct fs_path *dir, json_t *
 
 		if (fs_path_child(dir, name, &p) != 0)
 			continue;
-		fs_list_add(l, name, &p, p.node == FS_LEASE_DIR ? S_IFDIR : S_IFREG);
+		fs_list_add(l, name, &p, fs_is_dir(&p) ? S_IFDIR : S_IFREG);
 	}
 	json_decref(names);
 }
@@ -462,17 +473,21 @@ static void fs_list_dir(struct fs_ctx *c, struct fs_list *l, const struct fs_pat
 {
 	static const char *const top[] = { "config",	   "roles",	  "creds",   "rotate-root",
 					   "leases",	   "errors",	  "metrics", "static-roles",
-					   "static-creds", "rotate-role", "reset" };
+					   "static-creds", "rotate-role", "reset",   "fleet" };
 	struct fs_path child;
 
 	fs_list_add(l, ".", p, S_IFDIR);
 	fs_list_add(l, "..", p, S_IFDIR);
 	if (p->node == FS_ROOT) {
 		for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+			if (!strcmp(top[i], "fleet") && !engine_has_fleet(c->engine))
+				continue;
 			if (fs_path_child(p, top[i], &child) == 0)
 				fs_list_add(l, top[i], &child,
 					    child.node == FS_DIR ? S_IFDIR : S_IFREG);
 		}
+	} else if (!strcmp(p->top, "fleet")) {
+		fs_list_names(l, p, fs_fleet_names(c, p));
 	} else if (p->node == FS_LEASE_DIR) {
 		fs_list_names(l, p, engine_lease_ids(c->engine, p->name));
 	} else if (!strcmp(p->top, "static-roles") || !strcmp(p->top, "static-creds") ||
@@ -503,8 +518,7 @@ void fs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if ((r = fs_inode_path(c, ino, &p)) != 0)
 		goto out;
-	if (p.node != FS_ROOT && p.node != FS_DIR && p.node != FS_LEASE_DIR &&
-	    p.node != FS_CREDS_DIR) {
+	if (!fs_is_dir(&p)) {
 		r = -ENOTDIR;
 		goto out;
 	}

@@ -40,7 +40,7 @@ static size_t fs_path_bucket(const struct fs_inodes *t, const struct fs_path *p)
 static bool fs_path_eq(const struct fs_path *a, const struct fs_path *b)
 {
 	return a->node == b->node && !strcmp(a->top, b->top) && !strcmp(a->name, b->name) &&
-	       !strcmp(a->id, b->id);
+	       !strcmp(a->id, b->id) && !strcmp(a->sub, b->sub);
 }
 
 static void fs_inodes_link(struct fs_inodes *t, struct fs_inode *n)
@@ -106,7 +106,8 @@ struct fs_inodes *fs_inodes_new(void)
 {
 	static const char *const fixed[] = {
 		"/",	   "/config",  "/roles",	"/creds",	 "/rotate-root", "/leases",
-		"/errors", "/metrics", "/static-roles", "/static-creds", "/rotate-role", "/reset"
+		"/errors", "/metrics", "/static-roles", "/static-creds", "/rotate-role", "/reset",
+		"/fleet"
 	};
 	struct fs_inodes *t = calloc(1, sizeof(*t));
 

@@ -453,6 +453,8 @@ static void fs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = engine_def_delete(c->engine, fs_kind(&p), p.name, uid, errbuf);
 	else if (p.node == FS_LEASE)
 		r = engine_lease_revoke(c->engine, p.name, p.id, uid);
+	else if (p.node == FS_FLEET_LEASE)
+		r = engine_fleet_revoke(c->engine, p.id, p.sub, uid);
 	else
 		r = -EPERM;
 	if (r == 0) {

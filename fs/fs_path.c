@@ -39,6 +39,10 @@ int fs_path_parse(const char *path, struct fs_path *p)
 		p->node = !strcmp(p->top, "errors") ? FS_ERRORS : FS_METRICS;
 		return *s ? -ENOTDIR : 0;
 	}
+	if (!strcmp(p->top, "fleet")) {
+		p->node = FS_DIR;
+		return *s ? fs_fleet_parse(s, p) : 0;
+	}
 	if (strcmp(p->top, "config") && strcmp(p->top, "roles") && strcmp(p->top, "creds") &&
 	    strcmp(p->top, "rotate-root") && strcmp(p->top, "leases") &&
 	    strcmp(p->top, "static-roles") && strcmp(p->top, "static-creds") &&
@@ -87,8 +91,7 @@ int fs_path_child(const struct fs_path *dir, const char *name, struct fs_path *o
 {
 	char path[PATH_MAX];
 
-	if (dir->node != FS_ROOT && dir->node != FS_DIR && dir->node != FS_LEASE_DIR &&
-	    dir->node != FS_CREDS_DIR)
+	if (!fs_is_dir(dir))
 		return -ENOTDIR;
 	if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
 		return -ENOENT;
@@ -114,7 +117,12 @@ void fs_path_str(const struct fs_path *p, char *out, size_t n)
 		break;
 	case FS_LEASE:
 	case FS_CREDS_KEY:
+	case FS_FLEET_ROLE:
+	case FS_FLEET_NODE:
 		snprintf(out, n, "%s/%s/%s", p->top, p->name, p->id);
+		break;
+	case FS_FLEET_LEASE:
+		snprintf(out, n, "%s/%s/%s/%s", p->top, p->name, p->id, p->sub);
 		break;
 	default:
 		snprintf(out, n, "%s/%s", p->top, p->name);
@@ -127,7 +135,7 @@ ino_t fs_path_ino(const struct fs_path *p)
 	static const char *const fixed[] = { "config",	    "roles",	    "creds",
 					     "rotate-root", "leases",	    "errors",
 					     "metrics",	    "static-roles", "static-creds",
-					     "rotate-role", "reset" };
+					     "rotate-role", "reset",	    "fleet" };
 	char path[PATH_MAX];
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 

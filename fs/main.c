@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,11 @@ struct opts {
 	int show_help;
 	int show_version;
 	char *metrics_mode;
+	char *fleet; /* the control store's conninfo */
+	char *fleet_key;
+	char *node;
+	char *fleet_schema;
+	char *fleet_grace;
 };
 
 #define OPT(t, p)                              \
@@ -52,6 +58,16 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("key_file=%s", key_file),
 	OPT("audit_log=%s", audit_log),
 	OPT("metrics_mode=%s", metrics_mode),
+	OPT("--fleet=%s", fleet),
+	OPT("--fleet-key=%s", fleet_key),
+	OPT("--node=%s", node),
+	OPT("--fleet-schema=%s", fleet_schema),
+	OPT("--fleet-grace=%s", fleet_grace),
+	OPT("fleet=%s", fleet),
+	OPT("fleet_key=%s", fleet_key),
+	OPT("node=%s", node),
+	OPT("fleet_schema=%s", fleet_schema),
+	OPT("fleet_grace=%s", fleet_grace),
 	OPT("--audit-hash", audit_hash),
 	OPT("--check-state", check_state),
 	OPT("--metrics-mode %s", metrics_mode),
@@ -89,6 +105,12 @@ static void usage(const char *prog)
 	       "  --check-state      print what a start would restore (JSON), mount nothing\n"
 	       "  --metrics-mode MODE  permission bits of MOUNTPOINT/metrics, octal read bits\n"
 	       "                     (default 0400: the daemon's user; 0444: everyone)\n"
+	       "  --fleet CONNINFO   several hosts: share definitions, root secrets and leases\n"
+	       "                     through a schema in this PostgreSQL database\n"
+	       "  --fleet-key FILE   32-byte key, 0600, identical on every node (must exist)\n"
+	       "  --node NAME        this node's name in the fleet (default: the host name)\n"
+	       "  --fleet-schema S   the control store's schema (default credfs)\n"
+	       "  --fleet-grace SEC  a node silent this long is dead (default 10)\n"
 	       "  -f                 stay in the foreground\n"
 	       "  -d                 debug: foreground and FUSE tracing\n"
 	       "  -s                 single-threaded\n"
@@ -225,9 +247,77 @@ static int harden(void)
 	return 0;
 }
 
+/* --fleet: join before mounting; a node that runs elsewhere, or no key, refuses to start. */
+static int open_fleet(struct opts *o, struct engine *e)
+{
+	char errbuf[256] = "", *end = NULL;
+	long grace = 10;
+	int r;
+
+	if (!o->fleet_key) {
+		fprintf(stderr,
+			"credfs: --fleet needs --fleet-key FILE (the same key on every node)\n");
+		return -1;
+	}
+	if (o->fleet_grace) {
+		errno = 0;
+		grace = strtol(o->fleet_grace, &end, 10);
+		if (errno || !*o->fleet_grace || *end || grace < 1 || grace > 86400) {
+			fprintf(stderr, "credfs: --fleet-grace %s: want seconds (1..86400)\n",
+				o->fleet_grace);
+			return -1;
+		}
+	}
+	if (absolute(&o->fleet_key) != 0)
+		return -1;
+	r = engine_open_fleet(e, o->fleet, o->fleet_key, o->node, o->fleet_schema, (int)grace,
+			      errbuf);
+	if (r == -EBUSY)
+		fprintf(stderr, "credfs: %s\n", errbuf);
+	else if (r != 0)
+		fprintf(stderr, "credfs: refusing to start: fleet: %s\n", errbuf);
+	return r;
+}
+
+/*
+ * "--fleet VALUE" becomes "--fleet=VALUE" (and so for the other fleet
+ * options): fuse_opt matches a "--fleet %s" template by prefix, so it
+ * would take "--fleet-key" for "--fleet". Only the "=" forms are templates.
+ */
+static char **fleet_argv(int *argc, char *argv[])
+{
+	static const char *const names[] = { "--fleet", "--fleet-key", "--node", "--fleet-schema",
+					     "--fleet-grace" };
+	char **out = calloc((size_t)*argc + 1, sizeof(*out));
+	int n = 0;
+
+	if (!out)
+		return NULL;
+	for (int i = 0; i < *argc; i++) {
+		bool joined = false;
+
+		for (size_t k = 0; i > 0 && i + 1 < *argc && k < sizeof(names) / sizeof(names[0]);
+		     k++) {
+			if (!strcmp(argv[i], names[k])) {
+				if (asprintf(&out[n], "%s=%s", names[k], argv[i + 1]) < 0)
+					return NULL;
+				n++;
+				i++;
+				joined = true;
+				break;
+			}
+		}
+		if (!joined && !(out[n++] = strdup(argv[i])))
+			return NULL;
+	}
+	*argc = n;
+	return out;
+}
+
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	char **av = fleet_argv(&argc, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(argc, av ? av : argv);
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct fuse_loop_config *loop = NULL;
 	struct opts o = { 0 };
@@ -235,7 +325,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	int ret = 1, mounted = 0;
 
-	if (harden() != 0 || secret_init() != 0)
+	if (!av || harden() != 0 || secret_init() != 0)
 		return 1;
 	/*
 	 * No fastbins: a restart parses every journal record into small JSON
@@ -309,6 +399,8 @@ int main(int argc, char *argv[])
 		log_warn("--state none: nothing survives a restart, and a crash can leave logins "
 			 "behind");
 	}
+	if (o.fleet && open_fleet(&o, ctx.engine) != 0)
+		goto out;
 	if (o.audit_log && engine_open_audit(ctx.engine, o.audit_log) != 0) {
 		fprintf(stderr, "credfs: cannot open audit log %s: %s\n", o.audit_log,
 			strerror(errno));
@@ -382,6 +474,14 @@ out:
 	free(o.key_file);
 	free(o.audit_log);
 	free(o.metrics_mode);
+	free(o.fleet);
+	free(o.fleet_key);
+	free(o.node);
+	free(o.fleet_schema);
+	free(o.fleet_grace);
 	fuse_opt_free_args(&args);
+	for (int i = 0; av && i < argc; i++)
+		free(av[i]);
+	free(av);
 	return ret ? 1 : 0;
 }

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_fleet.c - the engine's side of several hosts: joining the fleet
+ * and the fleet/ tree (fleet.h does the work).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_i.h"
+#include "log.h"
+#include "timefmt.h"
+
+int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_file,
+		      const char *node, const char *schema, int grace_s, char *errbuf)
+{
+	struct fleet_opts o = {
+		.conninfo = conninfo,
+		.key_file = key_file,
+		.node = node,
+		.schema = schema,
+		.grace_s = grace_s,
+	};
+
+	return fleet_open(&o, e->reg, e->svc, &e->fleet, errbuf);
+}
+
+bool engine_has_fleet(struct engine *e)
+{
+	return e->fleet != NULL;
+}
+
+json_t *engine_fleet_names(struct engine *e, bool nodes, const char *role)
+{
+	if (!e->fleet)
+		return json_array();
+	if (nodes)
+		return fleet_node_names(e->fleet);
+	return role ? fleet_lease_ids(e->fleet, role) : fleet_lease_roles(e->fleet);
+}
+
+int engine_fleet_read(struct engine *e, const char *role, const char *id, char **out, size_t *len)
+{
+	json_t *j;
+	size_t n;
+	char *buf;
+
+	if (!e->fleet)
+		return -ENOENT;
+	j = role ? fleet_lease_json(e->fleet, role, id) : fleet_node_json(e->fleet, id);
+	if (!j)
+		return -ENOENT;
+	n = json_dumpb(j, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (!(buf = malloc(n + 1))) {
+		json_decref(j);
+		return -ENOMEM;
+	}
+	json_dumpb(j, buf, n, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	buf[n] = '\n';
+	json_decref(j);
+	*out = buf;
+	*len = n + 1;
+	return 0;
+}
+
+int engine_fleet_revoke(struct engine *e, const char *role, const char *id, uid_t uid)
+{
+	bool local = false;
+	int r;
+
+	if (!e->fleet)
+		return -ENOENT;
+	if ((r = fleet_lease_revoke(e->fleet, role, id, &local)) != 0 || !local)
+		return r;
+	return engine_lease_revoke(e, role, id, uid);
+}

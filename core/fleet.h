@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fleet.h - several credfs hosts sharing definitions, root secrets and
+ * leases through a schema in a PostgreSQL database (the control store);
+ * README "Several hosts". No consensus of its own: transactions,
+ * LISTEN/NOTIFY, advisory locks and SKIP LOCKED.
+ *
+ * The fleet observes the registry and the lease service (it sits in front
+ * of the journal: both observers see every change), writes definitions
+ * (sealed under the fleet key, fleet_seal.h) and lease rows to the store,
+ * and applies what other nodes wrote. One thread (fleet_start) listens
+ * for notifications, heartbeats, resyncs, and claims and revokes the
+ * leases of dead nodes on the connections' lanes.
+ *
+ * Thread-safety: every function may be called from any thread;
+ * fleet_open/fleet_start/fleet_stop/fleet_free belong to the owner.
+ */
+#ifndef CREDFS_FLEET_H
+#define CREDFS_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lease.h"
+#include "leasesvc.h"
+#include "registry.h"
+
+#define FLEET_ERRLEN 256
+
+/* The command line's fleet options (borrowed strings). */
+struct fleet_opts {
+	const char *conninfo; /* libpq URI or key=value conninfo */
+	const char *key_file; /* 32 bytes, 0600, must exist */
+	const char *node; /* this node's name (NULL: the host name) */
+	const char *schema; /* NULL: "credfs" */
+	int grace_s; /* <= 0: 10 */
+};
+
+struct fleet;
+
+/*
+ * fleet_open - connect to the control store, create the schema (idempotent),
+ * take the node's lock (-EBUSY: another process runs this node), load the
+ * fleet's definitions into g (they win over the journal's; local ones the
+ * fleet lacks are pushed) and observe g and s from now on (in front of
+ * their current observers). 0 and *out, or -errno with errbuf.
+ */
+int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *s,
+	       struct fleet **out, char *errbuf) __attribute__((warn_unused_result));
+
+/* fleet_start - the fleet's thread (after daemonizing); 0 or -errno. */
+int fleet_start(struct fleet *f) __attribute__((warn_unused_result));
+
+/* fleet_stop - join the thread (idempotent, NULL-safe). */
+void fleet_stop(struct fleet *f);
+
+/* fleet_free - stop, close the control connection (releases the node lock). NULL-safe. */
+void fleet_free(struct fleet *f);
+
+/* fleet_healthy - whether the last heartbeat succeeded within grace/2 (renewals need it). */
+bool fleet_healthy(struct fleet *f);
+
+/*
+ * fleet_lease_put - write-ahead row of l (issued on this node), in its own
+ * short transaction, before the creation transaction commits. 0 or -EIO.
+ */
+int fleet_lease_put(struct fleet *f, struct lease *l) __attribute__((warn_unused_result));
+
+/* fleet_lease_gone - l's creation rolled back: its row goes (queued). */
+void fleet_lease_gone(struct fleet *f, struct lease *l);
+
+/*
+ * fleet_rotate_begin - take connection name's fleet-wide rotation lock (on
+ * a connection of its own; waits) and bring name up to date from the
+ * store; fleet_rotate_end releases it. 0 or -EIO with errbuf.
+ */
+int fleet_rotate_begin(struct fleet *f, const char *name, void **lock, char *errbuf)
+	__attribute__((warn_unused_result));
+void fleet_rotate_end(struct fleet *f, void *lock);
+
+/* fleet/leases/ and fleet/nodes/ --------------------------------------------------- */
+
+/* fleet_lease_roles / fleet_lease_ids - names in fleet/leases/, fleet/leases/ROLE/ (new arrays). */
+json_t *fleet_lease_roles(struct fleet *f);
+json_t *fleet_lease_ids(struct fleet *f, const char *role);
+
+/* fleet_lease_json - fleet/leases/ROLE/ID (new), or NULL. */
+json_t *fleet_lease_json(struct fleet *f, const char *role, const char *id);
+
+/*
+ * fleet_lease_revoke - rm fleet/leases/ROLE/ID: *local set when it is this
+ * node's own lease (the caller revokes it through the lease service);
+ * otherwise the row is marked revoke_requested for its owner (or its
+ * claimer). 0, -ENOENT, -EIO.
+ */
+int fleet_lease_revoke(struct fleet *f, const char *role, const char *id, bool *local);
+
+/* fleet_node_names - fleet/nodes/ (new array); fleet_node_json - fleet/nodes/NAME (new) or NULL. */
+json_t *fleet_node_names(struct fleet *f);
+json_t *fleet_node_json(struct fleet *f, const char *name);
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fleet_i.h - the fleet's insides, shared by fleet.c (opening, the
+ * thread, definitions, rotation), fleet_lease.c (lease rows, claims,
+ * fleet/) and fleet_sql.c (the control connection). Like conn_i.h, it
+ * brings <libpq-fe.h> to these files only.
+ */
+#ifndef CREDFS_FLEET_I_H
+#define CREDFS_FLEET_I_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "fleet.h"
+#include "fleet_seal.h"
+
+#define FLEET_TICK_MS	   2000 /* heartbeat, lease rows, dead nodes */
+#define FLEET_RESYNC_MS	   10000 /* full resync of definitions */
+#define FLEET_OP_MS	   10000 /* client-side deadline of one control store exchange */
+#define FLEET_DEFAULT_NAME "credfs"
+
+struct fleet {
+	char *node, *schema, *conninfo; /* immutable */
+	char *qs; /* immutable: the schema as a quoted identifier */
+	int64_t grace_ms; /* immutable */
+	struct secret *key; /* immutable */
+	struct registry *g; /* borrowed */
+	struct leasesvc *s; /* borrowed */
+	struct registry_observer rnext; /* immutable: the observer behind the fleet (the journal) */
+	struct leasesvc_observer lnext; /* immutable */
+
+	pthread_mutex_t pmu; /* the control connection */
+	PGconn *pg; /* protected by pmu; NULL while disconnected */
+
+	pthread_mutex_t mu; /* the fields below */
+	json_t *seen; /* protected by mu: "conn/NAME", "role/NAME" -> version applied or written */
+	json_t *queue; /* protected by mu: lease row changes waiting for the thread */
+	json_t *leases; /* protected by mu: fleet/leases cache, id -> row */
+	int64_t leases_at; /* protected by mu: monotonic ms of the cache */
+	json_t *running; /* protected by mu: claimed leases being revoked, id -> true */
+	json_t *retry; /* protected by mu: claimed lease id -> monotonic ms of the next try */
+
+	_Atomic int64_t hb_ok; /* monotonic ms of the last successful heartbeat */
+	_Atomic bool stop;
+	_Atomic bool wake; /* a notification came: resync now */
+	bool started;
+	pthread_t th;
+};
+
+/* Applying what the fleet wrote: the fleet's observer lets it through without writing back. */
+extern __thread bool fleet_tl_applying;
+
+/* fleet_mono - monotonic ms. */
+int64_t fleet_mono(void);
+
+/* --- fleet_sql.c: the control connection (pmu held unless said) ----------------- */
+
+/*
+ * fleet_sql_connect - connect (keepalives, timeouts), create the schema,
+ * take the node's lock, LISTEN. pmu not needed before the thread starts.
+ * -EBUSY when another process holds the node; -EIO otherwise (errbuf).
+ */
+int fleet_sql_connect(struct fleet *f, char *errbuf);
+
+/* fleet_sql_text - tmpl with every '@' replaced by the quoted schema (new string). */
+char *fleet_sql_text(struct fleet *f, const char *tmpl);
+
+/*
+ * fleet_sql - run tmpl (see fleet_sql_text) with n text parameters within
+ * FLEET_OP_MS. NULL on failure (logged; a broken connection is closed and
+ * set to NULL for the thread to reconnect); else a result to PQclear.
+ */
+PGresult *fleet_sql(struct fleet *f, const char *tmpl, int n, const char *const *vals);
+
+/*
+ * fleet_sql_lock_conn - a connection of its own holding the session lock
+ * key (waiting for it, or not: NULL when held elsewhere). PQfinish releases.
+ */
+PGconn *fleet_sql_lock_conn(struct fleet *f, const char *key, bool wait, char *errbuf);
+
+/* fleet_json_text - j (borrowed, may be NULL) as compact text: malloc'd, NULL on failure. */
+char *fleet_json_text(const json_t *j);
+
+/* fleet_i64 / fleet_str - a field of res (0 / NULL when null). */
+int64_t fleet_i64(const PGresult *res, int row, int col);
+const char *fleet_str(const PGresult *res, int row, int col);
+
+/* --- fleet.c ---------------------------------------------------------------- */
+
+/* fleet_defs_sync - apply every definition newer than seen (pmu not held). */
+void fleet_defs_sync(struct fleet *f, bool push_local);
+
+/* --- fleet_lease.c ---------------------------------------------------------- */
+
+/* fleet_lease_record - the lease service's observer (queues a row change). */
+int fleet_lease_record(struct fleet *f, struct lease *l, enum leasesvc_rec what, int64_t at);
+
+/*
+ * fleet_lease_own - this node's leases against their rows: those another
+ * node claimed are dropped without revoking, revoke requests are served,
+ * rows missing are written (pmu not held).
+ */
+void fleet_lease_own(struct fleet *f);
+
+/* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due (pmu not held). */
+void fleet_lease_tick(struct fleet *f);
+
+/* fleet_lease_refresh - reload the fleet/leases cache if older than max_age_ms (pmu not held). */
+void fleet_lease_refresh(struct fleet *f, int64_t max_age_ms);
+
+#endif

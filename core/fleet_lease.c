@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fleet_lease.c - lease rows in the control store: written ahead of the
+ * creation transaction, kept up to date from the lease service's records
+ * (queued, flushed by the fleet's thread), claimed from dead nodes and
+ * revoked by the claimer on the connection's lane; fleet/leases/ and
+ * fleet/nodes/.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "fleet_i.h"
+#include "log.h"
+#include "params.h"
+#include "timefmt.h"
+
+#define FLEET_RETRY_MS 5000 /* a failed revocation of a claimed lease is tried again after */
+
+static const char fleet_lease_insert[] =
+	"INSERT INTO @.leases (id, node, role, username, connection, connection_version, issued,"
+	" valid_until, ttl_ms, state, holder, role_doc) VALUES ($1, $2, $3, $4, $5, $6::bigint,"
+	" to_timestamp($7::bigint / 1000.0), to_timestamp($8::bigint / 1000.0), $9::bigint, 'held',"
+	" $10::jsonb, $11::jsonb) ON CONFLICT (id) DO NOTHING";
+
+static int fleet_lease_insert_row(struct fleet *f, struct lease *l, int64_t valid_wall)
+{
+	int64_t off = leasesvc_wall_off();
+	char ver[24], issued[24], valid[24], ttl[24];
+	json_t *hj = lease_holder_json(&l->holder), *rj = role_to_json(l->role);
+	char *holder = fleet_json_text(hj), *role = fleet_json_text(rj);
+	const char *v[] = { l->id,
+			    f->node,
+			    l->role->name,
+			    l->username,
+			    l->role->db_name ? l->role->db_name : "",
+			    ver,
+			    issued,
+			    valid,
+			    ttl,
+			    holder,
+			    role };
+	PGresult *res = NULL;
+
+	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)l->conn_version);
+	snprintf(issued, sizeof(issued), "%lld", (long long)(l->issued + off));
+	snprintf(valid, sizeof(valid), "%lld", (long long)valid_wall);
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)l->ttl_ms);
+	if (holder && role) {
+		pthread_mutex_lock(&f->pmu);
+		res = fleet_sql(f, fleet_lease_insert, 11, v);
+		pthread_mutex_unlock(&f->pmu);
+	}
+	json_decref(hj);
+	json_decref(rj);
+	free(role);
+	free(holder);
+	PQclear(res);
+	return res ? 0 : -EIO;
+}
+
+int fleet_lease_put(struct fleet *f, struct lease *l)
+{
+	if (!f)
+		return 0;
+	if (!fleet_healthy(f)) {
+		log_warn("lease %s: the control store is unreachable: not issued", l->id);
+		return -EIO;
+	}
+	return fleet_lease_insert_row(f, l, l->valid_until + leasesvc_wall_off());
+}
+
+static void fleet_queue(struct fleet *f, json_t *op)
+{
+	if (!op)
+		return;
+	pthread_mutex_lock(&f->mu);
+	json_array_append_new(f->queue, op);
+	pthread_mutex_unlock(&f->mu);
+}
+
+void fleet_lease_gone(struct fleet *f, struct lease *l)
+{
+	if (f)
+		fleet_queue(f, json_pack("{s:s, s:s}", "op", "del", "id", l->id));
+}
+
+int fleet_lease_record(struct fleet *f, struct lease *l, enum leasesvc_rec what, int64_t at)
+{
+	switch (what) {
+	case LEASESVC_REC_LET_GO:
+		fleet_queue(f, json_pack("{s:s, s:s, s:s, s:I}", "op", "set", "id", l->id, "state",
+					 "let-go", "let_go", (json_int_t)at));
+		break;
+	case LEASESVC_REC_REVOKE:
+		fleet_queue(f, json_pack("{s:s, s:s, s:s}", "op", "set", "id", l->id, "state",
+					 "revoking"));
+		break;
+	case LEASESVC_REC_RENEWED:
+		fleet_queue(f, json_pack("{s:s, s:s, s:I}", "op", "set", "id", l->id, "valid",
+					 (json_int_t)at));
+		break;
+	case LEASESVC_REC_FAILED:
+		fleet_queue(f, json_pack("{s:s, s:s, s:s, s:i}", "op", "set", "id", l->id, "state",
+					 "failed", "attempts", l->attempts));
+		break;
+	case LEASESVC_REC_REVOKED:
+		/* Handed over to a claimer (leasesvc_forget): its row is the claimer's now. */
+		if (!fleet_tl_applying)
+			fleet_queue(f, json_pack("{s:s, s:s}", "op", "del", "id", l->id));
+		break;
+	}
+	return 0;
+}
+
+/* One queued change; false when the control store did not take it. */
+static bool fleet_flush_one(struct fleet *f, json_t *op)
+{
+	const char *kind = json_string_value(json_object_get(op, "op"));
+	const char *id = json_string_value(json_object_get(op, "id"));
+	char a[24] = "", b[24] = "", c[24] = "";
+	PGresult *res;
+
+	if (!strcmp(kind, "del")) {
+		const char *v[] = { id, f->node };
+
+		res = fleet_sql(f, "DELETE FROM @.leases WHERE id = $1 AND node = $2", 2, v);
+	} else if (!strcmp(kind, "revoked") || !strcmp(kind, "tried")) {
+		const char *v[] = { id, f->node };
+
+		res = fleet_sql(
+			f,
+			!strcmp(kind, "revoked")
+				? "UPDATE @.leases SET state = 'revoked', revoked_at = now(),"
+				  " updated_at = now() WHERE id = $1 AND claimed_by = $2"
+				: "UPDATE @.leases SET attempts = attempts + 1, state = 'failed',"
+				  " updated_at = now() WHERE id = $1 AND claimed_by = $2",
+			2, v);
+	} else {
+		json_t *lg = json_object_get(op, "let_go"), *va = json_object_get(op, "valid");
+		json_t *at = json_object_get(op, "attempts");
+		const char *v[] = { id, json_string_value(json_object_get(op, "state")),
+				    lg ? a : NULL, va ? b : NULL, at ? c : NULL };
+
+		snprintf(a, sizeof(a), "%lld", (long long)json_integer_value(lg));
+		snprintf(b, sizeof(b), "%lld", (long long)json_integer_value(va));
+		snprintf(c, sizeof(c), "%lld", (long long)json_integer_value(at));
+		res = fleet_sql(
+			f,
+			"UPDATE @.leases SET state = COALESCE($2, state),"
+			" let_go_at = COALESCE(to_timestamp($3::bigint / 1000.0), let_go_at),"
+			" valid_until = COALESCE(to_timestamp($4::bigint / 1000.0),"
+			" valid_until), attempts = COALESCE($5::int, attempts),"
+			" updated_at = now() WHERE id = $1 AND claimed_by IS NULL",
+			5, v);
+	}
+	PQclear(res);
+	return res != NULL;
+}
+
+static void fleet_flush(struct fleet *f)
+{
+	json_t *q;
+	size_t i, done = 0;
+
+	pthread_mutex_lock(&f->mu);
+	q = f->queue;
+	f->queue = json_array();
+	pthread_mutex_unlock(&f->mu);
+	if (!q)
+		return;
+	pthread_mutex_lock(&f->pmu);
+	for (i = 0; i < json_array_size(q) && fleet_flush_one(f, json_array_get(q, i)); i++)
+		done++;
+	pthread_mutex_unlock(&f->pmu);
+	if (done < json_array_size(q)) {
+		/* The rest waits for the next tick, before anything queued since. */
+		pthread_mutex_lock(&f->mu);
+		for (i = done; i < json_array_size(q); i++)
+			json_array_insert(f->queue, i - done, json_array_get(q, i));
+		pthread_mutex_unlock(&f->mu);
+	}
+	json_decref(q);
+}
+
+/* --- this node's leases: revoke requests, hand-overs, rows missing --------------- */
+
+void fleet_lease_own(struct fleet *f)
+{
+	const char *v[] = { f->node };
+	struct lease_table *t = leasesvc_table(f->s);
+	struct lease **all = NULL;
+	json_t *rows = json_object();
+	PGresult *res;
+	size_t n = 0;
+
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(
+		f,
+		"SELECT id, claimed_by IS NOT NULL AND claimed_by <> $1 OR state = 'revoked',"
+		" revoke_requested AND claimed_by IS NULL FROM @.leases WHERE node = $1",
+		1, v);
+	pthread_mutex_unlock(&f->pmu);
+	if (!res || !rows || lease_table_snapshot(t, &all, &n) != 0)
+		goto out;
+	for (int i = 0; i < PQntuples(res); i++)
+		json_object_set_new(rows, PQgetvalue(res, i, 0),
+				    json_pack("{s:b, s:b}", "gone", fleet_str(res, i, 1)[0] == 't',
+					      "rm", fleet_str(res, i, 2)[0] == 't'));
+	for (size_t i = 0; i < n; i++) {
+		json_t *row = json_object_get(rows, all[i]->id);
+
+		if (!row) {
+			/* From before this node joined the fleet: the fleet must know it. */
+			if (fleet_lease_insert_row(f, all[i],
+						   all[i]->valid_until + leasesvc_wall_off()) == 0)
+				log_info("lease %s: written to the control store", all[i]->id);
+		} else if (json_is_true(json_object_get(row, "gone"))) {
+			fleet_tl_applying = true;
+			if (leasesvc_forget(f->s, all[i]))
+				log_warn("lease %s: claimed by another node while this one was "
+					 "away: dropped, not revoked",
+					 all[i]->id);
+			fleet_tl_applying = false;
+		} else if (json_is_true(json_object_get(row, "rm"))) {
+			const char *w[] = { all[i]->id };
+
+			if (leasesvc_revoke_now(f->s, all[i], true) == 0) {
+				log_info("lease %s: revocation requested through the fleet",
+					 all[i]->id);
+				pthread_mutex_lock(&f->pmu);
+				PQclear(fleet_sql(f,
+						  "UPDATE @.leases SET revoke_requested = false"
+						  " WHERE id = $1",
+						  1, w));
+				pthread_mutex_unlock(&f->pmu);
+			}
+		}
+		lease_unref(all[i]);
+	}
+out:
+	free(all);
+	json_decref(rows);
+	PQclear(res);
+}
+
+/* --- dead nodes -------------------------------------------------------------------- */
+
+static const char fleet_claim_sql[] =
+	"WITH free AS (SELECT pg_try_advisory_xact_lock(hashtext($3 || $2)) AS ok)"
+	" UPDATE @.leases SET claimed_by = $1, claimed_at = now(), updated_at = now()"
+	" WHERE id IN (SELECT id FROM @.leases WHERE ((node = $2 AND claimed_by IS NULL)"
+	" OR claimed_by = $2) AND state <> 'revoked' FOR UPDATE SKIP LOCKED)"
+	" AND (SELECT ok FROM free) AND EXISTS (SELECT 1 FROM @.nodes WHERE node = $2"
+	" AND heartbeat < now() - make_interval(secs => $4::double precision))"
+	" RETURNING id";
+
+static void fleet_claim(struct fleet *f)
+{
+	char grace[24];
+	const char *v[] = { f->node, grace };
+	PGresult *res, *c;
+
+	snprintf(grace, sizeof(grace), "%.3f", f->grace_ms / 1000.0);
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f,
+			"SELECT DISTINCT n.node FROM @.nodes n JOIN @.leases l ON l.node = n.node"
+			" OR l.claimed_by = n.node WHERE n.node <> $1 AND l.state <> 'revoked'"
+			" AND n.heartbeat < now() - make_interval(secs => $2::double precision)",
+			2, v);
+	for (int i = 0; res && i < PQntuples(res); i++) {
+		const char *w[] = { f->node, PQgetvalue(res, i, 0), f->schema, grace };
+
+		if ((c = fleet_sql(f, fleet_claim_sql, 4, w)) && PQntuples(c) > 0)
+			log_warn("fleet: node %s is dead: %d of its lease(s) claimed by %s", w[1],
+				 PQntuples(c), f->node);
+		PQclear(c);
+	}
+	pthread_mutex_unlock(&f->pmu);
+	PQclear(res);
+}
+
+struct fleet_job {
+	struct fleet *f;
+	char id[LEASE_ID_LEN + 1];
+	char username[64];
+	char *conn;
+	json_t *role_doc;
+	char *role;
+};
+
+static void fleet_job_free(struct fleet_job *j)
+{
+	pthread_mutex_lock(&j->f->mu);
+	json_object_del(j->f->running, j->id);
+	pthread_mutex_unlock(&j->f->mu);
+	json_decref(j->role_doc);
+	free(j->conn);
+	free(j->role);
+	free(j);
+}
+
+static void fleet_job_run(void *arg)
+{
+	struct fleet_job *j = arg;
+	char errbuf[CONN_ERRLEN] = "unknown role", key[64];
+	struct parse_error pe = { 0 };
+	struct conn_pool *p = registry_pool(j->f->g, j->conn, 0, NULL);
+	struct role *ro = NULL;
+	int r = -EIO;
+
+	if (role_from_params(j->role, j->role_doc, PARAMS_FINAL | PARAMS_RESTORE, &ro, &pe) != 0)
+		snprintf(errbuf, sizeof(errbuf), "role %s: %s", j->role, pe.text);
+	else if (!p)
+		snprintf(errbuf, sizeof(errbuf), "connection %s is not configured", j->conn);
+	else
+		r = conn_revoke_user(p, ro, j->username, errbuf);
+	if (r == 0) {
+		log_info("lease %s: revoked %s for its dead node", j->id, j->username);
+		fleet_queue(j->f, json_pack("{s:s, s:s}", "op", "revoked", "id", j->id));
+	} else {
+		log_warn("lease %s: revocation for a dead node failed: %s", j->id, errbuf);
+		fleet_queue(j->f, json_pack("{s:s, s:s}", "op", "tried", "id", j->id));
+		snprintf(key, sizeof(key), "%s", j->id);
+		pthread_mutex_lock(&j->f->mu);
+		json_object_set_new(j->f->retry, key, json_integer(fleet_mono() + FLEET_RETRY_MS));
+		pthread_mutex_unlock(&j->f->mu);
+	}
+	role_unref(ro);
+	conn_pool_unref(p);
+	fleet_job_free(j);
+}
+
+static void fleet_job_drop(void *arg, int why)
+{
+	(void)why;
+	fleet_job_free(arg);
+}
+
+/* Row i: (id, role, username, connection, state, death ms, let-go ms, ttl, rm, role_doc, now). */
+static void fleet_revoke_row(struct fleet *f, PGresult *res, int i)
+{
+	struct fleet_due d = {
+		.state = PQgetvalue(res, i, 4),
+		.death_ms = fleet_i64(res, i, 5),
+		.let_go_ms = fleet_i64(res, i, 6),
+		.ttl_ms = fleet_i64(res, i, 7),
+		.revoke_requested = PQgetvalue(res, i, 8)[0] == 't',
+	};
+	const char *id = PQgetvalue(res, i, 0);
+	struct fleet_job *j;
+	json_t *retry;
+	bool busy;
+
+	if (fleet_due_ms(&d) > fleet_i64(res, i, 10))
+		return;
+	pthread_mutex_lock(&f->mu);
+	retry = json_object_get(f->retry, id);
+	busy = json_object_get(f->running, id) ||
+	       (retry && json_integer_value(retry) > fleet_mono());
+	if (!busy) {
+		json_object_set_new(f->running, id, json_true());
+		json_object_del(f->retry, id);
+	}
+	pthread_mutex_unlock(&f->mu);
+	if (busy)
+		return;
+	if (!(j = calloc(1, sizeof(*j))) || !(j->conn = strdup(PQgetvalue(res, i, 3))) ||
+	    !(j->role = strdup(PQgetvalue(res, i, 1))) ||
+	    !(j->role_doc = json_loads(PQgetvalue(res, i, 9), 0, NULL))) {
+		if (j) {
+			j->f = f;
+			snprintf(j->id, sizeof(j->id), "%s", id);
+			fleet_job_free(j);
+		}
+		return;
+	}
+	j->f = f;
+	snprintf(j->id, sizeof(j->id), "%s", id);
+	snprintf(j->username, sizeof(j->username), "%s", PQgetvalue(res, i, 2));
+	if (lanes_submit(leasesvc_lanes(f->s), j->conn, 0, LANES_URGENT, 0, fleet_job_run,
+			 fleet_job_drop, j) != 0)
+		fleet_job_free(j);
+}
+
+static void fleet_revoke_claimed(struct fleet *f)
+{
+	const char *v[] = { f->node };
+	PGresult *res;
+
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(
+		f,
+		"SELECT l.id, l.role, l.username, l.connection, l.state,"
+		" (extract(epoch FROM LEAST(n.heartbeat, l.claimed_at)) * 1000)::bigint,"
+		" (extract(epoch FROM l.let_go_at) * 1000)::bigint, l.ttl_ms,"
+		" l.revoke_requested, l.role_doc::text, (extract(epoch FROM now()) * 1000)::bigint"
+		" FROM @.leases l LEFT JOIN @.nodes n ON n.node = l.node"
+		" WHERE l.claimed_by = $1 AND l.state <> 'revoked'",
+		1, v);
+	pthread_mutex_unlock(&f->pmu);
+	for (int i = 0; res && i < PQntuples(res); i++)
+		fleet_revoke_row(f, res, i);
+	PQclear(res);
+}
+
+void fleet_lease_tick(struct fleet *f)
+{
+	fleet_flush(f);
+	if (!fleet_healthy(f))
+		return;
+	fleet_lease_own(f);
+	fleet_claim(f);
+	fleet_revoke_claimed(f);
+	fleet_lease_refresh(f, FLEET_TICK_MS / 2);
+}
