@@ -1,0 +1,487 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# t_fleet.sh - several credfs nodes sharing one control store (issue 13,
+# Fleet): `credfs --fleet CONNINFO --fleet-key FILE --node NAME
+# --fleet-grace SECONDS`. Skipped (77) while credfs --help lacks --fleet.
+#
+# "Hosts" on one machine. Server B (pg2_start) is the control store (schema
+# credfs in database wizard) and the target database. It listens on
+# 127.0.0.1 and on 10.78.0.1, the host's end of a veth pair whose other end
+# (10.78.0.2) is in a network namespace of its own. Nodes a and b run in the
+# host's network namespace, node c in that namespace (nsenter --net: the
+# mount namespace stays the host's, so c's mount is read from here; `ip
+# netns exec` would give c a mount namespace of its own). config/wizard
+# points at 10.78.0.1, which every node reaches. Each node has its own state
+# directory, key, audit log and mount point; the fleet key is common.
+# default_ttl=3s, --fleet-grace 3.
+#
+#   definitions  config/ written on a and roles/ written on c are readable on
+#                the other nodes within 1 s; creds/ issues on every node.
+#   same name    a second live node named a is refused: exit 1, stderr
+#                "already running", nothing mounted.
+#   rotate-root  on b: the old root password is refused; once the pooled
+#                connections are ended (pg_terminate_backend) a, b and c
+#                issue again.
+#   views        a's leases/ has a's lease, not b's; a's fleet/leases/r/ID
+#                has b's (node, role, username, state), fleet/nodes/NAME says
+#                alive; rm of b's lease in a's fleet/leases/ revokes it.
+#   kill -9 b    with two held and two let-go leases: a or c revokes every
+#                one (login gone from pg_roles) within TTL + grace + 5 s of
+#                the kill; fleet/nodes/b says not alive.
+#   partition    c's end of the link goes down with a held lease (its holder
+#                polls POLLPRI) and a let-go one: VALID UNTIL (expiry + 5 s,
+#                Vault's) was at most TTL + 6 s past the cut, logins are
+#                refused by cut + TTL + 7 s, a revokes them by cut + TTL +
+#                grace + 5 s. Link up
+#                again: c's leases/ drops them, its holder was woken with
+#                POLLPRI, the logins stay gone for TTL + 2 s more, and c
+#                records no successful renewal of them.
+#   exactly once every lease of b (the one rm'd through a's fleet/leases/
+#                too) and of c has one successful revoke record (action
+#                "revoke", result "ok", its db_user) in all the audit logs
+#                together; b's and c's leases in a survivor's log.
+#
+# About 30 s; CREDFS_KEEP=1 keeps every node's log, audit log and state.
+#
+# shellcheck disable=SC2119,SC2317
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+_help=$("$CREDFS_BIN" --help 2>&1 || true)
+grep -q -- '--fleet' <<<"$_help" || skip "$CREDFS_BIN has no --fleet (issue 13 not built in)"
+command -v ip >/dev/null || skip "no ip(8) (iproute2)"
+command -v nsenter >/dev/null || skip "no nsenter(1) (util-linux)"
+
+TTL=3
+GRACE=3
+VU_SLACK=5 # VALID UNTIL is the lease's expiry + 5 s (Vault's)
+HOST_IP=10.78.0.1
+NS_IP=10.78.0.2
+NS=credfs-fleet-$$
+VH=cff$$h
+VN=cff$$n
+FLEET_KEY=$T_DIR/fleet.key
+CREATE_ONLY='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"';'
+
+declare -A N_PID=() N_MNT=()
+
+# ---- nodes ----------------------------------------------------------------------
+
+node_dir() { echo "$T_DIR/node-$1"; }
+
+_pid_gone() { # _pid_gone PID - exited (or a zombie)
+	local st
+	[ -n "$1" ] || return 0
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+}
+
+node_mounted() { grep -qF " ${N_MNT[$1]} fuse" /proc/self/mounts; }
+
+_node_ready() {
+	if _pid_gone "${N_PID[$1]}"; then
+		fail "node $1 exited during startup: $(tail -n 5 "$(node_dir "$1")/credfs.log")"
+	fi
+	[ -d "${N_MNT[$1]}/config" ]
+}
+
+# fleet_mount NAME [NETNS] - start node NAME (credfs -f) in the host's network
+# namespace or in NETNS, and wait for its mount. The store is reached at
+# 127.0.0.1 from the host, at $HOST_IP from NETNS.
+fleet_mount() {
+	local n=$1 ns=${2:-} d store
+	local -a pre=()
+	d=$(node_dir "$n")
+	mkdir -p "$d/state" "$d/mnt"
+	chmod 0700 "$d/state"
+	store="host=127.0.0.1 port=$PORT2 dbname=wizard user=credfs_admin password=admin sslmode=disable"
+	if [ -n "$ns" ]; then
+		pre=(nsenter "--net=/run/netns/$ns")
+		store="host=$HOST_IP port=$PORT2 dbname=wizard user=credfs_admin password=admin sslmode=disable"
+	fi
+	echo "=== credfs node $n${ns:+ in netns $ns}" >>"$d/credfs.log"
+	"${pre[@]}" "$CREDFS_BIN" -f --fleet "$store" --fleet-key "$FLEET_KEY" --node "$n" \
+		--fleet-grace "$GRACE" --state "$d/state" --key-file "$d/credfs.key" \
+		--audit-log "$d/audit.log" "$d/mnt" 2>>"$d/credfs.log" </dev/null &
+	N_PID[$n]=$!
+	N_MNT[$n]=$d/mnt
+	wait_until 15 _node_ready "$n" || fail "node $n did not mount within 15 s"
+}
+
+# fleet_kill NAME - kill -9 node NAME and clear its dead mount.
+fleet_kill() {
+	local n=$1
+	kill -KILL "${N_PID[$n]}" 2>/dev/null || true
+	wait "${N_PID[$n]}" 2>/dev/null || true
+	N_PID[$n]=
+	fusermount3 -u "${N_MNT[$n]}" 2>/dev/null || fusermount3 -u -z "${N_MNT[$n]}" 2>/dev/null || true
+}
+
+# fleet_umount NAME - unmount node NAME; it must exit 0 within 10 s.
+fleet_umount() {
+	local n=$1 rc=0
+	[ -n "${N_PID[$n]}" ] || return 0
+	fusermount3 -u "${N_MNT[$n]}" || fail "fusermount3 -u of node $n failed"
+	if ! wait_until 10 _pid_gone "${N_PID[$n]}"; then
+		kill -KILL "${N_PID[$n]}" 2>/dev/null || true
+		wait "${N_PID[$n]}" 2>/dev/null || true
+		N_PID[$n]=
+		fail "node $n did not exit within 10 s of its unmount"
+	fi
+	wait "${N_PID[$n]}" || rc=$?
+	N_PID[$n]=
+	check_eq "node $n exits with status 0 after its unmount" 0 "$rc"
+}
+
+netns_cleanup() {
+	ip link del "$VH" 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
+	return 0
+}
+
+# Run by lib.sh's cleanup (after it has sent SIGTERM to every job), before
+# server B stops: unmount every node, kill what is left, drop the logins on B.
+fleet_cleanup() {
+	local n r q
+	for n in "${!N_MNT[@]}"; do
+		if node_mounted "$n"; then
+			fusermount3 -u "${N_MNT[$n]}" 2>/dev/null || fusermount3 -u -z "${N_MNT[$n]}" 2>/dev/null
+		fi
+		if [ -n "${N_PID[$n]}" ]; then
+			wait_until 5 _pid_gone "${N_PID[$n]}" || kill -KILL "${N_PID[$n]}" 2>/dev/null
+			wait "${N_PID[$n]}" 2>/dev/null
+		fi
+	done
+	netns_cleanup
+	[ -n "$PORT2" ] || return 0
+	pg2_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename LIKE 'v-%'" \
+		>/dev/null 2>&1
+	while IFS= read -r r; do
+		[ -n "$r" ] || continue
+		q=\"${r//\"/\"\"}\"
+		pg2_psql -c "DROP OWNED BY $q" >/dev/null 2>&1
+		pg2_psql -c "DROP ROLE IF EXISTS $q" >/dev/null 2>&1 || echo "cleanup: could not drop $r on B" >&2
+	done < <(pg2_psql -c "SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-%'" 2>/dev/null)
+	return 0
+}
+T_ON_EXIT=(fleet_cleanup "${T_ON_EXIT[@]}")
+
+# lib.sh's fail and finish show this on failure: every node's log.
+_show_daemon() {
+	local n
+	for n in "${!N_MNT[@]}"; do
+		echo "--- node $n: credfs log (last 20 lines) ---" >&2
+		tail -n 20 "$(node_dir "$n")/credfs.log" >&2 2>/dev/null
+		if [ -n "${N_PID[$n]}" ] && node_mounted "$n"; then
+			echo "--- node $n: errors (last 3 lines) ---" >&2
+			timeout 2 tail -n 3 "${N_MNT[$n]}/errors" >&2 2>/dev/null
+		fi
+	done
+	return 0
+}
+
+# ---- helpers --------------------------------------------------------------------
+
+user_of() { jq -r .data.username <<<"$1"; }
+pass_of() { jq -r .data.password <<<"$1"; }
+id_of() { jq -r '.lease_id | split("/") | last' <<<"$1"; }
+pg2_has_role() { ! pg2_role_gone "$1"; }
+root_login() { # root_login PASSWORD - postgres logs in to B with it
+	PGPASSWORD=$1 psql -h 127.0.0.1 -p "$PORT2" -U postgres -d wizard -XAtq -c 'SELECT 1' \
+		</dev/null >/dev/null 2>&1
+}
+valid_until_epoch() { # 0 if the role is gone or has no VALID UNTIL
+	local v
+	v=$(pg2_psql -c "SELECT coalesce(extract(epoch FROM rolvaliduntil)::bigint, 0)
+		FROM pg_roles WHERE rolname = $(sql_lit "$1")") || v=0
+	echo "${v:-0}"
+}
+issues_on() { test "$(errno_of_read "${N_MNT[$1]}/creds/r")" = OK; }
+# until_us DEADLINE_US CMD... - wait_until CMD with whatever time is left.
+until_us() {
+	local d=$(($1 - $(_now_us)))
+	shift
+	[ "$d" -gt 0 ] || d=0
+	wait_until "$(awk -v d="$d" 'BEGIN { printf "%.2f", d / 1000000 }')" "$@"
+}
+fleet_json() { # fleet_json NODE PATH JQ - jq -r JQ of NODE's fleet/PATH
+	jq -r "$3" "${N_MNT[$1]}/fleet/$2" 2>/dev/null
+}
+node_alive_is() { test "$(fleet_json "$1" "nodes/$2" .alive)" = "$3"; } # ON NODE true|false
+fleet_node_is() { test "$(fleet_json "$1" "leases/r/$2" .node)" = "$3"; }  # ON ID NODE
+listed() { [ -e "${N_MNT[$1]}/leases/r/$2" ]; }           # NODE ID
+fleet_listed() { [ -e "${N_MNT[$1]}/fleet/leases/r/$2" ]; } # NODE ID
+any_role_exists() {
+	local u
+	for u in "$@"; do
+		pg2_has_role "$u" && return 0
+	done
+	return 1
+}
+all_roles_gone() {
+	local u
+	for u in "$@"; do
+		pg2_role_gone "$u" || return 1
+	done
+}
+no_login() { not pg2_login "$1" "$2"; }
+# revokes USER NODE... - successful revoke records for USER in the nodes' audit logs.
+revokes() {
+	local u=$1 n
+	local -a logs=()
+	shift
+	for n in "$@"; do
+		[ -s "$(node_dir "$n")/audit.log" ] && logs+=("$(node_dir "$n")/audit.log")
+	done
+	[ "${#logs[@]}" -gt 0 ] || {
+		echo 0
+		return
+	}
+	jq -c --arg u "$u" 'select(.action == "revoke" and .result == "ok" and .db_user == $u)' \
+		"${logs[@]}" | wc -l
+}
+
+# fleet_hold FILE open|closed [WOKE] - a process that opens creds FILE, reads it,
+# keeps it open or closes it, and lives until killed; with WOKE it polls the
+# open file for POLLPRI and writes the revents it got to WOKE. Sets HOLD_PID
+# and HOLD_CREDS.
+fleet_hold() {
+	local fifo
+	fifo=$T_DIR/hold.$RANDOM$RANDOM
+	mkfifo "$fifo"
+	python3 - "$1" "$2" "${3:-}" >"$fifo" <<-'EOF' &
+		import os, select, sys, time
+		fd = os.open(sys.argv[1], os.O_RDONLY)
+		data = os.pread(fd, 65536, 0)
+		if sys.argv[2] == "closed":
+		    os.close(fd)
+		sys.stdout.write(data.decode().replace("\n", " ") + "\n")
+		sys.stdout.flush()
+		if sys.argv[3]:
+		    p = select.poll()
+		    p.register(fd, select.POLLPRI)
+		    ev = p.poll()
+		    with open(sys.argv[3], "w") as f:
+		        f.write("%d\n" % ev[0][1])
+		while True:
+		    time.sleep(60)
+	EOF
+	HOLD_PID=$!
+	HOLD_CREDS=$(head -n 1 "$fifo") || true
+	rm -f "$fifo"
+	[ -n "$HOLD_CREDS" ] || fail "a process could not read $1"
+}
+woke_pri() { [ -s "$1" ] && [ $(($(cat "$1") & 2)) -ne 0 ]; } # POLLPRI is 2
+
+# ---- the network namespace and server B -------------------------------------------
+T_START=$(_now_us)
+pg2_start &
+PG2_STARTER=$!
+ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace here"
+T_ON_EXIT+=(netns_cleanup)
+ip link add "$VH" type veth peer name "$VN" || fail "cannot create a veth pair"
+ip link set "$VN" netns "$NS"
+ip addr add "$HOST_IP/30" dev "$VH" || fail "cannot give $VH $HOST_IP (in use by another test?)"
+ip link set "$VH" up
+ip netns exec "$NS" ip addr add "$NS_IP/30" dev "$VN"
+ip netns exec "$NS" ip link set "$VN" up
+ip netns exec "$NS" ip link set lo up
+wait "$PG2_STARTER" || fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.log")"
+PORT2=$(cat "$PG2/port")
+pg2_stop
+echo "host all all 10.78.0.0/30 scram-sha-256" >>"$PG2/data/pg_hba.conf"
+echo "listen_addresses = '127.0.0.1,$HOST_IP'" >>"$PG2/data/postgresql.conf"
+pg2_start || fail "server B does not start on $HOST_IP: $(tail -n 5 "$PG2/postgres.log")"
+ns_reaches_b() {
+	PGPASSWORD="admin" ip netns exec "$NS" psql -h "$HOST_IP" -p "$PORT2" -U credfs_admin \
+		-d wizard -XAtq -c 'SELECT 1' </dev/null >/dev/null 2>&1
+}
+ns_reaches_b || fail "server B is not reachable from $NS at $HOST_IP"
+head -c 32 /dev/urandom >"$FLEET_KEY"
+chmod 0600 "$FLEET_KEY"
+
+# ==== definitions ======================================================================
+fleet_mount a
+fleet_mount b
+fleet_mount c "$NS"
+echo "three nodes up $((($(_now_us) - T_START) / 1000)) ms after the start"
+A=${N_MNT[a]} B=${N_MNT[b]} C=${N_MNT[c]}
+
+URL="postgresql://{{username}}:{{password}}@$HOST_IP:$PORT2/wizard?sslmode=disable"
+t0=$(_now_us)
+printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' "connection_url=$URL" \
+	username=postgres password=password >"$A/config/wizard" ||
+	fail "writing config/wizard on a failed: $(tail -n 1 "$A/errors")"
+conf_on() { jq -e --arg h "$HOST_IP:$PORT2" '.connection_url | contains($h)' "${N_MNT[$1]}/config/wizard" >/dev/null 2>&1; }
+for n in b c; do
+	check "definitions: config/wizard written on a is readable on $n within 1 s" \
+		until_us $((t0 + 1000000)) conf_on "$n"
+done
+t0=$(_now_us)
+printf '%s\n' db_name=wizard "creation_statements=$CREATE_ONLY" "default_ttl=${TTL}s" max_ttl=1h \
+	>"$C/roles/r" || fail "writing roles/r on c failed: $(tail -n 1 "$C/errors")"
+role_on() { jq -e '.db_name == "wizard"' "${N_MNT[$1]}/roles/r" >/dev/null 2>&1; }
+for n in a b; do
+	check "definitions: roles/r written on c is readable on $n within 1 s" \
+		until_us $((t0 + 1000000)) role_on "$n"
+done
+for n in a b c; do
+	got=$(cat "${N_MNT[$n]}/creds/r" 2>/dev/null) || got=
+	check "definitions: creds/r issues on $n and the login works" \
+		pg2_login "$(user_of "$got" 2>/dev/null)" "$(pass_of "$got" 2>/dev/null)"
+done
+
+# ==== a second node with a live node's name ===============================================
+dup=$T_DIR/node-dup
+mkdir -p "$dup/state" "$dup/mnt"
+chmod 0700 "$dup/state"
+"$CREDFS_BIN" -f --fleet "host=127.0.0.1 port=$PORT2 dbname=wizard user=credfs_admin password=admin sslmode=disable" \
+	--fleet-key "$FLEET_KEY" --node a --fleet-grace "$GRACE" --state "$dup/state" \
+	--key-file "$dup/credfs.key" --audit-log "$dup/audit.log" "$dup/mnt" 2>"$dup/stderr" </dev/null &
+DUP_PID=$!
+dup_rc=0 dup_mounted=no
+if wait_until 15 _pid_gone "$DUP_PID"; then
+	wait "$DUP_PID" || dup_rc=$?
+else
+	dup_rc="still running after 15 s"
+	grep -qF " $dup/mnt fuse" /proc/self/mounts && dup_mounted=yes
+	fusermount3 -u "$dup/mnt" 2>/dev/null || fusermount3 -u -z "$dup/mnt" 2>/dev/null
+	kill -KILL "$DUP_PID" 2>/dev/null || true
+	wait "$DUP_PID" 2>/dev/null || true
+fi
+check_eq "same name: a second node a exits with status 1" 1 "$dup_rc"
+check "same name: its stderr says 'already running'" grep -q 'already running' "$dup/stderr"
+check_eq "same name: it mounted nothing" no "$dup_mounted"
+check "same name: the first node a still issues" issues_on a
+
+# ==== rotate-root on b ===================================================================
+check "rotate-root: postgres logs in to B with the root password before" root_login password
+echo >"$B/rotate-root/wizard" || fail "rotate-root/wizard on b failed: $(tail -n 1 "$B/errors")"
+check "rotate-root: the old root password is refused after the rotation on b" not root_login password
+# End every pooled root connection: the next issues must log in with the new password.
+pg2_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postgres'" >/dev/null
+for n in a c b; do
+	check "rotate-root: $n issues with new root connections" wait_until 3 issues_on "$n"
+done
+
+# ==== leases/, fleet/leases/, fleet/nodes/ ===================================================
+fleet_hold "$A/creds/r" open
+LA_PID=$HOLD_PID LA_ID=$(id_of "$HOLD_CREDS")
+fleet_hold "$B/creds/r" open
+LB_PID=$HOLD_PID LB_ID=$(id_of "$HOLD_CREDS") LB_USER=$(user_of "$HOLD_CREDS")
+check "views: a's leases/ lists a's lease" listed a "$LA_ID"
+check "views: a's leases/ does not list b's lease" not listed a "$LB_ID"
+check "views: b's lease appears in a's fleet/leases/r within 2 s" wait_until 2 fleet_listed a "$LB_ID"
+check_eq "views: a's fleet/leases/r/ID of b's lease: node" b "$(fleet_json a "leases/r/$LB_ID" .node)"
+check_eq "views: ... role" r "$(fleet_json a "leases/r/$LB_ID" .role)"
+check_eq "views: ... username" "$LB_USER" "$(fleet_json a "leases/r/$LB_ID" .username)"
+check_eq "views: ... state (held open on b)" held "$(fleet_json a "leases/r/$LB_ID" .state)"
+check_eq "views: a's fleet/leases/r also has a's own lease, node a" a \
+	"$(fleet_json a "leases/r/$LA_ID" .node)"
+for n in a b c; do
+	check_eq "views: a's fleet/nodes/$n says alive" true "$(fleet_json a "nodes/$n" .alive)"
+done
+check "views: rm of b's lease in a's fleet/leases/r succeeds" rm "$A/fleet/leases/r/$LB_ID"
+check "views: ... and revokes it: the login is gone within 5 s" wait_until 5 pg2_role_gone "$LB_USER"
+check "views: ... and it leaves b's leases/ within 5 s" wait_until 5 not listed b "$LB_ID"
+stop_holder "$LB_PID"
+stop_holder "$LA_PID"
+
+# ==== kill -9 of node b with held and let-go leases ============================================
+B_USERS=()
+HOLDERS=()
+for _ in 1 2; do
+	fleet_hold "$B/creds/r" open
+	HOLDERS+=("$HOLD_PID")
+	B_USERS+=("$(user_of "$HOLD_CREDS")")
+	got=$(cat "$B/creds/r") || fail "cat creds/r on b failed: $(tail -n 1 "$B/errors")"
+	B_USERS+=("$(user_of "$got")")
+done
+all_roles_exist() {
+	local u
+	for u in "$@"; do
+		pg2_has_role "$u" || return 1
+	done
+}
+check "kill: b's four logins exist before the kill" all_roles_exist "${B_USERS[@]}"
+fleet_kill b
+T_KILL=$(_now_us)
+for p in "${HOLDERS[@]}"; do stop_holder "$p"; done
+check "kill: a's fleet/nodes/b says not alive within grace + 5 s" \
+	wait_until $((GRACE + 5)) node_alive_is a b false
+for u in "${B_USERS[@]}"; do
+	check "kill: b's lease $u is revoked (gone from pg_roles) within TTL + grace + 5 s of the kill" \
+		until_us $((T_KILL + (TTL + GRACE + 5) * 1000000)) pg2_role_gone "$u"
+done
+echo "kill: b's logins gone: $(all_roles_gone "${B_USERS[@]}" && echo all || echo not all)," \
+	"$((($(_now_us) - T_KILL) / 1000)) ms after the kill"
+
+# ==== partition of node c =================================================================
+fleet_hold "$C/creds/r" open "$T_DIR/woke.c"
+HC_PID=$HOLD_PID HC_USER=$(user_of "$HOLD_CREDS") HC_PASS=$(pass_of "$HOLD_CREDS")
+HC_ID=$(id_of "$HOLD_CREDS")
+check "partition: c's held lease logs in before the cut" pg2_login "$HC_USER" "$HC_PASS"
+check "partition: c's held lease appears in a's fleet/leases/r (node c) within 2 s" \
+	wait_until 2 fleet_node_is a "$HC_ID" c
+# The let-go lease last, so that c cannot revoke it (one TTL after) before the cut.
+got=$(cat "$C/creds/r") || fail "cat creds/r on c failed: $(tail -n 1 "$C/errors")"
+GC_USER=$(user_of "$got") GC_PASS=$(pass_of "$got") GC_ID=$(id_of "$got")
+C_USERS=("$HC_USER" "$GC_USER")
+
+ip netns exec "$NS" ip link set "$VN" down
+T_CUT=$(_now_us)
+for u in "${C_USERS[@]}"; do
+	vu=$(valid_until_epoch "$u")
+	check "partition: VALID UNTIL of $u is at most TTL + $((VU_SLACK + 1)) s past the cut ($((vu - T_CUT / 1000000)) s)" \
+		test "$vu" -gt 0 -a "$vu" -le $((T_CUT / 1000000 + TTL + VU_SLACK + 1))
+done
+REFUSED_BY=$((T_CUT + (TTL + VU_SLACK + 2) * 1000000))
+check "partition: c's held lease can no longer log in by cut + TTL + $((VU_SLACK + 2)) s" \
+	until_us "$REFUSED_BY" no_login "$HC_USER" "$HC_PASS"
+check "partition: c's let-go lease can no longer log in by cut + TTL + $((VU_SLACK + 2)) s" \
+	until_us "$REFUSED_BY" no_login "$GC_USER" "$GC_PASS"
+check "partition: a's fleet/nodes/c says not alive within grace + 5 s" \
+	until_us $((T_CUT + (GRACE + 5) * 1000000)) node_alive_is a c false
+for u in "${C_USERS[@]}"; do
+	check "partition: a revokes c's lease $u (gone from pg_roles) by cut + TTL + grace + 5 s" \
+		until_us $((T_CUT + (TTL + GRACE + 5) * 1000000)) pg2_role_gone "$u"
+done
+echo "partition: c's logins gone: $(all_roles_gone "${C_USERS[@]}" && echo all || echo not all)," \
+	"$((($(_now_us) - T_CUT) / 1000)) ms after the cut"
+
+ip netns exec "$NS" ip link set "$VN" up
+all_unlisted_c() { not listed c "$HC_ID" && not listed c "$GC_ID"; }
+C_AUDIT_LINES=$(wc -l <"$(node_dir c)/audit.log" 2>/dev/null || echo 0)
+check "link back: c still runs" not _pid_gone "${N_PID[c]}"
+check "link back: c's leases/ lists neither of its old leases within grace + 5 s" \
+	wait_until $((GRACE + 5)) all_unlisted_c
+check "link back: c's holder was woken with POLLPRI" wait_until 5 woke_pri "$T_DIR/woke.c"
+check "link back: the logins stay gone for TTL + 2 s (not renewed, not re-created)" \
+	not wait_until $((TTL + 2)) any_role_exists "${C_USERS[@]}"
+c_renews_after=$(tail -n +$((C_AUDIT_LINES + 1)) "$(node_dir c)/audit.log" 2>/dev/null |
+	jq -c --arg h "$HC_USER" --arg g "$GC_USER" \
+		'select(.action == "renew" and .result == "ok" and (.db_user == $h or .db_user == $g))' |
+	wc -l)
+check_eq "link back: c's audit log has no successful renewal of them" 0 "$c_renews_after"
+check "link back: c's listing still lacks them" all_unlisted_c
+stop_holder "$HC_PID"
+echo "link back: a's fleet/nodes/c says alive: $(fleet_json a nodes/c .alive || echo '?')"
+
+# ==== exactly once ===========================================================================
+# Every audit log counts: a second revocation anywhere is one too many.
+check_eq "exactly once: b's lease $LB_USER (rm in a's fleet/leases/ before the kill): successful revokes in all audit logs" \
+	1 "$(revokes "$LB_USER" a b c)"
+for u in "${B_USERS[@]}"; do
+	check_eq "exactly once: b's lease $u: successful revokes in all audit logs" 1 "$(revokes "$u" a b c)"
+	check_eq "exactly once: b's lease $u: ... that one in a survivor's (a, c)" 1 "$(revokes "$u" a c)"
+done
+for u in "${C_USERS[@]}"; do
+	check_eq "exactly once: c's lease $u: successful revokes in all audit logs" 1 "$(revokes "$u" a b c)"
+	check_eq "exactly once: c's lease $u: ... that one in a's (the others revoke it)" 1 "$(revokes "$u" a)"
+done
+
+fleet_umount c
+fleet_umount a
+echo "t_fleet took $((($(_now_us) - T_START) / 1000)) ms"
+finish
