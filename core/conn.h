@@ -109,6 +109,9 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
 int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
 		     char *errbuf);
 
+/* conn_user_exists - 1 if login username exists, 0 if not, or -errno (errbuf). */
+int conn_user_exists(struct conn_pool *p, const char *username, char *errbuf);
+
 /*
  * conn_rotate_root - set the root password to pw (borrowed; the caller
  * made it durable first) with the rotation statements; on success the

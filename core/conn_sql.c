@@ -531,6 +531,20 @@ out:
 	return r;
 }
 
+int conn_user_exists(struct conn_pool *p, const char *username, char *errbuf)
+{
+	PGconn *pg = NULL;
+	bool reused = false;
+	int64_t oid;
+	int r;
+
+	if ((r = conn_checkout(p, &pg, &reused, errbuf)) != 0)
+		return r;
+	oid = conn_role_oid(pg, username, errbuf);
+	conn_checkin(p, pg);
+	return oid < 0 ? (int)oid : oid > 0;
+}
+
 int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
 		     char *errbuf)
 {

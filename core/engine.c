@@ -128,8 +128,21 @@ static int engine_be_renew(void *ctx, struct lease *l, int64_t until_wall, char 
 
 static int engine_be_revoke(void *ctx, struct lease *l, char *errbuf)
 {
-	struct conn_pool *p = engine_lease_pool(ctx, l, errbuf);
-	int r = p ? conn_revoke_user(p, l->role, l->username, errbuf) : -EIO;
+	struct engine *e = ctx;
+	struct conn_pool *p;
+	int r;
+
+	/*
+	 * Cut off from the fleet: a survivor may have claimed it and revoked
+	 * it already; back in the fleet, this node first drops what was
+	 * claimed (fleet.c), so a login is revoked once.
+	 */
+	if (e->fleet && !fleet_healthy(e->fleet)) {
+		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
+		return -EAGAIN;
+	}
+	p = engine_lease_pool(ctx, l, errbuf);
+	r = p ? conn_revoke_user(p, l->role, l->username, errbuf) : -EIO;
 
 	conn_pool_unref(p);
 	return r;

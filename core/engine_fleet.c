@@ -12,6 +12,14 @@
 #include "log.h"
 #include "timefmt.h"
 
+/* A lease of a dead node that this one revoked: audited here like its own. */
+static void engine_fleet_audit(void *ctx, const char *action, const struct lease *l,
+			       const char *err)
+{
+	engine_metrics_job(ctx, action, l, err);
+	(void)engine_audit(ctx, action, NULL, 0, l, NULL, NULL, err);
+}
+
 int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_file,
 		      const char *node, const char *schema, int grace_s, char *errbuf)
 {
@@ -23,7 +31,11 @@ int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_fi
 		.grace_s = grace_s,
 	};
 
-	return fleet_open(&o, e->reg, e->svc, &e->fleet, errbuf);
+	int r = fleet_open(&o, e->reg, e->svc, &e->fleet, errbuf);
+
+	if (r == 0)
+		fleet_set_audit(e->fleet, engine_fleet_audit, e);
+	return r;
 }
 
 bool engine_has_fleet(struct engine *e)

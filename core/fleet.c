@@ -405,7 +405,7 @@ static void fleet_resolve_pending(struct fleet *f)
 
 /* --- the thread -------------------------------------------------------------------- */
 
-static void fleet_heartbeat(struct fleet *f)
+static bool fleet_heartbeat(struct fleet *f)
 {
 	const char *v[] = { f->node };
 	PGresult *res;
@@ -416,9 +416,14 @@ static void fleet_heartbeat(struct fleet *f)
 			" ON CONFLICT (node) DO UPDATE SET heartbeat = now()",
 			1, v);
 	pthread_mutex_unlock(&f->pmu);
-	if (res)
-		f->hb_ok = fleet_mono();
 	PQclear(res);
+	return res != NULL;
+}
+
+void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx)
+{
+	f->audit = fn;
+	f->audit_ctx = ctx;
 }
 
 bool fleet_healthy(struct fleet *f)
@@ -489,8 +494,20 @@ static void *fleet_thread(void *arg)
 			fleet_resolve_pending(f);
 		}
 		if (now >= next_tick) {
+			bool ok;
+
 			next_tick = now + FLEET_TICK_MS;
-			fleet_heartbeat(f);
+			ok = fleet_heartbeat(f);
+			/*
+			 * Back after a cut: first drop the leases survivors claimed
+			 * meanwhile, then count as healthy (renewals and
+			 * revocations wait for it), so none is renewed or revoked
+			 * twice.
+			 */
+			if (ok && was_down)
+				fleet_lease_own(f);
+			if (ok)
+				f->hb_ok = fleet_mono();
 			fleet_lease_tick(f);
 			was_down = false;
 		}
@@ -551,7 +568,8 @@ int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *
 	f->s = s;
 	if ((r = fleet_init(f, o, errbuf)) != 0 || (r = fleet_sql_connect(f, errbuf)) != 0)
 		goto out;
-	fleet_heartbeat(f);
+	if (fleet_heartbeat(f))
+		f->hb_ok = fleet_mono();
 	registry_get_observer(g, &f->rnext);
 	leasesvc_get_observer(s, &f->lnext);
 	/* The fleet's definitions win over the journal's; ours seed a new fleet. */

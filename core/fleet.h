@@ -41,6 +41,9 @@ struct fleet_opts {
 
 struct fleet;
 
+/* How the fleet writes an audit line for a lease it revoked for a dead node (err NULL: ok). */
+typedef void fleet_audit_fn(void *ctx, const char *action, const struct lease *l, const char *err);
+
 /*
  * fleet_open - connect to the control store, create the schema (idempotent),
  * take the node's lock (-EBUSY: another process runs this node), load the
@@ -62,6 +65,9 @@ void fleet_free(struct fleet *f);
 
 /* fleet_healthy - whether the last heartbeat succeeded within grace/2 (renewals need it). */
 bool fleet_healthy(struct fleet *f);
+
+/* fleet_set_audit - the audit hook; before fleet_start. */
+void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx);
 
 /*
  * fleet_lease_put - write-ahead row of l (issued on this node), in its own

@@ -43,6 +43,8 @@ struct fleet {
 	json_t *running; /* protected by mu: claimed leases being revoked, id -> true */
 	json_t *retry; /* protected by mu: claimed lease id -> monotonic ms of the next try */
 
+	fleet_audit_fn *audit; /* set before start */
+	void *audit_ctx;
 	_Atomic int64_t hb_ok; /* monotonic ms of the last successful heartbeat */
 	_Atomic bool stop;
 	_Atomic bool wake; /* a notification came: resync now */

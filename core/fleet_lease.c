@@ -309,16 +309,30 @@ static void fleet_job_run(void *arg)
 	struct parse_error pe = { 0 };
 	struct conn_pool *p = registry_pool(j->f->g, j->conn, 0, NULL);
 	struct role *ro = NULL;
+	struct lease *l = NULL;
+	bool gone = false;
 	int r = -EIO;
 
 	if (role_from_params(j->role, j->role_doc, PARAMS_FINAL | PARAMS_RESTORE, &ro, &pe) != 0)
 		snprintf(errbuf, sizeof(errbuf), "role %s: %s", j->role, pe.text);
 	else if (!p)
 		snprintf(errbuf, sizeof(errbuf), "connection %s is not configured", j->conn);
-	else
+	else if ((r = conn_user_exists(p, j->username, errbuf)) == 0)
+		gone = true; /* its node revoked it before the row said so: once is enough */
+	else if (r > 0)
 		r = conn_revoke_user(p, ro, j->username, errbuf);
+	if (r == 0 && ro && (l = lease_new(ro, j->username, NULL, 0))) {
+		/* the audit line names the dead node's lease */
+		snprintf(l->id, sizeof(l->id), "%s", j->id);
+	}
 	if (r == 0) {
-		log_info("lease %s: revoked %s for its dead node", j->id, j->username);
+		if (gone) {
+			log_info("lease %s: %s was already gone", j->id, j->username);
+		} else {
+			log_info("lease %s: revoked %s for its dead node", j->id, j->username);
+			if (l && j->f->audit)
+				j->f->audit(j->f->audit_ctx, "revoke", l, NULL);
+		}
 		fleet_queue(j->f, json_pack("{s:s, s:s}", "op", "revoked", "id", j->id));
 	} else {
 		log_warn("lease %s: revocation for a dead node failed: %s", j->id, errbuf);
@@ -328,6 +342,7 @@ static void fleet_job_run(void *arg)
 		json_object_set_new(j->f->retry, key, json_integer(fleet_mono() + FLEET_RETRY_MS));
 		pthread_mutex_unlock(&j->f->mu);
 	}
+	lease_unref(l);
 	role_unref(ro);
 	conn_pool_unref(p);
 	fleet_job_free(j);

@@ -52,16 +52,18 @@ static PGconn *fleet_sql_dial(const char *conninfo)
 			     "application_name", "options",
 			     "dbname",		 NULL };
 	const char *val[] = {
-		"3",
-		"1",
-		"5",
-		"2",
-		"3",
-		"10000",
-		"credfs-fleet",
-		"-c statement_timeout=10000 -c lock_timeout=5000 -c client_min_messages=warning",
-		conninfo,
-		NULL
+		"3", "1", "5", "2", "3", "10000", "credfs-fleet",
+		/*
+		 * The server's side of the control session too: a node cut off
+		 * loses its session (and so its node lock, which survivors wait
+		 * for before claiming) in about 5 s, not when the server's TCP
+		 * gives up (2 h by default). Heartbeats every 2 s keep a
+		 * healthy session busy.
+		 */
+		"-c statement_timeout=10000 -c lock_timeout=5000 -c client_min_messages=warning"
+		" -c tcp_keepalives_idle=1 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
+		" -c tcp_user_timeout=5000",
+		conninfo, NULL
 	};
 
 	return PQconnectdbParams(kw, val, 1);
