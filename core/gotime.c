@@ -222,7 +222,7 @@ static void put_int(struct out *o, int64_t x, int width)
 	} while (u > 0);
 	while ((int)(sizeof(tmp) - i) < width && i > 1)
 		tmp[--i] = '0';
-	if (x < 0)
+	if (x < 0 && i > 0) /* always room: 20 digits at most */
 		tmp[--i] = '-';
 	put(o, tmp + i, sizeof(tmp) - i);
 }
