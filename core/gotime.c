@@ -220,9 +220,12 @@ static void put_int(struct out *o, int64_t x, int width)
 		tmp[--i] = (char)('0' + u % 10);
 		u /= 10;
 	} while (u > 0);
-	while ((int)(sizeof(tmp) - i) < width && i > 1)
+	/* at most 20 digits or padding, and the sign: always room in tmp */
+	size_t w = width < 0 ? 0 : width > 20 ? 20 : (size_t)width;
+
+	while (sizeof(tmp) - i < w)
 		tmp[--i] = '0';
-	if (x < 0 && i > 0) /* always room: 20 digits at most */
+	if (x < 0)
 		tmp[--i] = '-';
 	put(o, tmp + i, sizeof(tmp) - i);
 }
