@@ -496,7 +496,7 @@ static void *fleet_thread(void *arg)
 		if (now >= next_tick) {
 			bool ok;
 
-			next_tick = now + FLEET_TICK_MS;
+			next_tick = now + fleet_tick_ms(f);
 			ok = fleet_heartbeat(f);
 			/*
 			 * Back after a cut: first drop the leases survivors claimed

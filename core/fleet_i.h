@@ -58,6 +58,18 @@ extern __thread bool fleet_tl_applying;
 /* fleet_mono - monotonic ms. */
 int64_t fleet_mono(void);
 
+/*
+ * fleet_tick_ms - how often the heartbeat and the lease work run:
+ * FLEET_TICK_MS, or a quarter of the grace when that is shorter (healthy
+ * means a heartbeat within grace/2: two chances at least), 250 ms at least.
+ */
+static inline int64_t fleet_tick_ms(const struct fleet *f)
+{
+	int64_t t = f->grace_ms / 4;
+
+	return t >= FLEET_TICK_MS ? FLEET_TICK_MS : t < 250 ? 250 : t;
+}
+
 /* --- fleet_sql.c: the control connection (pmu held unless said) ----------------- */
 
 /*

@@ -429,5 +429,5 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_lease_own(f);
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
-	fleet_lease_refresh(f, FLEET_TICK_MS / 2);
+	fleet_lease_refresh(f, fleet_tick_ms(f) / 2);
 }
