@@ -63,7 +63,7 @@ int engine_render(const struct dbconf *c, const struct role *ro, const char *use
 	if (!(fmts & ~ENGINE_FMT(CREDFMT_JSON)))
 		return 0;
 	if ((r = credfmt_target(c->connection_url, &t, err)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%s\": %s", c->name,
+		snprintf(errbuf, ENGINE_ERRLEN, "connection \"%.64s\": %.170s", c->name,
 			 r == -ENOMEM ? "out of memory" : err);
 		return r == -ENOMEM ? -ENOMEM : -EINVAL;
 	}

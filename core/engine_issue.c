@@ -151,6 +151,7 @@ struct engine_wal {
 	struct engine *e;
 	struct lease *l;
 	bool asked;
+	bool fleet_failed; /* the fleet's row, not the journal, failed */
 	int r;
 };
 
@@ -160,8 +161,9 @@ static int engine_issue_record(void *ctx)
 
 	w->asked = true;
 	/* The fleet's row first: a survivor must know the login if this node dies. */
-	if ((w->r = fleet_lease_put(w->e->fleet, w->l)) == 0 &&
-	    (w->r = journal_lease(w->e->journal, w->l)) != 0)
+	if ((w->r = fleet_lease_put(w->e->fleet, w->l)) != 0)
+		w->fleet_failed = true;
+	else if ((w->r = journal_lease(w->e->journal, w->l)) != 0)
 		fleet_lease_gone(w->e->fleet, w->l);
 	if (w->r == 0)
 		crash_point("issue-after-record");
@@ -209,8 +211,10 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 		}
 		leasesvc_watch_cancel(e->svc, w);
 		if (wal.asked && wal.r != 0)
-			snprintf(errbuf, ENGINE_ERRLEN,
-				 "cannot record the lease in the state directory");
+			snprintf(errbuf, ENGINE_ERRLEN, "%s",
+				 wal.fleet_failed
+					 ? "cannot record the lease in the fleet's control store"
+					 : "cannot record the lease in the state directory");
 		r = r == -ENOMEM || r == -EAGAIN ? r : -EIO;
 	} else {
 		crash_point("issue-after-create");

@@ -460,6 +460,8 @@ static void fleet_reconnect(struct fleet *f)
 	int r;
 
 	pthread_mutex_lock(&f->pmu);
+	if (!f->pg)
+		f->rejoining = true; /* before its statements count as heartbeats */
 	r = f->pg ? 0 : fleet_sql_connect(f, errbuf);
 	pthread_mutex_unlock(&f->pmu);
 	if (r != 0)
@@ -504,10 +506,12 @@ static void *fleet_thread(void *arg)
 			 * revocations wait for it), so none is renewed or revoked
 			 * twice.
 			 */
-			if (ok && was_down)
+			if (ok && (was_down || f->rejoining))
 				fleet_lease_own(f);
-			if (ok)
+			if (ok) {
+				f->rejoining = false;
 				f->hb_ok = fleet_mono();
+			}
 			fleet_lease_tick(f);
 			was_down = false;
 		}

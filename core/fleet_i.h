@@ -45,7 +45,8 @@ struct fleet {
 
 	fleet_audit_fn *audit; /* set before start */
 	void *audit_ctx;
-	_Atomic int64_t hb_ok; /* monotonic ms of the last successful heartbeat */
+	_Atomic int64_t hb_ok; /* monotonic ms the control session last answered */
+	_Atomic bool rejoining; /* reconnected: healthy only after fleet_lease_own */
 	_Atomic bool stop;
 	_Atomic bool wake; /* a notification came: resync now */
 	bool started;

@@ -171,10 +171,17 @@ static void fleet_flush(struct fleet *f)
 	pthread_mutex_unlock(&f->mu);
 	if (!q)
 		return;
-	pthread_mutex_lock(&f->pmu);
-	for (i = 0; i < json_array_size(q) && fleet_flush_one(f, json_array_get(q, i)); i++)
+	/* One statement per hold of the connection: issues' row inserts go in between. */
+	for (i = 0; i < json_array_size(q); i++) {
+		bool ok;
+
+		pthread_mutex_lock(&f->pmu);
+		ok = fleet_flush_one(f, json_array_get(q, i));
+		pthread_mutex_unlock(&f->pmu);
+		if (!ok)
+			break;
 		done++;
-	pthread_mutex_unlock(&f->pmu);
+	}
 	if (done < json_array_size(q)) {
 		/* The rest waits for the next tick, before anything queued since. */
 		pthread_mutex_lock(&f->mu);

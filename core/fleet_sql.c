@@ -85,7 +85,10 @@ PGresult *fleet_sql(struct fleet *f, const char *tmpl, int n, const char *const 
 		goto out;
 	conn_deadline_start(FLEET_OP_MS);
 	res = n ? conn_exec_params(f->pg, sql, n, vals) : conn_exec(f->pg, sql);
-	if (!fleet_res_ok(res)) {
+	if (fleet_res_ok(res) && !f->rejoining) {
+		/* The control session answered: as good as a heartbeat (it holds the node lock). */
+		f->hb_ok = fleet_mono();
+	} else if (!fleet_res_ok(res)) {
 		conn_result_err(errbuf, res, f->pg);
 		log_warn("fleet: control store: %s", errbuf);
 		PQclear(res);
