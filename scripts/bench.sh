@@ -13,7 +13,7 @@
 #   sudo scripts/bench.sh --soak          soak mode (BENCH_SOAK_SECONDS, 30
 #                                         minutes by default): a fixed issue
 #                                         rate, nothing else
-#   sudo scripts/bench.sh --fleet         fleet mode (about 5 minutes): issuance
+#   sudo scripts/bench.sh --fleet         fleet mode (about 3 minutes): issuance
 #                                         on 1, 2 and 3 fleet nodes, and a
 #                                         dead node's leases (issue 13)
 #
