@@ -13,10 +13,14 @@
 #   sudo scripts/bench.sh --soak          soak mode (BENCH_SOAK_SECONDS, 30
 #                                         minutes by default): a fixed issue
 #                                         rate, nothing else
+#   sudo scripts/bench.sh --fleet         fleet mode (about 3 minutes): issuance
+#                                         on 1, 2 and 3 fleet nodes, and a
+#                                         dead node's leases (issue 13)
 #
 # Results: a markdown table on stdout and in build/bench-results.md
 # (build/bench-ab-results.md in A/B mode, build/bench-soak-results.md and
-# build/bench-soak-samples.tsv in soak mode; BENCH_OUT=FILE elsewhere);
+# build/bench-soak-samples.tsv in soak mode, build/bench-fleet-results.md
+# in fleet mode; BENCH_OUT=FILE elsewhere);
 # progress on stderr.
 #
 # A/B mode (BENCH_BASELINE_BIN set): is this credfs (CREDFS_BIN, the
@@ -117,6 +121,36 @@
 #     hour of each over the steady state (samples from one TTL + one
 #     interval on). At the end, every login must be revoked: no v- role
 #     left in pg_roles within TTL + 60 s.
+#  Fleet mode (--fleet; never part of the full run): BENCH_FLEET_NODES (3)
+#     credfs fleet nodes n1, n2, n3 on this machine, each with its own
+#     mount, state directory, key, audit log and --node, one fleet key, the
+#     control store the schema credfs in the scratch PostgreSQL that the
+#     logins are made on, --fleet-grace BENCH_FLEET_GRACE (5); the
+#     definitions are written on n1. Default durability.
+#   1. Issuance on 1, 2, then 3 nodes (each started in turn, the others
+#     running): for each total N in BENCH_FLEET_CONCURRENCY ("4 12"), N
+#     readers split over the nodes (4 on 3 nodes: 2/1/1), one credbench
+#     issue per node's creds/iss, all at once, for BENCH_FLEET_SECONDS
+#     (BENCH_SECONDS, 10 s); their credentials summed, p50/p99 the worst
+#     node's. Against pgbench at the same N running, per credential, the
+#     lease row insert of core/fleet_lease.c (the same columns, literals
+#     for its parameters, holder and role_doc copied from a row credfs
+#     wrote) into bench_fleet.leases (LIKE credfs.leases INCLUDING ALL), in
+#     a transaction of its own, then section 1's creation transaction; the
+#     order alternates. credfs writes its row on the node's one control
+#     session before the creation transaction commits. Ratio target >= 0.95.
+#   2. A dead node: BENCH_FLEET_LEASES (1,000) held leases on the last node
+#     (credbench hold, in batches of BENCH_FLEET_BATCH (100) threads that
+#     open at once, until that many are held: a failed open is counted
+#     and made up) of a role with default_ttl BENCH_FLEET_TTL
+#     (5 s) and credfs's default revocation, then kill -9 of that node:
+#     the time until the last of its logins is gone from pg_roles (polled
+#     every 0.1 s), split into the kill to the first login gone (grace,
+#     claim tick, TTL from its last heartbeat) and the first to the last
+#     (the survivors' revocation work); when its leases were claimed and
+#     by whom (claimed_at, claimed_by), and the successful revoke records
+#     of its logins in the survivors' audit logs (must be 1,000, each login
+#     once).
 #
 # Every role in the benchmark grants a group role (GRANT app_readers TO
 # "{{name}}"), never a table: a table granted to each login stops at about
@@ -137,13 +171,17 @@
 # "scram issuance drain pin openers stopped metadata scale"), CREDFS_BIN,
 # PG_BINDIR; A/B mode: BENCH_BASELINE_BIN, BENCH_AB_ROUNDS, BENCH_AB_SECONDS,
 # BENCH_AB_CONCURRENCY, BENCH_AB_TOLERANCE; soak mode: BENCH_SOAK_SECONDS,
-# BENCH_SOAK_RATE, BENCH_SOAK_TTL, BENCH_SOAK_INTERVAL, BENCH_SOAK_THREADS.
+# BENCH_SOAK_RATE, BENCH_SOAK_TTL, BENCH_SOAK_INTERVAL, BENCH_SOAK_THREADS;
+# fleet mode: BENCH_FLEET_SECONDS, BENCH_FLEET_CONCURRENCY, BENCH_FLEET_NODES,
+# BENCH_FLEET_LEASES (0: no dead node), BENCH_FLEET_BATCH, BENCH_FLEET_TTL,
+# BENCH_FLEET_GRACE.
 #
 # A benchmark never fails for being slow: missed targets are marked in the
 # table. It fails (exit 1) only for real errors: credfs or pgbench errors,
 # a crash, a drain that never completes, PostgreSQL seeing credfs work
 # during the metadata loop, 1,000 openers failing on the connection sized
-# for them, a soak that leaves logins behind. Exit 77: cannot run here (not
+# for them, a soak that leaves logins behind, a dead fleet node's leases
+# not all revoked (or not each once in the audit logs). Exit 77: cannot run here (not
 # root, no FUSE).
 # shellcheck disable=SC2317 # cleanup runs from the EXIT trap
 # shellcheck disable=SC2209 # PGPASSWORD=admin "$PSQL" is an assignment before a command
@@ -155,10 +193,12 @@ PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 CREDFS_BIN=${CREDFS_BIN:-$SRC/build/credfs}
 QUICK=${BENCH_QUICK:-0}
 SOAK=0
+FLEET=0
 case "${1:-}" in
 --soak) SOAK=1 ;;
+--fleet) FLEET=1 ;;
 '') ;;
-*) echo "usage: $0 [--soak] (knobs are environment variables: see the header)" >&2; exit 2 ;;
+*) echo "usage: $0 [--soak | --fleet] (knobs are environment variables: see the header)" >&2; exit 2 ;;
 esac
 [ -z "${BENCH_SOAK_SECONDS:-}" ] || SOAK=1
 if [ "$QUICK" = 1 ]; then
@@ -191,11 +231,20 @@ SOAK_RATE=${BENCH_SOAK_RATE:-20}
 SOAK_TTL=${BENCH_SOAK_TTL:-30}
 SOAK_INTERVAL=${BENCH_SOAK_INTERVAL:-10}
 SOAK_THREADS=${BENCH_SOAK_THREADS:-4}
+FLEET_SECS=${BENCH_FLEET_SECONDS:-$B_SECS}
+FLEET_NS=${BENCH_FLEET_CONCURRENCY:-4 12}
+FLEET_NODES=${BENCH_FLEET_NODES:-3}
+FLEET_LEASES=${BENCH_FLEET_LEASES:-1000}
+FLEET_TTL=${BENCH_FLEET_TTL:-5}
+FLEET_GRACE=${BENCH_FLEET_GRACE:-5}
+FLEET_BATCH=${BENCH_FLEET_BATCH:-100}
 case "$B_PIN" in auto | 0 | 1) ;; *) echo "bench: BENCH_PIN: auto, 0 or 1" >&2; exit 2 ;; esac
 case "$B_OPENERS_MODE" in procs | threads) ;; *) echo "bench: BENCH_OPENERS_MODE: procs or threads" >&2; exit 2 ;; esac
-for v in "$B_OPENERS" "$B_HAMMER" "$B_STOP_ROUNDS" $B_PIN_NS "$SOAK_SECS" "$SOAK_RATE" "$SOAK_TTL" "$SOAK_INTERVAL" "$SOAK_THREADS"; do
-	case "$v" in '' | *[!0-9.]* | 0) echo "bench: not a positive number: '$v' (BENCH_OPENERS, BENCH_HAMMER, BENCH_PIN_CONCURRENCY, BENCH_SOAK_*)" >&2; exit 2 ;; esac
+for v in "$B_OPENERS" "$B_HAMMER" "$B_STOP_ROUNDS" $B_PIN_NS "$SOAK_SECS" "$SOAK_RATE" "$SOAK_TTL" "$SOAK_INTERVAL" "$SOAK_THREADS" \
+	"$FLEET_SECS" $FLEET_NS "$FLEET_NODES" "$FLEET_TTL" "$FLEET_GRACE" "$FLEET_BATCH"; do
+	case "$v" in '' | *[!0-9.]* | 0) echo "bench: not a positive number: '$v' (BENCH_OPENERS, BENCH_HAMMER, BENCH_PIN_CONCURRENCY, BENCH_SOAK_*, BENCH_FLEET_*)" >&2; exit 2 ;; esac
 done
+case "$FLEET_LEASES" in '' | *[!0-9]*) echo "bench: BENCH_FLEET_LEASES: a number (0: no dead node)" >&2; exit 2 ;; esac
 for v in $B_ONLY; do
 	case "$v" in scram | issuance | drain | pin | openers | stopped | metadata | scale) ;;
 	*) echo "bench: BENCH_ONLY: unknown section '$v'" >&2; exit 2 ;; esac
@@ -215,6 +264,8 @@ if [ -n "$AB_BASE" ]; then
 	B_OUT=${BENCH_OUT:-$SRC/build/bench-ab-results.md}
 elif [ "$SOAK" = 1 ]; then
 	B_OUT=${BENCH_OUT:-$SRC/build/bench-soak-results.md}
+elif [ "$FLEET" = 1 ]; then
+	B_OUT=${BENCH_OUT:-$SRC/build/bench-fleet-results.md}
 else
 	B_OUT=${BENCH_OUT:-$SRC/build/bench-results.md}
 fi
@@ -278,7 +329,7 @@ REPORT_READY=0 # set once the run starts measuring: a failure still writes the t
 REPORTED=0
 KEEP_WORK=0
 REPORT_FN=report # ab_report in A/B mode
-declare -A AB_PID=() AB_MNT=() # A/B mode: each side's daemon and mountpoint
+declare -A AB_PID=() AB_MNT=() # A/B mode: each side's daemon and mountpoint; fleet mode: each node's
 
 cleanup() {
 	local rc=$?
@@ -2002,6 +2053,378 @@ soak_main() {
 	exit 0
 }
 
+# ---- fleet mode: issuance and a dead node's leases on several nodes (issue 13) --------------
+
+FLEET_KEY=$WORK/fleet.key
+FLEET_STORE="host=127.0.0.1 port=$PG_PORT dbname=wizard user=credfs_admin password=admin sslmode=disable application_name=bench-fleet"
+FLEET_SCHEMA=credfs # credfs's default --fleet-schema
+
+# fleet_dir NODE - the node's own directory: mnt, state, credfs.key, audit.log, credfs.log.
+fleet_dir() { echo "$WORK/fleet-$1"; }
+
+fleet_alive() {
+	local st
+	[ -n "${AB_PID[$1]:-}" ] || return 1
+	st=$(awk '{ print $3 }' "/proc/${AB_PID[$1]}/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# fleet_check NODE... WHAT - die if a node is gone.
+fleet_check() {
+	local what=${*: -1} n
+	for n in "${@:1:$#-1}"; do
+		fleet_alive "$n" && continue
+		say "--- node $n: credfs log (last 20 lines) ---"
+		tail -n 20 "$(fleet_dir "$n")/credfs.log" >&2 || true
+		die "fleet node $n died during $what"
+	done
+}
+
+# fleet_start NODE - credfs -f as fleet node NODE: its own mount, state,
+# key and audit log; the common fleet key and store; --fleet-grace
+# BENCH_FLEET_GRACE. Waits for the mount (15 s).
+fleet_start() {
+	local n=$1 d
+	d=$(fleet_dir "$n")
+	mkdir -p "$d/state" "$d/mnt"
+	chmod 0700 "$d/state"
+	echo "=== bench: credfs node $n" >>"$d/credfs.log"
+	# shellcheck disable=SC2086 # BENCH_CREDFS_ARGS is a word list
+	"$CREDFS_BIN" -f --fleet "$FLEET_STORE" --fleet-key "$FLEET_KEY" --node "$n" \
+		--fleet-grace "$FLEET_GRACE" --state "$d/state" --key-file "$d/credfs.key" \
+		--audit-log "$d/audit.log" ${BENCH_CREDFS_ARGS:-} "$d/mnt" 2>>"$d/credfs.log" </dev/null &
+	AB_PID[$n]=$!
+	AB_MNT[$n]=$d/mnt
+	for _ in $(seq 1 1500); do
+		if [ -d "$d/mnt/config" ] && grep -qF " $d/mnt fuse" /proc/self/mounts; then
+			say "fleet node $n mounted on $d/mnt (pid ${AB_PID[$n]})"
+			return 0
+		fi
+		fleet_check "$n" "its startup"
+		sleep 0.01
+	done
+	die "fleet node $n did not mount within 15 s: $(tail -n 1 "$d/credfs.log")"
+}
+
+# fleet_stop NODE - unmount; the node must exit 0 within 60 s.
+fleet_stop() {
+	local n=$1 rc=0
+	fusermount3 -u "${AB_MNT[$n]}" || die "fusermount3 -u ${AB_MNT[$n]} failed"
+	for _ in $(seq 1 1200); do
+		fleet_alive "$n" || break
+		sleep 0.05
+	done
+	fleet_alive "$n" && die "fleet node $n did not exit within 60 s of its unmount"
+	wait "${AB_PID[$n]}" || rc=$?
+	AB_PID[$n]=
+	[ "$rc" -eq 0 ] || problem "fleet node $n exited with status $rc after its unmount"
+}
+
+# fleet_wait_gone SQL_COUNT LIMIT - poll until the query SQL_COUNT says 0 (every 0.1 s).
+fleet_wait_gone() {
+	local start=$EPOCHREALTIME n
+	while :; do
+		n=$(apsql -c "$1")
+		[ "$n" = 0 ] && return 0
+		if [ "$(elapsed "$start" | cut -d. -f1)" -ge "$2" ]; then
+			say "still $n after ${2}s: $1"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# fleet_revoke_iss NODES - every lease of role iss on NODES revoked (DROP ROLE), rows gone.
+fleet_revoke_iss() {
+	local n out
+	for n in "$@"; do
+		out=$WORK/fleet-unlink-$n
+		"$CB" unlinkall "${AB_MNT[$n]}/leases/iss" >"$out"
+		[ "$(kv "$out" errors)" = 0 ] || problem "rm leases/iss/* on $n: $(kv "$out" first_error)"
+	done
+	fleet_wait_gone "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%'" 900 ||
+		problem "the fleet did not revoke every lease of iss within 900 s"
+	fleet_check "$@" "the revocations"
+}
+
+# fleet_issue K N - N readers in all split over nodes n1..nK (one credbench
+# per node, at once) for FLEET_SECS; creds/s summed, latency the worst node's.
+fleet_issue() {
+	local k=$1 n=$2 i share pids=() out ops=0 errs=0 rate=0 p50=0 p99=0 split=""
+	settle
+	for i in $(seq 1 "$k"); do
+		share=$((n / k + (i <= n % k ? 1 : 0)))
+		split="$split${split:+/}$share"
+		[ "$share" -gt 0 ] || continue
+		"$CB" issue "${AB_MNT[n$i]}/creds/iss" "$share" "$FLEET_SECS" >"$WORK/fleet-iss-$k-$n-n$i" &
+		pids+=($!)
+	done
+	say "fleet issuance: $k node(s), N=$n ($split) for ${FLEET_SECS}s"
+	wait "${pids[@]}" || true
+	for i in $(seq 1 "$k"); do
+		out=$WORK/fleet-iss-$k-$n-n$i
+		[ -s "$out" ] || continue
+		ops=$((ops + $(kv "$out" ops)))
+		errs=$((errs + $(kv "$out" errors)))
+		rate=$(calc "printf \"%.1f\", $rate + $(kv "$out" rate)")
+		p50=$(calc "a = $p50; b = $(kv "$out" p50_us); print (b > a ? b : a)")
+		p99=$(calc "a = $p99; b = $(kv "$out" p99_us); print (b > a ? b : a)")
+		[ "$(kv "$out" errors)" = 0 ] ||
+			problem "fleet issuance [$k nodes N=$n] on n$i: $(kv "$out" errors) errors, first: $(kv "$out" first_error); errors file: $(tail -n 1 "${AB_MNT[n$i]}/errors" 2>/dev/null)"
+	done
+	fleet_check $(seq -f 'n%g' 1 "$k") "issuance"
+	R[fl_split_${k}_$n]=$split
+	R[fl_c_ops_${k}_$n]=$ops
+	R[fl_c_rate_${k}_$n]=$rate
+	R[fl_c_p50_${k}_$n]=$(ms "$p50")
+	R[fl_c_p99_${k}_$n]=$(ms "$p99")
+	say "  credfs: $ops creds ($errs errors), $rate/s, p50 ${R[fl_c_p50_${k}_$n]} ms, p99 ${R[fl_c_p99_${k}_$n]} ms (worst node)"
+	fleet_revoke_iss $(seq -f 'n%g' 1 "$k")
+}
+
+# fleet_raw K N - pgbench at concurrency N: the lease row insert (its own
+# transaction, as credfs's control session does before the creation commits),
+# then the creation transaction.
+fleet_raw() {
+	local k=$1 n=$2 j out=$WORK/fleet-raw-$1-$2 logdir=$WORK/fleet-pgblog-$1-$2 rc=0 lat
+	j=$((n < 2 ? n : 2))
+	mkdir -p "$logdir"
+	settle
+	say "fleet issuance: pgbench N=$n -j $j for ${FLEET_SECS}s (beside $k node(s))"
+	(cd "$logdir" && PGPASSWORD=admin "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
+		-n -c "$n" -j "$j" -T "$FLEET_SECS" -M simple -D seq=0 -D "tag=f$k-$n" \
+		-D "exp=$(pg_expiration 3600)" -D "pw=$PGB_PW" -D "ms=$(date +%s%3N)" \
+		-D "holder=\$bench\$$FLEET_HOLDER\$bench\$" -D "roledoc=\$bench\$$FLEET_ROLEDOC\$bench\$" \
+		--log --log-prefix="$logdir/pgb" -f "$FLEET_PGB_SCRIPT" wizard) >"$out" 2>&1 || rc=$?
+	lat=$WORK/fleet-lat-raw-$k-$n
+	cat "$logdir"/pgb.* 2>/dev/null | awk '{ print $3 }' | sort -n >"$lat"
+	R[fl_r_rate_${k}_$n]=$(sed -n 's/^tps = \([0-9]*\.[0-9]\).*/\1/p' "$out" | head -n 1)
+	R[fl_r_ops_${k}_$n]=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+	R[fl_r_p50_${k}_$n]=$(ms "$(pct "$lat" 0.50)")
+	R[fl_r_p99_${k}_$n]=$(ms "$(pct "$lat" 0.99)")
+	if [ "$rc" -ne 0 ] || [ -z "${R[fl_r_rate_${k}_$n]}" ] ||
+		grep -qE '^number of failed transactions: [1-9]' "$out"; then
+		problem "pgbench [fleet N=$n] failed (exit $rc): $(grep -iE 'error|abort|fail' "$out" | head -n 3 | tr '\n' ' ')"
+	fi
+	say "  pgbench: ${R[fl_r_ops_${k}_$n]} creds, ${R[fl_r_rate_${k}_$n]}/s, p50 ${R[fl_r_p50_${k}_$n]} ms, p99 ${R[fl_r_p99_${k}_$n]} ms"
+	drop_roles 'p-%'
+	apsql -c "TRUNCATE bench_fleet.leases" >/dev/null
+}
+
+# fleet_dead - BENCH_FLEET_LEASES held leases on the last node, kill -9 of
+# it, the time until the survivors have revoked them all.
+fleet_dead() {
+	local victim=n$FLEET_NODES out rel=$WORK/fleet-hold.release hpids=() t0 t_kill b=0 held=0 want
+	local t_first='' t_last='' left start surv=() i row lim hb c0 c1 revoked claims fails=0 errnos=''
+	for i in $(seq 1 $((FLEET_NODES - 1))); do surv+=("n$i"); done
+	rm -f "$rel"
+	say "dead node: $FLEET_LEASES leases held on $victim (role dead, default_ttl ${FLEET_TTL}s), in batches of $FLEET_BATCH opens at once"
+	t0=$EPOCHREALTIME
+	# Batches of FLEET_BATCH held opens (one credbench hold each, its threads
+	# opening at once) until FLEET_LEASES are held; a failed open is counted
+	# and made up by the next batch.
+	while [ "$held" -lt "$FLEET_LEASES" ]; do
+		b=$((b + 1))
+		want=$((FLEET_LEASES - held < FLEET_BATCH ? FLEET_LEASES - held : FLEET_BATCH))
+		out=$WORK/fleet-hold-$b
+		"$CB" hold "${AB_MNT[$victim]}/creds/dead" "$want" threads "$rel" 3600 >"$out" &
+		hpids+=($!)
+		until grep -q '^held=1' "$out" 2>/dev/null; do
+			kill -0 "${hpids[-1]}" 2>/dev/null || die "dead node: credbench hold exited early: $(tr '\n' ' ' <"$out")"
+			[ "$(elapsed "$t0" | cut -d. -f1)" -lt 900 ] || die "dead node: $held of $FLEET_LEASES opens held after 900 s"
+			fleet_check "$victim" "the opens"
+			sleep 0.05
+		done
+		held=$((held + $(kv "$out" ok)))
+		if [ "$(kv "$out" errors)" != 0 ]; then
+			fails=$((fails + $(kv "$out" errors)))
+			errnos="$errnos $(kv "$out" errnos)"
+		fi
+		[ "$b" -lt $((FLEET_LEASES * 3 / FLEET_BATCH + 10)) ] || die "dead node: only $held of $FLEET_LEASES opens held after $b batches"
+	done
+	R[fl_d_open_secs]=$(elapsed "$t0")
+	R[fl_d_open_fails]=$fails
+	[ "$fails" = 0 ] || {
+		R[fl_d_open_fails]="$fails ($errnos)"
+		say "dead node: $fails opens failed and were made up ($errnos): $(tail -n 1 "${AB_MNT[$victim]}/errors" 2>/dev/null)"
+	}
+	apsql -c "CREATE TABLE bench_fleet.dead AS SELECT id, username FROM $FLEET_SCHEMA.leases l
+		WHERE node = '$victim' AND role = 'dead' AND EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = l.username)" >/dev/null
+	R[fl_d_rows]=$(apsql -c "SELECT count(*) FROM bench_fleet.dead d JOIN pg_roles r ON r.rolname = d.username")
+	[ "${R[fl_d_rows]}" = "$FLEET_LEASES" ] ||
+		problem "dead node: $victim has ${R[fl_d_rows]} lease rows with a login, not $FLEET_LEASES"
+	sleep 2 # a heartbeat or two with every lease held
+	fleet_check "${surv[@]}" "$victim" "the holding"
+	t_kill=$EPOCHREALTIME
+	kill -KILL "${AB_PID[$victim]}"
+	wait "${AB_PID[$victim]}" 2>/dev/null || true
+	AB_PID[$victim]=
+	say "dead node: kill -9 of $victim; waiting for its logins to be revoked"
+	lim=$((FLEET_GRACE + FLEET_TTL + 300))
+	start=$EPOCHREALTIME
+	while :; do
+		left=$(apsql -c "SELECT count(*) FROM bench_fleet.dead d JOIN pg_roles r ON r.rolname = d.username")
+		[ -n "$t_first" ] || [ "$left" -ge "${R[fl_d_rows]}" ] || t_first=$EPOCHREALTIME
+		if [ "$left" = 0 ]; then
+			t_last=$EPOCHREALTIME
+			break
+		fi
+		if [ "$(elapsed "$start" | cut -d. -f1)" -ge "$lim" ]; then
+			problem "dead node: $left of $victim's logins still in pg_roles ${lim}s after the kill"
+			break
+		fi
+		fleet_check "${surv[@]}" "the claims"
+		sleep 0.1
+	done
+	touch "$rel"
+	fusermount3 -u -z "${AB_MNT[$victim]}" 2>/dev/null || true
+	wait "${hpids[@]}" 2>/dev/null || true
+	hb=$(apsql -c "SELECT extract(epoch FROM heartbeat) FROM $FLEET_SCHEMA.nodes WHERE node = '$victim'")
+	R[fl_d_hb]=$(calc "printf \"%.2f\", $t_kill - ${hb:-0}")
+	if [ -n "$t_last" ]; then
+		R[fl_d_total]=$(elapsed "$t_kill" "$t_last")
+		R[fl_d_wait]=$(elapsed "$t_kill" "$t_first")
+		R[fl_d_work]=$(elapsed "$t_first" "$t_last")
+	fi
+	# The rows: claims (when, by whom) and revocations, as the survivors wrote them (within 2 s).
+	sleep 3
+	row=$(apsql -F ' ' -c "SELECT extract(epoch FROM min(l.claimed_at)), extract(epoch FROM max(l.claimed_at)),
+			count(*) FILTER (WHERE l.state = 'revoked'),
+			string_agg(DISTINCT l.claimed_by || ':' || (SELECT count(*) FROM $FLEET_SCHEMA.leases x
+				WHERE x.claimed_by = l.claimed_by AND x.id IN (SELECT id FROM bench_fleet.dead)), ',')
+		FROM $FLEET_SCHEMA.leases l WHERE l.id IN (SELECT id FROM bench_fleet.dead)")
+	read -r c0 c1 revoked claims <<<"$row"
+	R[fl_d_revoked_rows]=$revoked
+	R[fl_d_claims]=$claims
+	[ -z "${c0:-}" ] || R[fl_d_claim0]=$(calc "printf \"%.2f\", $c0 - $t_kill")
+	[ -z "${c1:-}" ] || R[fl_d_claim1]=$(calc "printf \"%.2f\", $c1 - $t_kill")
+	# Revoke records in the survivors' audit logs, and in the victim's.
+	apsql -c "SELECT username FROM bench_fleet.dead" | sort >"$WORK/fleet-dead-users"
+	for i in "${surv[@]}" "$victim"; do
+		jq -r 'select(.action == "revoke" and .result == "ok") | .db_user' "$(fleet_dir "$i")/audit.log" 2>/dev/null
+	done | sort >"$WORK/fleet-revoked-all"
+	R[fl_d_audit]=$(for i in "${surv[@]}"; do
+		jq -r 'select(.action == "revoke" and .result == "ok") | .db_user' "$(fleet_dir "$i")/audit.log" 2>/dev/null
+	done | sort | join - "$WORK/fleet-dead-users" | wc -l)
+	R[fl_d_audit_victim]=$(jq -r 'select(.action == "revoke" and .result == "ok") | .db_user' \
+		"$(fleet_dir "$victim")/audit.log" 2>/dev/null | sort | join - "$WORK/fleet-dead-users" | wc -l)
+	R[fl_d_audit_distinct]=$(sort -u "$WORK/fleet-revoked-all" | join - "$WORK/fleet-dead-users" | wc -l)
+	[ "${R[fl_d_audit]}" = "$FLEET_LEASES" ] ||
+		problem "dead node: ${R[fl_d_audit]} successful revoke records of $victim's logins in the survivors' audit logs, not $FLEET_LEASES"
+	[ "${R[fl_d_audit_distinct]}" = "${R[fl_d_audit]}" ] ||
+		problem "dead node: a login of $victim revoked more than once (${R[fl_d_audit]} records, ${R[fl_d_audit_distinct]} logins)"
+	say "dead node: last login gone ${R[fl_d_total]:-?} s after the kill (first ${R[fl_d_wait]:-?} s, then ${R[fl_d_work]:-?} s of revocations); claims ${R[fl_d_claims]:-?}; audit ${R[fl_d_audit]} revoke records"
+}
+
+fleet_report() {
+	local k n cr rr ratio p
+	echo "# credfs fleet benchmark: issuance on 1-$FLEET_NODES nodes, a dead node's leases"
+	echo
+	echo "| | |"
+	echo "|---|---|"
+	machine_info
+	echo "| run | BENCH_FLEET_SECONDS=$FLEET_SECS per issuance run, total N=\"$FLEET_NS\", nodes 1..$FLEET_NODES (one machine, one mount, state, key and --node each; one fleet key; control store: schema $FLEET_SCHEMA in the scratch PostgreSQL the logins are made on); default durability; password_authentication=$B_PWAUTH; dead node: $FLEET_LEASES held leases, default_ttl ${FLEET_TTL}s, --fleet-grace $FLEET_GRACE |"
+	echo
+	echo "Numbers from a shared machine are noisy: compare the ratios, which come from runs seconds apart, more than the absolute figures."
+	echo
+	echo "## Issuance: the same total concurrency on 1, 2, 3 nodes"
+	echo
+	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: the lease row insert (into a copy of $FLEET_SCHEMA.leases, in a transaction of its own) then the creation transaction, at the same total concurrency, beside the same running nodes."
+	echo
+	echo "| nodes | N (per node) | credfs creds/s | pgbench creds/s | ratio (target >= 0.95) | credfs p50 / p99 ms | pgbench p50 / p99 ms |"
+	echo "|---|---|---|---|---|---|---|"
+	for k in $(seq 1 "$FLEET_NODES"); do
+		for n in $FLEET_NS; do
+			cr=${R[fl_c_rate_${k}_$n]:-}
+			rr=${R[fl_r_rate_${k}_$n]:-}
+			ratio=-
+			[ -z "$cr" ] || [ -z "$rr" ] || ratio=$(calc "printf \"%.2f\", $cr / $rr")
+			echo "| $k | $n (${R[fl_split_${k}_$n]:--}) | ${cr:--} | ${rr:--} | $ratio ($(verdict "$ratio" ge 0.95)) | ${R[fl_c_p50_${k}_$n]:--} / ${R[fl_c_p99_${k}_$n]:--} | ${R[fl_r_p50_${k}_$n]:--} / ${R[fl_r_p99_${k}_$n]:--} |"
+		done
+	done
+	echo
+	echo "## A dead node: kill -9 with $FLEET_LEASES held leases"
+	echo
+	echo "| figure | value |"
+	echo "|---|---|"
+	echo "| opens of the $FLEET_LEASES leases (batches of $FLEET_BATCH threads opening at once, each held) | ${R[fl_d_open_secs]:--} s; failed and made up: ${R[fl_d_open_fails]:--} |"
+	echo "| its last heartbeat before the kill | ${R[fl_d_hb]:--} s |"
+	echo "| **kill -9 to the last login gone from pg_roles** | **${R[fl_d_total]:--} s** |"
+	echo "| - kill to the first login gone (grace ${FLEET_GRACE} s, claim tick, TTL ${FLEET_TTL} s from the last heartbeat) | ${R[fl_d_wait]:--} s |"
+	echo "| - first to last login gone (the revocation work) | ${R[fl_d_work]:--} s |"
+	echo "| first / last claim after the kill (claimed_at) | ${R[fl_d_claim0]:--} / ${R[fl_d_claim1]:--} s |"
+	echo "| claims by survivor | ${R[fl_d_claims]:--} |"
+	echo "| rows state = revoked | ${R[fl_d_revoked_rows]:--} |"
+	echo "| successful revoke records of its logins in the survivors' audit logs (target $FLEET_LEASES) | ${R[fl_d_audit]:--} ($(verdict "${R[fl_d_audit]:-}" ge "$FLEET_LEASES")), ${R[fl_d_audit_distinct]:--} distinct logins; in its own log: ${R[fl_d_audit_victim]:--} |"
+	echo
+	if [ "${#PROBLEMS[@]}" -gt 0 ]; then
+		echo "## Errors"
+		echo
+		for p in "${PROBLEMS[@]}"; do echo "- $p"; done
+	else
+		echo "No errors."
+	fi
+}
+
+fleet_main() {
+	local k n i
+	REPORT_FN=fleet_report
+	head -c 32 /dev/urandom >"$FLEET_KEY"
+	chmod 0600 "$FLEET_KEY"
+	set_durability default
+	fleet_start n1
+	MNT=${AB_MNT[n1]} # write_conn, write_role: the definitions go to the fleet through n1
+	write_conn bench "$PG_PORT" "max_open_connections=$B_POOL" pool_timeout=10m
+	write_role iss 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
+	write_role dead "default_ttl=${FLEET_TTL}s"
+	# The raw side's lease table: the fleet's, copied (columns, defaults, indexes).
+	apsql -c "CREATE SCHEMA bench_fleet" \
+		-c "CREATE TABLE bench_fleet.leases (LIKE $FLEET_SCHEMA.leases INCLUDING ALL)" >/dev/null ||
+		die "cannot copy $FLEET_SCHEMA.leases"
+	# holder and role_doc as credfs writes them, for pgbench's rows.
+	cat "$MNT/creds/iss" >/dev/null || die "cat creds/iss on n1 failed: $(tail -n 1 "$MNT/errors")"
+	FLEET_HOLDER=$(apsql -c "SELECT holder::text FROM $FLEET_SCHEMA.leases WHERE role = 'iss' LIMIT 1")
+	FLEET_ROLEDOC=$(apsql -c "SELECT role_doc::text FROM $FLEET_SCHEMA.leases WHERE role = 'iss' LIMIT 1")
+	if [ -z "$FLEET_HOLDER" ] || [ -z "$FLEET_ROLEDOC" ]; then
+		die "no lease row of n1's credential in $FLEET_SCHEMA.leases"
+	fi
+	fleet_revoke_iss n1
+	REPORT_READY=1
+	for k in $(seq 1 "$FLEET_NODES"); do
+		[ "$k" = 1 ] || fleet_start "n$k"
+		sleep 1 # the definitions reach the new node
+		i=0
+		for n in $FLEET_NS; do
+			i=$((i + 1))
+			if [ $(((k + i) % 2)) = 0 ]; then
+				fleet_issue "$k" "$n"
+				fleet_raw "$k" "$n"
+			else
+				fleet_raw "$k" "$n"
+				fleet_issue "$k" "$n"
+			fi
+		done
+	done
+	[ "$FLEET_NODES" -ge 2 ] && [ "$FLEET_LEASES" -gt 0 ] && fleet_dead
+	mkdir -p "$(dirname "$B_OUT")"
+	REPORTED=1
+	fleet_report | tee "$B_OUT"
+	say "done in $(elapsed "$T_START") s; results in $B_OUT"
+	for k in $(seq 1 $((FLEET_NODES - 1))); do fleet_stop "n$k"; done
+	[ "${#PROBLEMS[@]}" -eq 0 ] || exit 1
+	exit 0
+}
+
+# The pgbench side of fleet mode: the lease row (credfs's fleet_lease_insert,
+# core/fleet_lease.c, with literals for its parameters), then the creation.
+FLEET_PGB_SCRIPT=$WORK/fleet-issue.sql
+cat >"$FLEET_PGB_SCRIPT" <<'EOF'
+\set seq :seq + 1
+\set rnd random(1000000000, 9999999999)
+INSERT INTO bench_fleet.leases (id, node, role, username, connection, connection_version, issued, valid_until, ttl_ms, state, holder, role_doc) VALUES ('p-:tag-:client_id-:seq-:rnd', 'pgbench', 'iss', 'p-pgbench-iss-:tag-:client_id-:seq-:rnd', 'bench', 1::bigint, to_timestamp(:ms::bigint / 1000.0), to_timestamp((:ms::bigint + 3600000) / 1000.0), 3600000::bigint, 'held', :holder::jsonb, :roledoc::jsonb) ON CONFLICT (id) DO NOTHING;
+CREATE ROLE "p-pgbench-iss-:tag-:client_id-:seq-:rnd" WITH LOGIN PASSWORD ':pw' VALID UNTIL ':exp'\; GRANT app_readers TO "p-pgbench-iss-:tag-:client_id-:seq-:rnd";
+EOF
+
 # ---- the run ---------------------------------------------------------------------------------
 
 LOAD0=$(cut -d' ' -f1 /proc/loadavg)
@@ -2015,6 +2438,7 @@ rm -f "$WORK/dsync-test"
 T_START=$(now)
 [ -z "$AB_BASE" ] || ab_main
 [ "$SOAK" = 0 ] || soak_main
+[ "$FLEET" = 0 ] || fleet_main
 mount_credfs
 setup_credfs_defs
 REPORT_READY=1
