@@ -533,7 +533,8 @@ static int fleet_init(struct fleet *f, const struct fleet_opts *o, char *errbuf)
 	    !(f->schema = strdup(o->schema && *o->schema ? o->schema : FLEET_DEFAULT_NAME)) ||
 	    !(f->conninfo = strdup(o->conninfo)) || !(f->seen = json_object()) ||
 	    !(f->queue = json_array()) || !(f->leases = json_object()) ||
-	    !(f->running = json_object()) || !(f->retry = json_object())) {
+	    !(f->running = json_object()) || !(f->retry = json_object()) ||
+	    !(f->same_store = json_object())) {
 		snprintf(errbuf, FLEET_ERRLEN, "out of memory");
 		return -ENOMEM;
 	}
@@ -624,6 +625,7 @@ void fleet_free(struct fleet *f)
 	json_decref(f->leases);
 	json_decref(f->running);
 	json_decref(f->retry);
+	json_decref(f->same_store);
 	free(f->node);
 	free(f->schema);
 	free(f->qs);
