@@ -471,7 +471,13 @@ static void fleet_reconnect(struct fleet *f)
 static void *fleet_thread(void *arg)
 {
 	struct fleet *f = arg;
-	int64_t next_tick = 0, next_sync = fleet_mono() + FLEET_RESYNC_MS, now;
+	int64_t next_tick = 0, next_hb = 0, next_sync = fleet_mono() + FLEET_RESYNC_MS, now;
+	/*
+	 * The node counts as healthy for grace/2 after a heartbeat: beat at
+	 * least every grace/4, so a short grace (under 4 s, below the 2 s
+	 * tick) does not leave gaps in which issues and renewals are refused.
+	 */
+	int64_t hb_every = f->grace_ms / 4 < FLEET_TICK_MS ? f->grace_ms / 4 : FLEET_TICK_MS;
 	bool was_down = false;
 
 	while (!f->stop) {
@@ -493,10 +499,12 @@ static void *fleet_thread(void *arg)
 			fleet_defs_sync(f, false);
 			fleet_resolve_pending(f);
 		}
-		if (now >= next_tick) {
-			bool ok;
+		if (now >= next_tick || now >= next_hb) {
+			bool ok, tick = now >= next_tick;
 
-			next_tick = now + FLEET_TICK_MS;
+			next_hb = now + hb_every;
+			if (tick)
+				next_tick = now + FLEET_TICK_MS;
 			ok = fleet_heartbeat(f);
 			/*
 			 * Back after a cut: first drop the leases survivors claimed
@@ -508,7 +516,8 @@ static void *fleet_thread(void *arg)
 				fleet_lease_own(f);
 			if (ok)
 				f->hb_ok = fleet_mono();
-			fleet_lease_tick(f);
+			if (tick)
+				fleet_lease_tick(f);
 			was_down = false;
 		}
 	}
