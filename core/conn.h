@@ -88,13 +88,16 @@ typedef int conn_durable_fn(void *ctx);
  * verifier: verifier when the caller has it ready, else computed here),
  * {{expiration}} = expires_ms + 5 s. durable(ctx) runs while PostgreSQL
  * executes them, before COMMIT is sent; it is not called when nothing was
- * sent. 0: committed. On failure nothing stays: -EIO (errbuf says why),
+ * sent. also (NULL: none; no secret in it) is one more statement sent after
+ * them in the same message, so it commits or rolls back with the login
+ * (the fleet's lease row, fleet_lease_inline). 0: committed. On failure
+ * nothing stays: -EIO (errbuf says why),
  * -ECANCELED (durable() failed); except -EPROTO: the connection broke at
  * COMMIT, so the login may exist and must be revoked.
  */
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
 		     const struct secret *pw, const char *verifier, int64_t expires_ms,
-		     conn_durable_fn *durable, void *ctx, char *errbuf);
+		     const char *also, conn_durable_fn *durable, void *ctx, char *errbuf);
 
 /* conn_renew_user - run the renew statements (default ALTER ROLE ... VALID UNTIL). */
 int conn_renew_user(struct conn_pool *p, const struct role *role, const char *username,
@@ -108,6 +111,15 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
  */
 int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
 		     char *errbuf);
+
+/*
+ * conn_pool_query_bool - run sql (n text parameters, no secret) on one of
+ * p's connections: 1 when it returns one row whose first field is true, 0
+ * for any other answer, -EINVAL when PostgreSQL answered with an error,
+ * -EIO when it could not answer (errbuf either way).
+ */
+int conn_pool_query_bool(struct conn_pool *p, const char *sql, int n, const char *const *vals,
+			 char *errbuf);
 
 /* conn_user_exists - 1 if login username exists, 0 if not, or -errno (errbuf). */
 int conn_user_exists(struct conn_pool *p, const char *username, char *errbuf);

@@ -202,9 +202,27 @@ static bool conn_again(PGconn *pg, bool reused, int tries, int r)
 	       !conn_deadline_expired();
 }
 
+/* Append stmt and its terminator to the rendered *sqlp (length *lenp), wiping the old copy. */
+static int conn_append_stmt(char **sqlp, size_t *lenp, const char *stmt)
+{
+	size_t add = strlen(stmt), n = *lenp + add + 4;
+	char *sql = malloc(n);
+
+	if (!sql)
+		return -ENOMEM;
+	memcpy(sql, *sqlp, *lenp);
+	memcpy(sql + *lenp, stmt, add);
+	memcpy(sql + *lenp + add, "\n;\n", 4);
+	conn_free_sql(*sqlp, *lenp);
+	*sqlp = sql;
+	*lenp = n - 1;
+	sql[n - 1] = '\0';
+	return 0;
+}
+
 int conn_create_user(struct conn_pool *p, const struct role *role, const char *username,
 		     const struct secret *pw, const char *verifier, int64_t expires_ms,
-		     conn_durable_fn *durable, void *ctx, char *errbuf)
+		     const char *also, conn_durable_fn *durable, void *ctx, char *errbuf)
 {
 	char expiration[TIMEFMT_LEN];
 	struct dbconf *c = conn_pool_conf(p);
@@ -243,6 +261,8 @@ int conn_create_user(struct conn_pool *p, const struct role *role, const char *u
 			};
 			r = conn_render_stmts("BEGIN;\n", role->creation, role->n_creation, vars, 4,
 					      &sql, &len, errbuf);
+			if (r == 0 && also && (r = conn_append_stmt(&sql, &len, also)) != 0)
+				conn_set_err(errbuf, "", "out of memory");
 		}
 		if (r == 0)
 			r = conn_create_tx(pg, sql, durable, ctx, &dr, errbuf);
@@ -528,6 +548,32 @@ static int conn_revoke_on(PGconn *pg, const struct role *role, const char *usern
 	if (r == 0 && role->terminate_sessions)
 		r = conn_terminate(pg, oid, errbuf);
 out:
+	return r;
+}
+
+int conn_pool_query_bool(struct conn_pool *p, const char *sql, int n, const char *const *vals,
+			 char *errbuf)
+{
+	PGconn *pg = NULL;
+	bool reused = false;
+	PGresult *res;
+	int r;
+
+	if ((r = conn_checkout(p, &pg, &reused, errbuf)) != 0)
+		return r;
+	res = conn_exec_params(pg, sql, n, vals);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		conn_result_err(errbuf, res, pg);
+		r = PQresultStatus(res) == PGRES_FATAL_ERROR && PQstatus(pg) == CONNECTION_OK &&
+				    !conn_deadline_expired()
+			    ? -EINVAL
+			    : -EIO;
+	} else {
+		r = PQntuples(res) == 1 && PQnfields(res) >= 1 && !PQgetisnull(res, 0, 0) &&
+		    PQgetvalue(res, 0, 0)[0] == 't';
+	}
+	PQclear(res);
+	conn_checkin(p, pg);
 	return r;
 }
 

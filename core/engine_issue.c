@@ -150,6 +150,7 @@ static int engine_username(const struct dbconf *c, const struct role *ro,
 struct engine_wal {
 	struct engine *e;
 	struct lease *l;
+	bool inline_row; /* the fleet's row is in the creation transaction */
 	bool asked;
 	bool fleet_failed; /* the fleet's row, not the journal, failed */
 	int r;
@@ -160,10 +161,16 @@ static int engine_issue_record(void *ctx)
 	struct engine_wal *w = ctx;
 
 	w->asked = true;
-	/* The fleet's row first: a survivor must know the login if this node dies. */
-	if ((w->r = fleet_lease_put(w->e->fleet, w->l)) != 0)
+	/*
+	 * The fleet's row first: a survivor must know the login if this node
+	 * dies. Unless it commits with the login (then it cannot outlive a
+	 * rolled-back creation, nor miss a committed one). The journal's
+	 * record stays durable either way: this node's restart restores its
+	 * leases from the journal alone, never from the fleet's rows.
+	 */
+	if ((w->r = fleet_lease_put(w->e->fleet, w->l, w->inline_row)) != 0)
 		w->fleet_failed = true;
-	else if ((w->r = journal_lease(w->e->journal, w->l)) != 0)
+	else if ((w->r = journal_lease(w->e->journal, w->l)) != 0 && !w->inline_row)
 		fleet_lease_gone(w->e->fleet, w->l);
 	if (w->r == 0)
 		crash_point("issue-after-record");
@@ -179,6 +186,7 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 	int r;
 
 	struct conn_pool *still = NULL;
+	char *row = NULL;
 
 	if ((r = leasesvc_inflight_add(e->svc, l)) != 0) {
 		leasesvc_watch_cancel(e->svc, w);
@@ -193,9 +201,12 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 		return -EAGAIN;
 	}
 	conn_pool_unref(still);
+	row = fleet_lease_inline(e->fleet, p, l);
+	wal.inline_row = row != NULL;
 	r = conn_create_user(p, l->role, l->username, pw, verifier,
-			     l->valid_until + leasesvc_wall_off(), engine_issue_record, &wal,
+			     l->valid_until + leasesvc_wall_off(), row, engine_issue_record, &wal,
 			     errbuf);
+	free(row);
 	if (r == -EPROTO) {
 		/* Lost at COMMIT: the login may exist, so revoke it like any other. */
 		if (leasesvc_add(e->svc, l, w) == 0)
@@ -207,7 +218,8 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 	} else if (r != 0) {
 		if (wal.asked && wal.r == 0) {
 			journal_gone(e->journal, l); /* the transaction rolled back */
-			fleet_lease_gone(e->fleet, l);
+			if (!wal.inline_row) /* else its row rolled back with it */
+				fleet_lease_gone(e->fleet, l);
 		}
 		leasesvc_watch_cancel(e->svc, w);
 		if (wal.asked && wal.r != 0)

@@ -473,7 +473,13 @@ static void fleet_reconnect(struct fleet *f)
 static void *fleet_thread(void *arg)
 {
 	struct fleet *f = arg;
-	int64_t next_tick = 0, next_sync = fleet_mono() + FLEET_RESYNC_MS, now;
+	int64_t next_tick = 0, next_hb = 0, next_sync = fleet_mono() + FLEET_RESYNC_MS, now;
+	/*
+	 * The node counts as healthy for grace/2 after a heartbeat: beat at
+	 * least every grace/4, so a short grace (under 4 s, below the 2 s
+	 * tick) does not leave gaps in which issues and renewals are refused.
+	 */
+	int64_t hb_every = f->grace_ms / 4 < FLEET_TICK_MS ? f->grace_ms / 4 : FLEET_TICK_MS;
 	bool was_down = false;
 
 	while (!f->stop) {
@@ -495,10 +501,12 @@ static void *fleet_thread(void *arg)
 			fleet_defs_sync(f, false);
 			fleet_resolve_pending(f);
 		}
-		if (now >= next_tick) {
-			bool ok;
+		if (now >= next_tick || now >= next_hb) {
+			bool ok, tick = now >= next_tick;
 
-			next_tick = now + fleet_tick_ms(f);
+			next_hb = now + hb_every;
+			if (tick)
+				next_tick = now + FLEET_TICK_MS;
 			ok = fleet_heartbeat(f);
 			/*
 			 * Back after a cut: first drop the leases survivors claimed
@@ -512,7 +520,8 @@ static void *fleet_thread(void *arg)
 				f->rejoining = false;
 				f->hb_ok = fleet_mono();
 			}
-			fleet_lease_tick(f);
+			if (tick)
+				fleet_lease_tick(f);
 			was_down = false;
 		}
 	}
@@ -537,7 +546,8 @@ static int fleet_init(struct fleet *f, const struct fleet_opts *o, char *errbuf)
 	    !(f->schema = strdup(o->schema && *o->schema ? o->schema : FLEET_DEFAULT_NAME)) ||
 	    !(f->conninfo = strdup(o->conninfo)) || !(f->seen = json_object()) ||
 	    !(f->queue = json_array()) || !(f->leases = json_object()) ||
-	    !(f->running = json_object()) || !(f->retry = json_object())) {
+	    !(f->running = json_object()) || !(f->retry = json_object()) ||
+	    !(f->same_store = json_object())) {
 		snprintf(errbuf, FLEET_ERRLEN, "out of memory");
 		return -ENOMEM;
 	}
@@ -628,6 +638,7 @@ void fleet_free(struct fleet *f)
 	json_decref(f->leases);
 	json_decref(f->running);
 	json_decref(f->retry);
+	json_decref(f->same_store);
 	free(f->node);
 	free(f->schema);
 	free(f->qs);

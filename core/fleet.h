@@ -71,9 +71,25 @@ void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx);
 
 /*
  * fleet_lease_put - write-ahead row of l (issued on this node), in its own
- * short transaction, before the creation transaction commits. 0 or -EIO.
+ * short transaction, before the creation transaction commits; inline_row:
+ * the creation transaction carries it (fleet_lease_inline), so only the
+ * store's health is checked. 0 or -EIO.
  */
-int fleet_lease_put(struct fleet *f, struct lease *l) __attribute__((warn_unused_result));
+int fleet_lease_put(struct fleet *f, struct lease *l, bool inline_row)
+	__attribute__((warn_unused_result));
+
+struct conn_pool;
+
+/*
+ * fleet_lease_inline - when p (l's connection, at l's version) reaches the
+ * control store's own database, the INSERT of l's row (the columns and
+ * values fleet_lease_put writes, no secret; a new string) to run in l's
+ * creation transaction, so that the row commits or rolls back with the
+ * login. NULL otherwise (or with no fleet): fleet_lease_put writes it.
+ * Whether p is asked once per connection version. CREDFS_TEST_HOOKS:
+ * CREDFS_TEST_FLEET_SEPARATE=1 always gives NULL.
+ */
+char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l);
 
 /* fleet_lease_gone - l's creation rolled back: its row goes (queued). */
 void fleet_lease_gone(struct fleet *f, struct lease *l);

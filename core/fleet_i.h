@@ -42,6 +42,8 @@ struct fleet {
 	int64_t leases_at; /* protected by mu: monotonic ms of the cache */
 	json_t *running; /* protected by mu: claimed leases being revoked, id -> true */
 	json_t *retry; /* protected by mu: claimed lease id -> monotonic ms of the next try */
+	json_t *same_store; /* protected by mu: "CONN\nVERSION" -> whether it is the control store's database */
+	int64_t started_us; /* protected by mu: this node's nodes.started (µs since the epoch), 0: not read yet */
 
 	fleet_audit_fn *audit; /* set before start */
 	void *audit_ctx;

@@ -25,43 +25,62 @@ static const char fleet_lease_insert[] =
 	" to_timestamp($7::bigint / 1000.0), to_timestamp($8::bigint / 1000.0), $9::bigint, 'held',"
 	" $10::jsonb, $11::jsonb) ON CONFLICT (id) DO NOTHING";
 
-static int fleet_lease_insert_row(struct fleet *f, struct lease *l, int64_t valid_wall)
-{
-	int64_t off = leasesvc_wall_off();
+/* A lease row's values, as text: l's own, this node's, the wall-clock times. */
+struct fleet_row {
 	char ver[24], issued[24], valid[24], ttl[24];
-	json_t *hj = lease_holder_json(&l->holder), *rj = role_to_json(l->role);
-	char *holder = fleet_json_text(hj), *role = fleet_json_text(rj);
-	const char *v[] = { l->id,
-			    f->node,
-			    l->role->name,
-			    l->username,
-			    l->role->db_name ? l->role->db_name : "",
-			    ver,
-			    issued,
-			    valid,
-			    ttl,
-			    holder,
-			    role };
-	PGresult *res = NULL;
+	char *holder, *role; /* malloc'd */
+	const char *v[11]; /* fleet_lease_insert's parameters */
+};
 
-	snprintf(ver, sizeof(ver), "%llu", (unsigned long long)l->conn_version);
-	snprintf(issued, sizeof(issued), "%lld", (long long)(l->issued + off));
-	snprintf(valid, sizeof(valid), "%lld", (long long)valid_wall);
-	snprintf(ttl, sizeof(ttl), "%lld", (long long)l->ttl_ms);
-	if (holder && role) {
-		pthread_mutex_lock(&f->pmu);
-		res = fleet_sql(f, fleet_lease_insert, 11, v);
-		pthread_mutex_unlock(&f->pmu);
-	}
+static int fleet_row_make(struct fleet *f, struct lease *l, int64_t valid_wall, struct fleet_row *w)
+{
+	json_t *hj = lease_holder_json(&l->holder), *rj = role_to_json(l->role);
+
+	w->holder = fleet_json_text(hj);
+	w->role = fleet_json_text(rj);
 	json_decref(hj);
 	json_decref(rj);
-	free(role);
-	free(holder);
+	snprintf(w->ver, sizeof(w->ver), "%llu", (unsigned long long)l->conn_version);
+	snprintf(w->issued, sizeof(w->issued), "%lld",
+		 (long long)(l->issued + leasesvc_wall_off()));
+	snprintf(w->valid, sizeof(w->valid), "%lld", (long long)valid_wall);
+	snprintf(w->ttl, sizeof(w->ttl), "%lld", (long long)l->ttl_ms);
+	w->v[0] = l->id;
+	w->v[1] = f->node;
+	w->v[2] = l->role->name;
+	w->v[3] = l->username;
+	w->v[4] = l->role->db_name ? l->role->db_name : "";
+	w->v[5] = w->ver;
+	w->v[6] = w->issued;
+	w->v[7] = w->valid;
+	w->v[8] = w->ttl;
+	w->v[9] = w->holder;
+	w->v[10] = w->role;
+	return w->holder && w->role ? 0 : -ENOMEM;
+}
+
+static void fleet_row_free(struct fleet_row *w)
+{
+	free(w->holder);
+	free(w->role);
+}
+
+static int fleet_lease_insert_row(struct fleet *f, struct lease *l, int64_t valid_wall)
+{
+	struct fleet_row w = { 0 };
+	PGresult *res = NULL;
+
+	if (fleet_row_make(f, l, valid_wall, &w) == 0) {
+		pthread_mutex_lock(&f->pmu);
+		res = fleet_sql(f, fleet_lease_insert, 11, w.v);
+		pthread_mutex_unlock(&f->pmu);
+	}
+	fleet_row_free(&w);
 	PQclear(res);
 	return res ? 0 : -EIO;
 }
 
-int fleet_lease_put(struct fleet *f, struct lease *l)
+int fleet_lease_put(struct fleet *f, struct lease *l, bool inline_row)
 {
 	if (!f)
 		return 0;
@@ -69,7 +88,151 @@ int fleet_lease_put(struct fleet *f, struct lease *l)
 		log_warn("lease %s: the control store is unreachable: not issued", l->id);
 		return -EIO;
 	}
-	return fleet_lease_insert_row(f, l, l->valid_until + leasesvc_wall_off());
+	/* Written with the login (fleet_lease_inline): nothing to do here. */
+	return inline_row ? 0 : fleet_lease_insert_row(f, l, l->valid_until + leasesvc_wall_off());
+}
+
+/* --- the row in the creation transaction ----------------------------------------- */
+
+/*
+ * A text as an SQL expression that any client encoding and either setting
+ * of standard_conforming_strings read alike: its UTF-8 bytes in hex.
+ */
+static int fleet_hex_text(char **out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(s);
+	char *e = malloc(2 * n + 48), *p;
+
+	if (!e)
+		return -ENOMEM;
+	p = e + sprintf(e, "convert_from(decode('");
+	for (size_t i = 0; i < n; i++) {
+		*p++ = hex[(unsigned char)s[i] >> 4];
+		*p++ = hex[(unsigned char)s[i] & 15];
+	}
+	strcpy(p, "', 'hex'), 'UTF8')");
+	*out = e;
+	return 0;
+}
+
+/* This node's nodes.started in µs (0: not known yet), read once from the control store. */
+static int64_t fleet_started_us(struct fleet *f)
+{
+	const char *v[] = { f->node };
+	int64_t us;
+	PGresult *res;
+
+	pthread_mutex_lock(&f->mu);
+	us = f->started_us;
+	pthread_mutex_unlock(&f->mu);
+	if (us)
+		return us;
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f,
+			"SELECT (extract(epoch FROM started) * 1000000)::bigint FROM @.nodes"
+			" WHERE node = $1",
+			1, v);
+	pthread_mutex_unlock(&f->pmu);
+	if (res && PQntuples(res) == 1)
+		us = fleet_i64(res, 0, 0);
+	PQclear(res);
+	pthread_mutex_lock(&f->mu);
+	f->started_us = us;
+	pthread_mutex_unlock(&f->mu);
+	return us;
+}
+
+/*
+ * Whether p's database holds this fleet's control store: its SCHEMA.nodes
+ * has this node's row with the very microsecond it started (a row only
+ * this store has), and p's login may insert into SCHEMA.leases. Asked
+ * once per connection version (cached; an error counts as no).
+ */
+static bool fleet_same_store(struct fleet *f, struct conn_pool *p, const struct lease *l)
+{
+	char key[320], us[24], errbuf[CONN_ERRLEN] = "";
+	const char *v[] = { f->node, us, NULL };
+	json_t *known;
+	char *sql = NULL, *qual = NULL;
+	int64_t started;
+	int r = -EIO;
+
+	snprintf(key, sizeof(key), "%s\n%llu", l->role->db_name ? l->role->db_name : "",
+		 (unsigned long long)l->conn_version);
+	pthread_mutex_lock(&f->mu);
+	known = json_object_get(f->same_store, key);
+	r = known ? json_is_true(known) : -1;
+	pthread_mutex_unlock(&f->mu);
+	if (r >= 0)
+		return r == 1;
+	if ((started = fleet_started_us(f)) == 0)
+		return false; /* no heartbeat yet: ask again later */
+	snprintf(us, sizeof(us), "%lld", (long long)started);
+	if (!(sql = fleet_sql_text(
+		      f, "SELECT has_table_privilege($3, 'INSERT')"
+			 " FROM @.nodes WHERE node = $1"
+			 " AND (extract(epoch FROM started) * 1000000)::bigint = $2::bigint")) ||
+	    !(qual = fleet_sql_text(f, "@.leases"))) {
+		free(sql);
+		return false;
+	}
+	v[2] = qual;
+	r = conn_pool_query_bool(p, sql, 3, v, errbuf);
+	free(sql);
+	free(qual);
+	if (r < 0 && r != -EINVAL)
+		return false; /* unreachable, timed out: not an answer, ask again later */
+	if (r < 0) /* no such schema or table here, or not this login's to read */
+		r = 0;
+	log_info("fleet: connection %s (version %llu): the control store is %s",
+		 l->role->db_name ? l->role->db_name : "", (unsigned long long)l->conn_version,
+		 r ? "its database: lease rows commit with the logins"
+		   : "elsewhere: lease rows are written ahead of the logins");
+	pthread_mutex_lock(&f->mu);
+	json_object_set_new(f->same_store, key, json_boolean(r == 1));
+	pthread_mutex_unlock(&f->mu);
+	return r == 1;
+}
+
+char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l)
+{
+	struct fleet_row w = { 0 };
+	char *hx[11] = { 0 }, *sql = NULL, *tmpl = NULL;
+	bool ok;
+
+	if (!f)
+		return NULL;
+#ifdef CREDFS_TEST_HOOKS
+	{
+		const char *sep = getenv("CREDFS_TEST_FLEET_SEPARATE");
+
+		if (sep && *sep && strcmp(sep, "0"))
+			return NULL;
+	}
+#endif
+	if (!fleet_same_store(f, p, l))
+		return NULL;
+	ok = fleet_row_make(f, l, l->valid_until + leasesvc_wall_off(), &w) == 0;
+	for (int i = 0; ok && i < 11; i++)
+		ok = fleet_hex_text(&hx[i], w.v[i]) == 0;
+	if (ok &&
+	    asprintf(&tmpl,
+		     "INSERT INTO @.leases (id, node, role, username, connection,"
+		     " connection_version, issued, valid_until, ttl_ms, state, holder, role_doc)"
+		     " VALUES (%s, %s, %s, %s, %s, %s::bigint, to_timestamp(%s::bigint / 1000.0),"
+		     " to_timestamp(%s::bigint / 1000.0), %s::bigint, 'held', %s::jsonb, %s::jsonb)"
+		     " ON CONFLICT (id) DO NOTHING",
+		     hx[0], hx[1], hx[2], hx[3], hx[4], w.ver, w.issued, w.valid, w.ttl, hx[9],
+		     hx[10]) < 0)
+		tmpl = NULL;
+	if (tmpl)
+		sql = fleet_sql_text(f, tmpl);
+	free(tmpl);
+	for (int i = 0; i < 11; i++)
+		free(hx[i]);
+	fleet_row_free(&w);
+	return sql;
 }
 
 static void fleet_queue(struct fleet *f, json_t *op)
