@@ -195,12 +195,12 @@ static void test_reordered(void)
 
 static void test_too_long(void)
 {
-	char out[8];
+	char out[9]; /* 8 bytes and the NUL */
 	size_t len = 99;
 	struct gofmt_arg a[] = { S("abcdefgh") };
 
-	CHECK_INT_EQ(gofmt_sprintf("%s", 2, a, 1, out, sizeof(out), &len), -E2BIG);
-	CHECK_INT_EQ(gofmt_sprintf("%s", 2, a, 1, out, 9, &len), 0);
+	CHECK_INT_EQ(gofmt_sprintf("%s", 2, a, 1, out, 8, &len), -E2BIG);
+	CHECK_INT_EQ(gofmt_sprintf("%s", 2, a, 1, out, sizeof(out), &len), 0);
 	CHECK_INT_EQ(len, 8);
 	CHECK_INT_EQ(gofmt_sprintf("%900000d", 4, (struct gofmt_arg[]){ I(1) }, 1, out, sizeof(out),
 				   &len),
