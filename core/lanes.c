@@ -37,8 +37,15 @@ struct lane {
 	struct lane *next;
 };
 
+/* A thread that left, to be joined (its exit, TLS destructors included, must end before the owner's). */
+struct lanes_gone {
+	pthread_t t;
+	struct lanes_gone *next;
+};
+
 struct lanes {
 	pthread_mutex_t mu;
+	struct lanes_gone *gone; /* protected by mu */
 	pthread_cond_t done_cv; /* a thread left (lanes_stop waits for all) */
 	pthread_cond_t reap_cv; /* the reaper: a normal job with a deadline was queued */
 	struct lane *lanes;
@@ -116,6 +123,40 @@ static size_t lane_runnable(const struct lane *l)
 	return n;
 }
 
+/* This thread is leaving: the next lanes_submit or lanes_stop joins it. mu held. */
+static void lanes_leaving_locked(struct lanes *ls)
+{
+	struct lanes_gone *g = malloc(sizeof(*g));
+
+	if (g) {
+		g->t = pthread_self();
+		g->next = ls->gone;
+		ls->gone = g;
+	} else {
+		pthread_detach(pthread_self()); /* cannot be joined: at least not leaked */
+	}
+}
+
+/* Join the threads that left (mu not held). */
+static void lanes_join(struct lanes_gone *g)
+{
+	while (g) {
+		struct lanes_gone *n = g->next;
+
+		pthread_join(g->t, NULL);
+		free(g);
+		g = n;
+	}
+}
+
+static struct lanes_gone *lanes_take_gone_locked(struct lanes *ls)
+{
+	struct lanes_gone *g = ls->gone;
+
+	ls->gone = NULL;
+	return g;
+}
+
 static void *lanes_thread(void *arg)
 {
 	struct lanes_worker *w = arg;
@@ -150,6 +191,7 @@ static void *lanes_thread(void *arg)
 		if (r == ETIMEDOUT && lane_runnable(l) == 0)
 			break;
 	}
+	lanes_leaving_locked(ls);
 	l->threads--;
 	ls->threads--;
 	pthread_cond_broadcast(&ls->done_cv);
@@ -225,23 +267,21 @@ static void *lanes_reaper(void *arg)
 			pthread_cond_timedwait(&ls->reap_cv, &ls->mu, &ts);
 		}
 	}
+	lanes_leaving_locked(ls);
 	ls->threads--;
 	pthread_cond_broadcast(&ls->done_cv);
 	pthread_mutex_unlock(&ls->mu);
 	return NULL;
 }
 
-/* Start a detached thread running fn(arg); the caller holds mu. 0 or -errno. */
+/* Start a thread running fn(arg); the caller holds mu. 0 or -errno. */
 static int lanes_spawn(struct lanes *ls, void *(*fn)(void *), void *arg)
 {
-	pthread_attr_t a;
 	pthread_t t;
 	int r;
 
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	r = pthread_create(&t, &a, fn, arg);
-	pthread_attr_destroy(&a);
+	/* Joinable: a thread that leaves is joined (lanes_join), never left running past lanes_stop. */
+	r = pthread_create(&t, NULL, fn, arg);
 	if (r == 0)
 		ls->threads++;
 	return -r;
@@ -298,6 +338,7 @@ int lanes_submit(struct lanes *ls, const char *key, int width, enum lanes_prio p
 		 int64_t wait_ms, lanes_run_fn *run, lanes_drop_fn *drop, void *arg)
 {
 	struct lanes_job *j = calloc(1, sizeof(*j)), *queued;
+	struct lanes_gone *gone;
 	struct lanes_worker *w;
 	struct lane *l;
 	int r = 0;
@@ -367,7 +408,9 @@ int lanes_submit(struct lanes *ls, const char *key, int width, enum lanes_prio p
 	}
 	pthread_cond_signal(&l->cv);
 out:
+	gone = lanes_take_gone_locked(ls);
 	pthread_mutex_unlock(&ls->mu);
+	lanes_join(gone);
 	free(j);
 	return r;
 }
@@ -404,6 +447,7 @@ int lanes_stats(struct lanes *ls, struct lanes_stat **out, size_t *n)
 void lanes_stop(struct lanes *ls)
 {
 	struct lanes_job *dropped = NULL;
+	struct lanes_gone *gone;
 
 	pthread_mutex_lock(&ls->mu);
 	ls->stopping = true;
@@ -424,7 +468,9 @@ void lanes_stop(struct lanes *ls)
 	pthread_mutex_lock(&ls->mu);
 	while (ls->threads > 0)
 		pthread_cond_wait(&ls->done_cv, &ls->mu);
+	gone = lanes_take_gone_locked(ls);
 	pthread_mutex_unlock(&ls->mu);
+	lanes_join(gone);
 }
 
 void lanes_free(struct lanes *ls)
