@@ -379,7 +379,7 @@ int engine_def_write(struct engine *e, enum engine_kind kind, const char *name, 
 	return r;
 }
 
-static int engine_dump(json_t *j, char **out, size_t *len)
+int engine_dump(json_t *j, char **out, size_t *len)
 {
 	size_t n;
 	char *buf;

@@ -55,25 +55,13 @@ json_t *engine_fleet_names(struct engine *e, bool nodes, const char *role)
 int engine_fleet_read(struct engine *e, const char *role, const char *id, char **out, size_t *len)
 {
 	json_t *j;
-	size_t n;
-	char *buf;
 
 	if (!e->fleet)
 		return -ENOENT;
 	j = role ? fleet_lease_json(e->fleet, role, id) : fleet_node_json(e->fleet, id);
 	if (!j)
 		return -ENOENT;
-	n = json_dumpb(j, NULL, 0, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (!(buf = malloc(n + 1))) {
-		json_decref(j);
-		return -ENOMEM;
-	}
-	json_dumpb(j, buf, n, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	buf[n] = '\n';
-	json_decref(j);
-	*out = buf;
-	*len = n + 1;
-	return 0;
+	return engine_dump(j, out, len);
 }
 
 int engine_fleet_revoke(struct engine *e, const char *role, const char *id, uid_t uid)

@@ -111,6 +111,9 @@ int engine_render(const struct dbconf *c, const struct role *ro, const char *use
 		  const struct secret *pw, unsigned fmts, struct engine_creds *cr, char *errbuf)
 	__attribute__((warn_unused_result));
 
+/* engine_dump - j (taken; NULL: -ENOMEM) as indented JSON text with a newline (*out malloc'd). */
+int engine_dump(json_t *j, char **out, size_t *len);
+
 /* engine_audit - one audit line; 0 or -EIO (lease, holder, pw may be NULL; err NULL: ok). */
 int engine_audit(struct engine *e, const char *action, const char *path, uid_t uid,
 		 const struct lease *l, const struct lease_holder *holder, const struct secret *pw,

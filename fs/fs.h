@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "credfmt.h"
+#include "doc.h"
 #include "engine.h"
 
 /* The low-level operations; userdata is the struct fs_ctx. */
@@ -130,6 +131,25 @@ static inline bool fs_is_def(const struct fs_path *p)
 static inline bool fs_is_action(const struct fs_path *p)
 {
 	return p->node == FS_ROTATE || p->node == FS_ROTATE_ROLE || p->node == FS_RESET;
+}
+
+/* fs_doc_kind - the document kind of a written file (doc.h). */
+static inline enum doc_kind fs_doc_kind(const struct fs_path *p)
+{
+	switch (p->node) {
+	case FS_CONFIG:
+		return DOC_CONFIG;
+	case FS_ROLE:
+		return DOC_ROLE;
+	case FS_STATIC:
+		return DOC_STATIC;
+	case FS_ROTATE_ROLE:
+		return DOC_ROTATE_ROLE;
+	case FS_RESET:
+		return DOC_RESET;
+	default:
+		return DOC_ROTATE;
+	}
 }
 
 /* fs_kind - the engine's kind of a definition file. */

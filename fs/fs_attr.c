@@ -15,24 +15,6 @@
 #include "secret.h"
 #include "static.h"
 
-static enum doc_kind fs_doc_kind(const struct fs_path *p)
-{
-	switch (p->node) {
-	case FS_CONFIG:
-		return DOC_CONFIG;
-	case FS_ROLE:
-		return DOC_ROLE;
-	case FS_STATIC:
-		return DOC_STATIC;
-	case FS_ROTATE_ROLE:
-		return DOC_ROTATE_ROLE;
-	case FS_RESET:
-		return DOC_RESET;
-	default:
-		return DOC_ROTATE;
-	}
-}
-
 int fs_render(struct fs_ctx *c, const struct fs_path *p, uid_t uid, char **out, size_t *len)
 {
 	switch (p->node) {

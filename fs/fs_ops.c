@@ -153,24 +153,6 @@ void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
 	}
 }
 
-static enum doc_kind fs_doc_kind(const struct fs_path *p)
-{
-	switch (p->node) {
-	case FS_CONFIG:
-		return DOC_CONFIG;
-	case FS_ROLE:
-		return DOC_ROLE;
-	case FS_STATIC:
-		return DOC_STATIC;
-	case FS_ROTATE_ROLE:
-		return DOC_ROTATE_ROLE;
-	case FS_RESET:
-		return DOC_RESET;
-	default:
-		return DOC_ROTATE;
-	}
-}
-
 /* An open for writing: a document (doc.h); *hp is the new handle. */
 static int fs_open_doc(struct fs_ctx *c, const struct fs_path *p, uid_t uid,
 		       struct fuse_file_info *fi, bool created, struct fs_handle **hp)
