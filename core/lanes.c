@@ -48,6 +48,7 @@ struct lanes {
 	struct lanes_gone *gone; /* protected by mu */
 	pthread_cond_t done_cv; /* a thread left (lanes_stop waits for all) */
 	pthread_cond_t reap_cv; /* the reaper: a normal job with a deadline was queued */
+	int64_t reap_until; /* the reaper sleeps until then (INT64_MAX: no deadline); 0 awake */
 	struct lane *lanes;
 	int width; /* of a new lane */
 	int threads; /* every lane thread, and the reaper */
@@ -257,6 +258,7 @@ static void *lanes_reaper(void *arg)
 			pthread_mutex_lock(&ls->mu);
 			continue;
 		}
+		ls->reap_until = next;
 		if (next == INT64_MAX) {
 			pthread_cond_wait(&ls->reap_cv, &ls->mu);
 		} else {
@@ -266,6 +268,7 @@ static void *lanes_reaper(void *arg)
 			lanes_deadline(&ts, ms > 0 ? ms : 0);
 			pthread_cond_timedwait(&ls->reap_cv, &ls->mu, &ts);
 		}
+		ls->reap_until = 0;
 	}
 	lanes_leaving_locked(ls);
 	ls->threads--;
@@ -338,6 +341,7 @@ int lanes_submit(struct lanes *ls, const char *key, int width, enum lanes_prio p
 		 int64_t wait_ms, lanes_run_fn *run, lanes_drop_fn *drop, void *arg)
 {
 	struct lanes_job *j = calloc(1, sizeof(*j)), *queued;
+	struct lane *wake = NULL;
 	struct lanes_gone *gone;
 	struct lanes_worker *w;
 	struct lane *l;
@@ -373,7 +377,8 @@ int lanes_submit(struct lanes *ls, const char *key, int width, enum lanes_prio p
 	lanes_push(&l->q[prio], j);
 	queued = j;
 	j = NULL;
-	if (prio == LANES_NORMAL && wait_ms > 0)
+	/* Woken only when it would sleep past this job's deadline: not once per job. */
+	if (queued->expires && queued->expires < ls->reap_until)
 		pthread_cond_signal(&ls->reap_cv);
 	/*
 	 * A thread for it, up to width + 1: lane_next never lets more than
@@ -406,10 +411,13 @@ int lanes_submit(struct lanes *ls, const char *key, int width, enum lanes_prio p
 		r = -EAGAIN;
 		goto out;
 	}
-	pthread_cond_signal(&l->cv);
+	wake = l;
 out:
 	gone = lanes_take_gone_locked(ls);
 	pthread_mutex_unlock(&ls->mu);
+	/* After the unlock: the woken thread does not wait for mu (lanes outlive every submit). */
+	if (wake)
+		pthread_cond_signal(&wake->cv);
 	lanes_join(gone);
 	free(j);
 	return r;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,10 @@ static void *pwpool_main(void *arg)
 
 	/* Idle CPU only: a busy machine's readers and PostgreSQL come first. */
 	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
+	{
+		struct sched_param sp = { 0 };
+		sched_setscheduler(0, SCHED_IDLE, &sp);
+	}
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop) {
 		struct pwpool_pair pp = { 0 };

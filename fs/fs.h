@@ -21,6 +21,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -33,6 +34,12 @@ extern const struct fuse_lowlevel_ops fs_ll_ops;
 
 /* How long the kernel keeps names other than creds/ (doc.h keeps created names visible as long). */
 #define FS_ENTRY_TIMEOUT 1.0
+/*
+ * Attributes of a creds/ file node (a node per LOOKUP, fs_creds.c): kept
+ * by the kernel for this long, so that a read past the body's end does not
+ * ask for them again (two GETATTRs per open otherwise).
+ */
+#define FS_CREDS_ATTR_TIMEOUT 1.0
 
 /* Fixed node ids. */
 enum {
@@ -65,6 +72,7 @@ struct fs_ctx {
 	struct fs_handle *handles; /* protected by mu: every open file's handle */
 	struct fs_inodes *inodes; /* protected by mu: the node table */
 	struct fs_keyset *keysets; /* protected by mu: the leases of creds/ROLE.d/ (fs_keys.c) */
+	atomic_bool no_store; /* the kernel refused a notify_store (fs_creds.c) */
 };
 
 /* fs_ctx_init - set up c's lock and node table; 0 or -ENOMEM. */

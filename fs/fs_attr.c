@@ -195,6 +195,30 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
 	}
 }
 
+/*
+ * How long the kernel may keep a node's attributes. 0 for documents,
+ * leases and the like, whose sizes change. The root and the top
+ * directories keep theirs as long as names are kept (FS_ENTRY_TIMEOUT):
+ * a path walk checks their permissions, and with 0 it would send a
+ * GETATTR for each of them on every open. A creds/ file node's attributes
+ * hold for its life (its body is fixed, and notify_store sets i_size): a
+ * read past the body's end then asks for nothing; not when the kernel
+ * refused a store, as the size then comes from GETATTR after the open.
+ */
+static double fs_attr_timeout(const struct fs_ctx *c, const struct fs_path *p)
+{
+	switch (p->node) {
+	case FS_ROOT:
+	case FS_DIR:
+		return FS_ENTRY_TIMEOUT;
+	case FS_CREDS:
+	case FS_CREDS_KEY:
+		return c->no_store ? 0 : FS_CREDS_ATTR_TIMEOUT;
+	default:
+		return 0;
+	}
+}
+
 int fs_entry(struct fs_ctx *c, const struct fs_path *p, struct fuse_entry_param *e,
 	     struct fs_inode **nodep)
 {
@@ -215,7 +239,7 @@ int fs_entry(struct fs_ctx *c, const struct fs_path *p, struct fuse_entry_param 
 	 * sees another node id and gets an inode of its own (fs_creds.c).
 	 */
 	e->entry_timeout = !strcmp(p->top, "creds") ? 0 : FS_ENTRY_TIMEOUT;
-	e->attr_timeout = 0;
+	e->attr_timeout = fs_attr_timeout(c, p);
 	*nodep = node;
 	return 0;
 }
@@ -271,7 +295,8 @@ void fs_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 }
 
 /* The attributes of node ino (a node reference is held while they are made). */
-static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *h, struct stat *st)
+static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *h, struct stat *st,
+		      double *timeout)
 {
 	struct fs_inode *node;
 	struct fs_path p;
@@ -286,6 +311,7 @@ static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *
 	if (!node)
 		return -ESTALE;
 	r = fs_attr(c, &p, node, h, st);
+	*timeout = fs_attr_timeout(c, &p);
 	pthread_mutex_lock(&c->mu);
 	fs_inode_unref_locked(c->inodes, node);
 	pthread_mutex_unlock(&c->mu);
@@ -295,13 +321,14 @@ static int fs_attr_of(struct fs_ctx *c, fuse_ino_t ino, const struct fs_handle *
 void fs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = fs_ctx_of(req);
+	double timeout = 0;
 	struct stat st;
 	int r;
 
-	if ((r = fs_attr_of(c, ino, fi ? fs_handle_of(fi) : NULL, &st)) != 0)
+	if ((r = fs_attr_of(c, ino, fi ? fs_handle_of(fi) : NULL, &st, &timeout)) != 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, timeout);
 }
 
 /*
@@ -313,6 +340,7 @@ void fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		   struct fuse_file_info *fi)
 {
 	struct fs_ctx *c = fs_ctx_of(req);
+	double timeout = 0;
 	struct fs_path p;
 	struct stat st;
 	int r;
@@ -328,12 +356,12 @@ void fs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 		r = -EACCES;
 		goto out;
 	}
-	r = fs_attr_of(c, ino, fi ? fs_handle_of(fi) : NULL, &st);
+	r = fs_attr_of(c, ino, fi ? fs_handle_of(fi) : NULL, &st, &timeout);
 out:
 	if (r != 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, 0);
+		fuse_reply_attr(req, &st, timeout);
 }
 
 /* A listing being built: the dirent buffer of fuse_add_direntry. */

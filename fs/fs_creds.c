@@ -110,6 +110,8 @@ static bool fs_creds_store(struct fs_ctx *c, fuse_ino_t ino, const struct secret
 	else
 #endif
 		r = fuse_lowlevel_notify_store(c->se, ino, 0, &bv, FUSE_BUF_NO_SPLICE);
+	if (r != 0)
+		c->no_store = true;
 	if (r != 0 && !atomic_exchange(&warned, true))
 		log_warn(
 			"node %llu: cannot store a creds/ body in the page cache (%s): such opens "
