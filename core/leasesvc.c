@@ -5,6 +5,7 @@
  * connection's lane (lanes.h) through the backend.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct leasesvc {
 	struct lease_table *t;
 	struct watchset *ws;
 	int epfd, evfd;
+	/* The timer sleeps until then (monotonic ms); 0 while it is awake. */
+	_Atomic int64_t sleep_until;
 	pthread_t timer;
 	struct lanes *lanes; /* jobs run on their connection's lane */
 	bool started;
@@ -83,6 +86,21 @@ void leasesvc_wake(struct leasesvc *s)
 
 	if (s->evfd >= 0 && write(s->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_warn("cannot wake the timer: %s", strerror(errno));
+}
+
+/*
+ * Wake the timer only if a deadline now comes before the time it sleeps
+ * until: an issue or a let-go whose lease is due in an hour does not cost
+ * the timer a wakeup each. The timer publishes sleep_until after it read
+ * the deadlines, and 0 while it works: a change it may have missed is
+ * always followed by a check here that sees it sleeping or awake.
+ */
+static void svc_wake_if_sooner(struct leasesvc *s)
+{
+	int64_t until = atomic_load(&s->sleep_until);
+
+	if (until == 0 || lease_table_next_deadline(s->t) < until)
+		leasesvc_wake(s);
 }
 
 static int svc_record(struct leasesvc *s, struct lease *l, enum leasesvc_rec what, int64_t at)
@@ -259,7 +277,9 @@ static void *svc_timer(void *arg)
 		if (again >= 0 && again < wait)
 			wait = again;
 		wait = wait < 0 ? 0 : wait > LEASESVC_IDLE_MS ? LEASESVC_IDLE_MS : wait;
+		atomic_store(&s->sleep_until, now + wait > 0 ? now + wait : 1);
 		k = epoll_wait(s->epfd, evs, 16, (int)wait);
+		atomic_store(&s->sleep_until, 0);
 		for (int i = 0; i < k && !s->stop; i++) {
 			uint64_t v;
 
@@ -446,7 +466,7 @@ int leasesvc_add(struct leasesvc *s, struct lease *l, struct watch *w)
 	}
 	if (watchset_join(s->ws, w, l) == 1)
 		svc_let_go(s, l, true);
-	leasesvc_wake(s);
+	svc_wake_if_sooner(s);
 	return 0;
 }
 
@@ -472,7 +492,7 @@ int leasesvc_revoke_now(struct leasesvc *s, struct lease *l, bool must_record)
 void leasesvc_closed(struct leasesvc *s, struct lease *l)
 {
 	svc_let_go(s, l, false);
-	leasesvc_wake(s);
+	svc_wake_if_sooner(s);
 }
 
 bool leasesvc_poll(struct leasesvc *s, struct lease *l, void *handle, void **old)
