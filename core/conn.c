@@ -498,7 +498,8 @@ int conn_checkout(struct conn_pool *p, PGconn **out, bool *reused, char *errbuf)
 
 void conn_checkin(struct conn_pool *p, PGconn *pg)
 {
-	bool keep = PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE;
+	bool keep = PQstatus(pg) == CONNECTION_OK && PQtransactionStatus(pg) == PQTRANS_IDLE &&
+		    PQpipelineStatus(pg) == PQ_PIPELINE_OFF;
 
 	pthread_mutex_lock(&p->mu);
 	if (keep && p->nidle < p->conf->max_idle && p->nidle < p->conf->max_open &&

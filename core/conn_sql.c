@@ -98,6 +98,77 @@ static void conn_rollback(PGconn *pg)
 }
 
 /*
+ * One pipelined creation transaction (libpq's pipeline mode, the extended
+ * protocol): BEGIN and the statements are sent at once; while PostgreSQL
+ * runs them, durable(ctx) makes the lease durable; then COMMIT (only if
+ * durable() succeeded) and a sync point go out without waiting for the
+ * statements' answers, and every answer is read after the sync. Against the
+ * two simple-query messages below, this saves a round trip: PostgreSQL
+ * has COMMIT in hand as soon as the lease is durable. An error skips the
+ * rest up to the sync (COMMIT included): the transaction is then left
+ * aborted, and rolled back by the caller.
+ *
+ * Returns 0 (committed), -EPROTO (COMMIT was sent and no answer came: the
+ * login may exist; *errp may say why), -EIO with *errp the first failed
+ * answer (may be NULL: the connection broke before COMMIT went out), or
+ * -ECANCELED (durable() failed: no COMMIT was sent).
+ */
+static int conn_create_pipe(PGconn *pg, char *const *stmts, size_t n, conn_durable_fn *durable,
+			    void *ctx, int *drp, PGresult **errp)
+{
+	bool commit_sent = false, committed = false, synced = false, server_err = false;
+	size_t sent = 0, answered = 0, nulls = 0;
+	PGresult *res;
+
+	*errp = NULL;
+	if (!PQenterPipelineMode(pg))
+		return -EIO;
+	for (; sent < n; sent++)
+		if (!PQsendQueryParams(pg, stmts[sent], 0, NULL, NULL, NULL, NULL, 0))
+			break;
+	/* Out now: PostgreSQL runs the statements while the lease is made durable. */
+	if (sent == n && PQflush(pg) == 0 && *drp == 1)
+		*drp = durable(ctx);
+	if (sent == n && *drp == 0)
+		commit_sent = PQsendQueryParams(pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1;
+	if (!PQpipelineSync(pg))
+		return commit_sent ? -EPROTO : -EIO;
+	/* Each query's answers end with a NULL; the sync point ends them all. */
+	while (!synced && nulls <= sent + 1) {
+		ExecStatusType st;
+
+		if (!(res = conn_get_result(pg))) {
+			answered++;
+			if (PQstatus(pg) != CONNECTION_OK || conn_deadline_expired())
+				break;
+			nulls++;
+			continue;
+		}
+		st = PQresultStatus(res);
+		if (st == PGRES_PIPELINE_SYNC) {
+			synced = true;
+		} else if (commit_sent && answered == sent && st == PGRES_COMMAND_OK) {
+			committed = !strcmp(PQcmdStatus(res), "COMMIT");
+		} else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK &&
+			   st != PGRES_PIPELINE_ABORTED && !*errp) {
+			/* PostgreSQL's, or conn_get_result's when the deadline passed */
+			server_err = !conn_deadline_expired();
+			*errp = res;
+			continue;
+		}
+		PQclear(res);
+	}
+	/* No sync: an error of PostgreSQL's means it skipped COMMIT; else it may have run. */
+	if (!synced || !PQexitPipelineMode(pg))
+		return commit_sent && !server_err ? -EPROTO : -EIO;
+	if (committed)
+		return 0;
+	if (*drp != 0)
+		return -ECANCELED;
+	return -EIO;
+}
+
+/*
  * The creation transaction, in two messages: "BEGIN;" with the statements,
  * then COMMIT. While PostgreSQL runs the statements, durable(ctx) makes the
  * lease durable, so its fdatasync overlaps them instead of preceding them;
@@ -109,8 +180,8 @@ static void conn_rollback(PGconn *pg)
  * -EPROTO: the connection broke during COMMIT, so the login may or may not
  * exist. -EIO: PostgreSQL refused it, rolled back (errbuf says why).
  */
-static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable, void *ctx,
-			  int *drp, char *errbuf)
+static int conn_create_tx(PGconn *pg, const char *sql, char *const *stmts, size_t n,
+			  conn_durable_fn *durable, void *ctx, int *drp, char *errbuf)
 {
 	int dr = *drp; /* 1: durable() not asked yet */
 	PGresult *res;
@@ -120,6 +191,32 @@ static int conn_create_tx(PGconn *pg, const char *sql, conn_durable_fn *durable,
 		PGresult *err = NULL;
 		bool transient;
 
+		if (stmts) {
+			r = conn_create_pipe(pg, stmts, n, durable, ctx, drp, &err);
+			dr = *drp;
+			if (r == 0)
+				return 0;
+			if (r == -EPROTO) {
+				conn_result_err(errbuf, err, pg);
+				PQclear(err);
+				return -EPROTO;
+			}
+			conn_rollback(pg);
+			if (r == -ECANCELED) {
+				PQclear(err);
+				return -ECANCELED;
+			}
+			transient = err && conn_transient(err) && attempt + 1 < CONN_RETRIES &&
+				    PQtransactionStatus(pg) == PQTRANS_IDLE;
+			if (!transient) {
+				conn_result_err(errbuf, err, pg);
+				PQclear(err);
+				return -EIO;
+			}
+			PQclear(err);
+			conn_backoff(attempt);
+			continue;
+		}
 		if (!PQsendQuery(pg, sql)) {
 			conn_result_err(errbuf, NULL, pg);
 			return -EIO;
@@ -226,8 +323,9 @@ int conn_create_user(struct conn_pool *p, const struct role *role, const char *u
 {
 	char expiration[TIMEFMT_LEN];
 	struct dbconf *c = conn_pool_conf(p);
-	char *pwv = NULL, *sql = NULL;
-	size_t len = 0;
+	char *pwv = NULL, *sql = NULL, **stmts = NULL;
+	size_t len = 0, nstmts = 0;
+	struct parse_error perr;
 	PGconn *pg = NULL;
 	int r, dr = 1;
 
@@ -263,9 +361,12 @@ int conn_create_user(struct conn_pool *p, const struct role *role, const char *u
 					      &sql, &len, errbuf);
 			if (r == 0 && also && (r = conn_append_stmt(&sql, &len, also)) != 0)
 				conn_set_err(errbuf, "", "out of memory");
+			/* One statement each, for the pipeline; else the two messages. */
+			if (r == 0 && sqlsplit(sql, len, &stmts, &nstmts, &perr) != 0)
+				stmts = NULL;
 		}
 		if (r == 0)
-			r = conn_create_tx(pg, sql, durable, ctx, &dr, errbuf);
+			r = conn_create_tx(pg, sql, stmts, nstmts, durable, ctx, &dr, errbuf);
 		if (!conn_again(pg, reused, tries, r))
 			break;
 		conn_checkin(p, pg);
@@ -277,6 +378,7 @@ out:
 	if (pg)
 		conn_checkin(p, pg);
 	conn_free_sql(sql, len);
+	sqlsplit_free(stmts, nstmts);
 	secret_wipe_str(pwv);
 	dbconf_unref(c);
 	return r;
