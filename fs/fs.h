@@ -73,6 +73,12 @@ struct fs_ctx {
 	struct fs_inodes *inodes; /* protected by mu: the node table */
 	struct fs_keyset *keysets; /* protected by mu: the leases of creds/ROLE.d/ (fs_keys.c) */
 	atomic_bool no_store; /* the kernel refused a notify_store (fs_creds.c) */
+	/* creds/ handles released but not let go yet (fs_ops.c: the closer) */
+	pthread_mutex_t close_mu;
+	pthread_cond_t close_cv;
+	struct fs_handle *close_q; /* protected by close_mu, linked by close_next */
+	pthread_t closer;
+	bool closer_started, closer_stop; /* protected by close_mu */
 };
 
 /* fs_ctx_init - set up c's lock and node table; 0 or -ENOMEM. */
@@ -85,6 +91,13 @@ int fs_ctx_init(struct fs_ctx *c);
  * finds them held.
  */
 void fs_ctx_free(struct fs_ctx *c);
+
+/*
+ * fs_closer_stop - let go of every creds/ handle still queued by RELEASE,
+ * and stop the thread that does it; after the FUSE loop, before the
+ * engine stops.
+ */
+void fs_closer_stop(struct fs_ctx *c);
 
 /* fs_install_poll - let the engine wake pollers of creds/ files. */
 void fs_install_poll(struct fs_ctx *c);
@@ -259,6 +272,7 @@ struct fs_handle {
 	struct fs_inode *inode; /* FS_H_CREDS: the node (a ref), whose body it reads */
 	unsigned refs; /* protected by fs_ctx's mu */
 	struct fs_handle *prev, *next; /* protected by fs_ctx's mu: every open handle */
+	struct fs_handle *close_next; /* protected by fs_ctx's close_mu */
 };
 
 /*

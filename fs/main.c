@@ -460,6 +460,7 @@ out:
 	 * none in flight. Stop the engine's threads (their poll notifications
 	 * use the session) before the session goes, then unmount.
 	 */
+	fs_closer_stop(&ctx);
 	engine_stop(ctx.engine);
 	if (mounted)
 		fuse_session_unmount(se);
