@@ -107,13 +107,9 @@ void fs_handle_get(struct fs_ctx *c, struct fs_handle *h)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/*
- * Free h, unlinked already; c->mu held. Returns the body to free when h was
- * its node's last, with the node's id and, for a creds/ROLE... node, its
- * name in creds/ (else "").
- */
+/* Free h, unlinked already; c->mu held. Returns the body to free when h was its node's last. */
 static struct secret *fs_handle_destroy_locked(struct fs_ctx *c, struct fs_handle *h,
-					       fuse_ino_t *ino, char *name)
+					       fuse_ino_t *ino)
 {
 	struct fs_inode *node = h->inode;
 	struct secret *body = NULL;
@@ -123,8 +119,6 @@ static struct secret *fs_handle_destroy_locked(struct fs_ctx *c, struct fs_handl
 			body = node->body;
 			node->body = NULL;
 			*ino = node->ino;
-			if (node->path.node == FS_CREDS)
-				memcpy(name, node->path.name, sizeof(node->path.name));
 		}
 		fs_inode_unref_locked(c->inodes, node);
 	}
@@ -133,7 +127,6 @@ static struct secret *fs_handle_destroy_locked(struct fs_ctx *c, struct fs_handl
 
 void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
 {
-	char name[sizeof(h->path.name)] = "";
 	struct secret *body;
 	fuse_ino_t ino = 0;
 
@@ -150,7 +143,7 @@ void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
 		c->handles = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
-	body = fs_handle_destroy_locked(c, h, &ino, name);
+	body = fs_handle_destroy_locked(c, h, &ino);
 	pthread_mutex_unlock(&c->mu);
 	if (h->data) {
 		secret_wipe(h->data, h->len);
@@ -160,19 +153,10 @@ void fs_handle_put(struct fs_ctx *c, struct fs_handle *h)
 	secret_free(h->body);
 	free(h);
 	if (body) {
-		/*
-		 * The node's last open file is gone: wipe its body and drop its
-		 * pages. And its name: the next open's path walk then LOOKUPs once,
-		 * where a stale entry costs a LOOKUP that finds another node id
-		 * (the entry is dropped) and then the LOOKUP proper.
-		 */
+		/* The node's last open file is gone: wipe its body and drop its pages. */
 		secret_free(body);
-		if (c->se) {
+		if (c->se)
 			fuse_lowlevel_notify_inval_inode(c->se, ino, 0, 0);
-			if (name[0])
-				fuse_lowlevel_notify_inval_entry(c->se, FS_INO_CREDS, name,
-								 strlen(name));
-		}
 	}
 }
 
