@@ -22,6 +22,12 @@
 
 #define LEASESVC_DUE_BATCH 256
 #define LEASESVC_IDLE_MS   60000
+/*
+ * While leases change, the timer runs at least this often: the backend's
+ * idle work (the journal's lazy sync of let-go records within 100 ms, its
+ * compaction) rides on the timer's wakeups.
+ */
+#define LEASESVC_CHORES_MS 100
 #define LEASESVC_STEP_MS   2000 /* a wall-clock change this large is a step */
 
 struct leasesvc_qjob {
@@ -90,16 +96,19 @@ void leasesvc_wake(struct leasesvc *s)
 
 /*
  * Wake the timer only if a deadline now comes before the time it sleeps
- * until: an issue or a let-go whose lease is due in an hour does not cost
- * the timer a wakeup each. The timer publishes sleep_until after it read
- * the deadlines, and 0 while it works: a change it may have missed is
- * always followed by a check here that sees it sleeping or awake.
+ * until, or it sleeps longer than LEASESVC_CHORES_MS: a storm of issues
+ * and let-goes whose leases are due in an hour costs the timer a wakeup
+ * per LEASESVC_CHORES_MS, not two per credential. The timer publishes
+ * sleep_until after it read the deadlines, and 0 while it works: a change
+ * it may have missed is always followed by a check here that sees it
+ * sleeping or awake.
  */
 static void svc_wake_if_sooner(struct leasesvc *s)
 {
 	int64_t until = atomic_load(&s->sleep_until);
 
-	if (until == 0 || lease_table_next_deadline(s->t) < until)
+	if (until == 0 || until - leasesvc_now() > LEASESVC_CHORES_MS ||
+	    lease_table_next_deadline(s->t) < until)
 		leasesvc_wake(s);
 }
 
