@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,10 +125,15 @@ static int stale_detach(const char *path)
 int stale_clear(const char *mnt)
 {
 	char path[PATH_MAX], type[256] = "", source[256] = "";
-	struct stat st;
+	struct statfs sfs;
 	int r;
 
-	if (!strncmp(mnt, "/dev/fd/", 8) || stat(mnt, &st) == 0 || errno != ENOTCONN)
+	/*
+	 * statfs, not stat: the kernel may answer stat from the root's cached
+	 * attributes (credfs keeps them for a second) without asking the dead
+	 * daemon; STATFS always goes to it.
+	 */
+	if (!strncmp(mnt, "/dev/fd/", 8) || statfs(mnt, &sfs) == 0 || errno != ENOTCONN)
 		return 0; /* fine, or an error fuse_parse_cmdline reports */
 	if ((r = stale_path(mnt, path, sizeof(path))) != 0) {
 		fprintf(stderr, "credfs: %s is a dead mount, and: %s\n", mnt, strerror(-r));
