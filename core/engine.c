@@ -119,6 +119,9 @@ static int engine_be_renew(void *ctx, struct lease *l, int64_t until_wall, char 
 		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
 		return -EAGAIN;
 	}
+#ifdef CREDFS_TEST_HOOKS
+	fleet_test_stuck(e->fleet);
+#endif
 	p = engine_lease_pool(ctx, l, errbuf);
 	int r = p ? conn_renew_user(p, l->role, l->username, until_wall, errbuf) : -EIO;
 

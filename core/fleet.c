@@ -428,8 +428,37 @@ void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx)
 
 bool fleet_healthy(struct fleet *f)
 {
-	return !f || fleet_mono() - f->hb_ok <= f->grace_ms / 2;
+	/*
+	 * Rejoining: leases claimed while this node was away (or down) may
+	 * still be in its table; whatever has been answered since, nothing is
+	 * renewed or revoked before fleet_lease_own has dropped them.
+	 */
+	return !f || (!f->rejoining && fleet_mono() - f->hb_ok <= f->grace_ms / 2);
 }
+
+#ifdef CREDFS_TEST_HOOKS
+void fleet_test_stuck(struct fleet *f)
+{
+	const char *e = getenv("CREDFS_TEST_FLEET_STUCK_MS");
+	int64_t ms = e ? strtoll(e, NULL, 10) : 0, until;
+	uint64_t session, owns;
+
+	if (!f || ms <= 0)
+		return;
+	session = f->session;
+	usleep((useconds_t)ms * 1000);
+	if (fleet_healthy(f))
+		return;
+	/* Cut off meanwhile: the statement arrives once the node is back and has looked. */
+	until = fleet_mono() + 60000;
+	while (f->session == session && fleet_mono() < until && !f->stop)
+		usleep(20000);
+	owns = f->owns;
+	while (f->owns == owns && fleet_mono() < until && !f->stop)
+		usleep(20000);
+	log_info("test hook: a renewal held up by the cut goes on");
+}
+#endif
 
 /* Wait up to ms for the control connection to have something; true when notified. */
 static bool fleet_listen(struct fleet *f, int ms)
@@ -480,7 +509,7 @@ static void *fleet_thread(void *arg)
 	 * tick) does not leave gaps in which issues and renewals are refused.
 	 */
 	int64_t hb_every = f->grace_ms / 4 < FLEET_TICK_MS ? f->grace_ms / 4 : FLEET_TICK_MS;
-	bool was_down = false;
+	bool was_down = false, away = false;
 
 	while (!f->stop) {
 		bool down;
@@ -489,7 +518,7 @@ static void *fleet_thread(void *arg)
 		down = f->pg == NULL;
 		pthread_mutex_unlock(&f->pmu);
 		if (down) {
-			was_down = true;
+			was_down = away = true;
 			fleet_reconnect(f);
 		}
 		if (fleet_listen(f, 200))
@@ -497,6 +526,7 @@ static void *fleet_thread(void *arg)
 		now = fleet_mono();
 		if (f->wake || now >= next_sync || was_down) {
 			f->wake = false;
+			was_down = false;
 			next_sync = now + FLEET_RESYNC_MS;
 			fleet_defs_sync(f, false);
 			fleet_resolve_pending(f);
@@ -509,20 +539,23 @@ static void *fleet_thread(void *arg)
 				next_tick = now + FLEET_TICK_MS;
 			ok = fleet_heartbeat(f);
 			/*
-			 * Back after a cut: first drop the leases survivors claimed
-			 * meanwhile, then count as healthy (renewals and
-			 * revocations wait for it), so none is renewed or revoked
-			 * twice.
+			 * Starting, or back after a cut: first drop the leases
+			 * survivors claimed meanwhile, then count as healthy
+			 * (renewals and revocations wait for it), so none is
+			 * renewed or revoked twice. One whose job is still in
+			 * flight keeps the node rejoining until a later beat
+			 * drops it. Healthy from before the beat: survivors
+			 * count from the beat's now().
 			 */
-			if (ok && (was_down || f->rejoining))
-				fleet_lease_own(f);
-			if (ok) {
+			if (ok && f->rejoining && fleet_lease_own(f)) {
 				f->rejoining = false;
-				f->hb_ok = fleet_mono();
+				f->hb_ok = now;
+				log_info("fleet: node %s is %s", f->node,
+					 away ? "back in the fleet" : "in the fleet");
+				away = false;
 			}
 			if (tick)
 				fleet_lease_tick(f);
-			was_down = false;
 		}
 	}
 	return NULL;
@@ -584,6 +617,11 @@ int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *
 		goto out;
 	if (fleet_heartbeat(f))
 		f->hb_ok = fleet_mono();
+	/*
+	 * Its journal may hold leases that survivors claimed while it was
+	 * down: healthy once the thread has dropped them (its first beat).
+	 */
+	f->rejoining = true;
 	registry_get_observer(g, &f->rnext);
 	leasesvc_get_observer(s, &f->lnext);
 	/* The fleet's definitions win over the journal's; ours seed a new fleet. */

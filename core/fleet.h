@@ -63,8 +63,24 @@ void fleet_stop(struct fleet *f);
 /* fleet_free - stop, close the control connection (releases the node lock). NULL-safe. */
 void fleet_free(struct fleet *f);
 
-/* fleet_healthy - whether the last heartbeat succeeded within grace/2 (renewals need it). */
+/*
+ * fleet_healthy - whether the last heartbeat succeeded within grace/2 and
+ * the node is not rejoining (starting, or back from a cut, with leases
+ * that survivors claimed meanwhile not yet dropped). Renewals and
+ * revocations need it.
+ */
 bool fleet_healthy(struct fleet *f);
+
+#ifdef CREDFS_TEST_HOOKS
+/*
+ * fleet_test_stuck - CREDFS_TEST_FLEET_STUCK_MS=N: a renewal that passed
+ * the health check waits N ms before it reaches PostgreSQL and, if the
+ * node was cut off meanwhile, until it is back and has looked at its
+ * leases once: a statement sent into a cut link arrives after the link is
+ * back.
+ */
+void fleet_test_stuck(struct fleet *f);
+#endif
 
 /* fleet_set_audit - the audit hook; before fleet_start. */
 void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx);

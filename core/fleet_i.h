@@ -48,7 +48,10 @@ struct fleet {
 	fleet_audit_fn *audit; /* set before start */
 	void *audit_ctx;
 	_Atomic int64_t hb_ok; /* monotonic ms the control session last answered */
-	_Atomic bool rejoining; /* reconnected: healthy only after fleet_lease_own */
+	_Atomic bool
+		rejoining; /* starting or reconnected: healthy only after a clean fleet_lease_own */
+	_Atomic uint64_t session; /* control sessions opened so far */
+	_Atomic uint64_t owns; /* fleet_lease_own runs so far (a test hook waits for one) */
 	_Atomic bool stop;
 	_Atomic bool wake; /* a notification came: resync now */
 	bool started;
@@ -118,9 +121,12 @@ int fleet_lease_record(struct fleet *f, struct lease *l, enum leasesvc_rec what,
 /*
  * fleet_lease_own - this node's leases against their rows: those another
  * node claimed are dropped without revoking, revoke requests are served,
- * rows missing are written (pmu not held).
+ * rows missing are written (pmu not held). True when the rows were read
+ * and every lease another node claimed is out of the table: a node back
+ * from a cut counts as healthy only then (a claimed lease with a job in
+ * flight stays until that job ends, and must not be revoked by it).
  */
-void fleet_lease_own(struct fleet *f);
+bool fleet_lease_own(struct fleet *f);
 
 /* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due (pmu not held). */
 void fleet_lease_tick(struct fleet *f);

@@ -357,7 +357,36 @@ static void fleet_flush(struct fleet *f)
 
 /* --- this node's leases: revoke requests, hand-overs, rows missing --------------- */
 
-void fleet_lease_own(struct fleet *f)
+/*
+ * l, claimed by another node, out of the table without a revocation. False
+ * while a job of l's runs (a renewal or revocation that passed the health
+ * check before the cut, its statement held up by the cut link): it is
+ * dropped at a later try, once the job has ended.
+ */
+static bool fleet_lease_hand_over(struct fleet *f, struct lease *l)
+{
+	struct lease *still;
+	bool out;
+
+	fleet_tl_applying = true;
+	out = leasesvc_forget(f->s, l);
+	fleet_tl_applying = false;
+	if (out) {
+		log_warn("lease %s: claimed by another node while this one was away: dropped, "
+			 "not revoked",
+			 l->id);
+		return true;
+	}
+	still = lease_table_get(leasesvc_table(f->s), l->id);
+	out = still != l;
+	lease_unref(still);
+	if (!out)
+		log_info("lease %s: claimed by another node; dropped once its job in flight ends",
+			 l->id);
+	return out;
+}
+
+bool fleet_lease_own(struct fleet *f)
 {
 	const char *v[] = { f->node };
 	struct lease_table *t = leasesvc_table(f->s);
@@ -365,6 +394,7 @@ void fleet_lease_own(struct fleet *f)
 	json_t *rows = json_object();
 	PGresult *res;
 	size_t n = 0;
+	bool clean = false;
 
 	pthread_mutex_lock(&f->pmu);
 	res = fleet_sql(
@@ -375,6 +405,7 @@ void fleet_lease_own(struct fleet *f)
 	pthread_mutex_unlock(&f->pmu);
 	if (!res || !rows || lease_table_snapshot(t, &all, &n) != 0)
 		goto out;
+	clean = true;
 	for (int i = 0; i < PQntuples(res); i++)
 		json_object_set_new(rows, PQgetvalue(res, i, 0),
 				    json_pack("{s:b, s:b}", "gone", fleet_str(res, i, 1)[0] == 't',
@@ -388,12 +419,8 @@ void fleet_lease_own(struct fleet *f)
 						   all[i]->valid_until + leasesvc_wall_off()) == 0)
 				log_info("lease %s: written to the control store", all[i]->id);
 		} else if (json_is_true(json_object_get(row, "gone"))) {
-			fleet_tl_applying = true;
-			if (leasesvc_forget(f->s, all[i]))
-				log_warn("lease %s: claimed by another node while this one was "
-					 "away: dropped, not revoked",
-					 all[i]->id);
-			fleet_tl_applying = false;
+			if (!fleet_lease_hand_over(f, all[i]))
+				clean = false;
 		} else if (json_is_true(json_object_get(row, "rm"))) {
 			const char *w[] = { all[i]->id };
 
@@ -414,6 +441,8 @@ out:
 	free(all);
 	json_decref(rows);
 	PQclear(res);
+	f->owns++;
+	return clean;
 }
 
 /* --- dead nodes -------------------------------------------------------------------- */

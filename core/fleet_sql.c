@@ -192,6 +192,7 @@ int fleet_sql_connect(struct fleet *f, char *errbuf)
 	}
 	PQclear(res);
 	res = NULL;
+	f->session++;
 	r = 0;
 out:
 	PQclear(res);
