@@ -6,15 +6,16 @@
 # --fleet-grace SECONDS`. Skipped (77) while credfs --help lacks --fleet.
 #
 # "Hosts" on one machine. Server B (pg2_start) is the control store (schema
-# credfs in database wizard) and the target database. It listens on
-# 127.0.0.1 and on 10.78.0.1, the host's end of a veth pair whose other end
-# (10.78.0.2) is in a network namespace of its own. Nodes a and b run in the
-# host's network namespace, node c in that namespace (nsenter --net: the
-# mount namespace stays the host's, so c's mount is read from here; `ip
-# netns exec` would give c a mount namespace of its own). config/wizard
-# points at 10.78.0.1, which every node reaches. Each node has its own state
-# directory, key, audit log and mount point; the fleet key is common.
-# default_ttl=3s, --fleet-grace 3.
+# credfs in database wizard) and the target database. Each node runs in a
+# network namespace of its own (nsenter --net: the mount namespace stays
+# the host's, so the mounts are read from here; `ip netns exec` would give
+# a node a mount namespace of its own), joined to the host's by a veth pair
+# of its own: c by 10.78.0.1 <-> 10.78.0.2, a by 10.78.0.5 <-> 10.78.0.6,
+# b by 10.78.0.9 <-> 10.78.0.10, each namespace's default route via the
+# host's end. Server B listens on 127.0.0.1 and 10.78.0.1, which every node
+# reaches over its own link: the control store and config/wizard point at
+# it. Each node has its own state directory, key, audit log and mount
+# point; the fleet key is common. default_ttl=3s, --fleet-grace 3.
 #
 #   definitions  config/ written on a and roles/ written on c are readable on
 #                the other nodes within 1 s; creds/ issues on every node.
@@ -60,11 +61,20 @@ command -v nsenter >/dev/null || skip "no nsenter(1) (util-linux)"
 TTL=3
 GRACE=3
 VU_SLACK=5 # VALID UNTIL is the lease's expiry + 5 s (Vault's)
-HOST_IP=10.78.0.1
-NS_IP=10.78.0.2
-NS=credfs-fleet-$$
-VH=cff$$h
-VN=cff$$n
+HOST_IP=10.78.0.1 # server B, reached by every node
+# Each node's namespace, veth ends (host's, node's) and addresses (host's end, node's end).
+declare -A N_NS=() N_VH=() N_VN=() N_GW=() N_IP=()
+_i=0
+for _n in c a b; do
+	N_NS[$_n]=credfs-fleet-$$-$_n
+	N_VH[$_n]=cff$$${_n}h
+	N_VN[$_n]=cff$$${_n}n
+	N_GW[$_n]=10.78.0.$((_i * 4 + 1))
+	N_IP[$_n]=10.78.0.$((_i * 4 + 2))
+	_i=$((_i + 1))
+done
+unset _i _n
+STORE="host=$HOST_IP port=@PORT@ dbname=wizard user=credfs_admin password=admin sslmode=disable"
 FLEET_KEY=$T_DIR/fleet.key
 CREATE_ONLY='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"';'
 
@@ -95,23 +105,25 @@ _node_ready() {
 	[ -d "${N_MNT[$1]}/config" ]
 }
 
-# fleet_mount NAME [NETNS] - start node NAME (credfs -f) in the host's network
-# namespace or in NETNS, and wait for its mount. The store is reached at
-# 127.0.0.1 from the host, at $HOST_IP from NETNS.
+# in_ns NAME CMD... - run CMD in node NAME's network namespace. Not for a
+# process started with & whose pid is wanted: $! would be a subshell's.
+in_ns() {
+	local n=$1
+	shift
+	nsenter "--net=/run/netns/${N_NS[$n]}" "$@"
+}
+
+# fleet_mount NAME - start node NAME (credfs -f) in its network namespace and
+# wait for its mount.
 fleet_mount() {
-	local n=$1 ns=${2:-} d store
-	local -a pre=()
+	local n=$1 d
+	local -a pre=(nsenter "--net=/run/netns/${N_NS[$n]}") # execs: $! is credfs's pid
 	d=$(node_dir "$n")
 	mkdir -p "$d/state" "$d/mnt"
 	chmod 0700 "$d/state"
-	store="host=127.0.0.1 port=$PORT2 dbname=wizard user=credfs_admin password=admin sslmode=disable"
-	if [ -n "$ns" ]; then
-		pre=(nsenter "--net=/run/netns/$ns")
-		store="host=$HOST_IP port=$PORT2 dbname=wizard user=credfs_admin password=admin sslmode=disable"
-	fi
-	echo "=== credfs node $n${ns:+ in netns $ns}" >>"$d/credfs.log"
+	echo "=== credfs node $n in netns ${N_NS[$n]}" >>"$d/credfs.log"
 	[ -z "${N_ENV[$n]:-}" ] || pre+=(env "${N_ENV[$n]}")
-	"${pre[@]}" "$CREDFS_BIN" -f --fleet "$store" --fleet-key "$FLEET_KEY" --node "$n" \
+	"${pre[@]}" "$CREDFS_BIN" -f --fleet "${STORE/@PORT@/$PORT2}" --fleet-key "$FLEET_KEY" --node "$n" \
 		--fleet-grace "$GRACE" --state "$d/state" --key-file "$d/credfs.key" \
 		--audit-log "$d/audit.log" "$d/mnt" 2>>"$d/credfs.log" </dev/null &
 	N_PID[$n]=$!
@@ -145,8 +157,11 @@ fleet_umount() {
 }
 
 netns_cleanup() {
-	ip link del "$VH" 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
+	local n
+	for n in "${!N_NS[@]}"; do
+		ip link del "${N_VH[$n]}" 2>/dev/null
+		ip netns del "${N_NS[$n]}" 2>/dev/null
+	done
 	return 0
 }
 
@@ -292,34 +307,46 @@ woke_pri() { [ -s "$1" ] && [ $(($(cat "$1") & 2)) -ne 0 ]; } # POLLPRI is 2
 T_START=$(_now_us)
 pg2_start &
 PG2_STARTER=$!
-ip netns add "$NS" 2>/dev/null || skip "cannot create a network namespace here"
 T_ON_EXIT+=(netns_cleanup)
-ip link add "$VH" type veth peer name "$VN" || fail "cannot create a veth pair"
-ip link set "$VN" netns "$NS"
-ip addr add "$HOST_IP/30" dev "$VH" || fail "cannot give $VH $HOST_IP (in use by another test?)"
-ip link set "$VH" up
-ip netns exec "$NS" ip addr add "$NS_IP/30" dev "$VN"
-ip netns exec "$NS" ip link set "$VN" up
-ip netns exec "$NS" ip link set lo up
+for n in c a b; do
+	ip netns add "${N_NS[$n]}" 2>/dev/null || skip "cannot create a network namespace here"
+	ip link add "${N_VH[$n]}" type veth peer name "${N_VN[$n]}" || fail "cannot create a veth pair"
+	ip link set "${N_VN[$n]}" netns "${N_NS[$n]}"
+	ip addr add "${N_GW[$n]}/30" dev "${N_VH[$n]}" ||
+		fail "cannot give ${N_VH[$n]} ${N_GW[$n]} (in use by another test?)"
+	ip link set "${N_VH[$n]}" up
+	in_ns "$n" ip addr add "${N_IP[$n]}/30" dev "${N_VN[$n]}"
+	in_ns "$n" ip link set "${N_VN[$n]}" up
+	in_ns "$n" ip link set lo up
+	in_ns "$n" ip route add default via "${N_GW[$n]}"
+done
 wait "$PG2_STARTER" || fail "could not start server B: $(tail -n 5 "$T_DIR/pg2.log")"
 PORT2=$(cat "$PG2/port")
 pg2_stop
-echo "host all all 10.78.0.0/30 scram-sha-256" >>"$PG2/data/pg_hba.conf"
+echo "host all all 10.78.0.0/28 scram-sha-256" >>"$PG2/data/pg_hba.conf"
 echo "listen_addresses = '127.0.0.1,$HOST_IP'" >>"$PG2/data/postgresql.conf"
 pg2_start || fail "server B does not start on $HOST_IP: $(tail -n 5 "$PG2/postgres.log")"
 ns_reaches_b() {
-	PGPASSWORD="admin" ip netns exec "$NS" psql -h "$HOST_IP" -p "$PORT2" -U credfs_admin \
+	PGPASSWORD="admin" in_ns "$1" psql -h "$HOST_IP" -p "$PORT2" -U credfs_admin \
 		-d wizard -XAtq -c 'SELECT 1' </dev/null >/dev/null 2>&1
 }
-ns_reaches_b || fail "server B is not reachable from $NS at $HOST_IP"
+for n in c a b; do
+	ns_reaches_b "$n" || fail "server B is not reachable from ${N_NS[$n]} at $HOST_IP"
+done
 head -c 32 /dev/urandom >"$FLEET_KEY"
 chmod 0600 "$FLEET_KEY"
 
 # ==== definitions ======================================================================
 fleet_mount a
 fleet_mount b
-fleet_mount c "$NS"
+fleet_mount c
 echo "three nodes up $((($(_now_us) - T_START) / 1000)) ms after the start"
+fleet_peers() {
+	pg2_psql -c "SELECT string_agg(host(client_addr), ' ' ORDER BY client_addr)
+		FROM pg_stat_activity WHERE application_name = 'credfs-fleet'"
+}
+check_eq "namespaces: the three control sessions come from the nodes' own addresses" \
+	"${N_IP[c]} ${N_IP[a]} ${N_IP[b]}" "$(fleet_peers)"
 A=${N_MNT[a]} B=${N_MNT[b]} C=${N_MNT[c]}
 
 URL="postgresql://{{username}}:{{password}}@$HOST_IP:$PORT2/wizard?sslmode=disable"
@@ -378,7 +405,7 @@ check_eq "same transaction: creds/r on a leaves exactly one lease row" 1 \
 dup=$T_DIR/node-dup
 mkdir -p "$dup/state" "$dup/mnt"
 chmod 0700 "$dup/state"
-"$CREDFS_BIN" -f --fleet "host=127.0.0.1 port=$PORT2 dbname=wizard user=credfs_admin password=admin sslmode=disable" \
+nsenter "--net=/run/netns/${N_NS[a]}" "$CREDFS_BIN" -f --fleet "${STORE/@PORT@/$PORT2}" \
 	--fleet-key "$FLEET_KEY" --node a --fleet-grace "$GRACE" --state "$dup/state" \
 	--key-file "$dup/credfs.key" --audit-log "$dup/audit.log" "$dup/mnt" 2>"$dup/stderr" </dev/null &
 DUP_PID=$!
@@ -477,7 +504,7 @@ C_USERS=("$HC_USER" "$GC_USER")
 # last answer, beats every grace/4), is held up past it, and reaches
 # PostgreSQL only after c is back. c must not revoke it then either.
 sleep_until_us $((T_HELD + 1800000))
-ip netns exec "$NS" ip link set "$VN" down
+in_ns c ip link set "${N_VN[c]}" down
 T_CUT=$(_now_us)
 for u in "${C_USERS[@]}"; do
 	vu=$(valid_until_epoch "$u")
@@ -498,7 +525,7 @@ done
 echo "partition: c's logins gone: $(all_roles_gone "${C_USERS[@]}" && echo all || echo not all)," \
 	"$((($(_now_us) - T_CUT) / 1000)) ms after the cut"
 
-ip netns exec "$NS" ip link set "$VN" up
+in_ns c ip link set "${N_VN[c]}" up
 all_unlisted_c() { not listed c "$HC_ID" && not listed c "$GC_ID"; }
 C_AUDIT_LINES=$(wc -l <"$(node_dir c)/audit.log" 2>/dev/null || echo 0)
 check "link back: c still runs" not _pid_gone "${N_PID[c]}"
