@@ -548,6 +548,7 @@ static void *fleet_thread(void *arg)
 			 * count from the beat's now().
 			 */
 			if (ok && f->rejoining && fleet_lease_own(f)) {
+				fleet_lease_synced(f);
 				f->rejoining = false;
 				f->hb_ok = now;
 				log_info("fleet: node %s is %s", f->node,
@@ -573,6 +574,7 @@ static int fleet_init(struct fleet *f, const struct fleet_opts *o, char *errbuf)
 			snprintf(host, sizeof(host), "localhost");
 	}
 	f->grace_ms = (int64_t)(o->grace_s > 0 ? o->grace_s : 10) * 1000;
+	f->retention_s = o->retention_s > 0 ? o->retention_s : FLEET_RETENTION_S;
 	pthread_mutex_init(&f->pmu, NULL);
 	pthread_mutex_init(&f->mu, NULL);
 	if (!(f->node = strdup(o->node && *o->node ? o->node : host)) ||

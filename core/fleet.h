@@ -37,7 +37,10 @@ struct fleet_opts {
 	const char *node; /* this node's name (NULL: the host name) */
 	const char *schema; /* NULL: "credfs" */
 	int grace_s; /* <= 0: 10 */
+	int retention_s; /* revoked lease rows kept this long; <= 0: FLEET_RETENTION_S */
 };
+
+#define FLEET_RETENTION_S 86400 /* a day: fleet/ and SQL can still tell what became of a lease */
 
 struct fleet;
 

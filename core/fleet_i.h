@@ -20,12 +20,16 @@
 #define FLEET_TICK_MS	   2000 /* heartbeat, lease rows, dead nodes */
 #define FLEET_RESYNC_MS	   10000 /* full resync of definitions */
 #define FLEET_OP_MS	   10000 /* client-side deadline of one control store exchange */
+#define FLEET_GC_MS	   60000 /* revoked rows past the retention are looked for (at most) */
+#define FLEET_GC_BATCH	   1000 /* rows deleted by one statement */
+#define FLEET_GONE_S	   (7 * 86400) /* a node silent this long no longer holds its rows back */
 #define FLEET_DEFAULT_NAME "credfs"
 
 struct fleet {
 	char *node, *schema, *conninfo; /* immutable */
 	char *qs; /* immutable: the schema as a quoted identifier */
 	int64_t grace_ms; /* immutable */
+	int64_t retention_s; /* immutable: revoked rows are kept this long */
 	struct secret *key; /* immutable */
 	struct registry *g; /* borrowed */
 	struct leasesvc *s; /* borrowed */
@@ -52,6 +56,7 @@ struct fleet {
 		rejoining; /* starting or reconnected: healthy only after a clean fleet_lease_own */
 	_Atomic uint64_t session; /* control sessions opened so far */
 	_Atomic uint64_t owns; /* fleet_lease_own runs so far (a test hook waits for one) */
+	int64_t gc_at; /* the thread's: monotonic ms of the next garbage collection */
 	_Atomic bool stop;
 	_Atomic bool wake; /* a notification came: resync now */
 	bool started;
@@ -128,7 +133,14 @@ int fleet_lease_record(struct fleet *f, struct lease *l, enum leasesvc_rec what,
  */
 bool fleet_lease_own(struct fleet *f);
 
-/* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due (pmu not held). */
+/*
+ * fleet_lease_synced - record that this node has just dropped every lease
+ * claimed from it (a clean fleet_lease_own): rows claimed before may go
+ * (pmu not held).
+ */
+void fleet_lease_synced(struct fleet *f);
+
+/* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due, delete old revoked rows (pmu not held). */
 void fleet_lease_tick(struct fleet *f);
 
 /* fleet_lease_refresh - reload the fleet/leases cache if older than max_age_ms (pmu not held). */

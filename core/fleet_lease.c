@@ -620,6 +620,61 @@ static void fleet_revoke_claimed(struct fleet *f)
 	PQclear(res);
 }
 
+/* --- revoked rows ------------------------------------------------------------------- */
+
+void fleet_lease_synced(struct fleet *f)
+{
+	const char *v[] = { f->node };
+
+	pthread_mutex_lock(&f->pmu);
+	PQclear(fleet_sql(f, "UPDATE @.nodes SET synced = now() WHERE node = $1", 1, v));
+	pthread_mutex_unlock(&f->pmu);
+}
+
+/*
+ * A row revoked for a dead node stays for the retention (fleet/ and SQL
+ * can tell what became of the lease), and until its node has been back and
+ * has dropped the lease (nodes.synced after the claim): a node that came
+ * back to find no row would take its lease for one from before it joined
+ * the fleet, write it again and revoke it a second time. A node silent for
+ * FLEET_GONE_S (or the retention, if longer) no longer holds its rows
+ * back. Any healthy node deletes them, a batch per statement, SKIP LOCKED
+ * so that nodes do not wait for one another.
+ */
+static const char fleet_gc_sql[] =
+	"DELETE FROM @.leases WHERE id IN (SELECT l.id FROM @.leases l"
+	" LEFT JOIN @.nodes n ON n.node = l.node WHERE l.state = 'revoked'"
+	" AND l.revoked_at < now() - make_interval(secs => $1::double precision)"
+	" AND (n.node IS NULL OR n.synced > l.claimed_at"
+	" OR n.heartbeat < now() - make_interval(secs => $2::double precision))"
+	" LIMIT $3::int FOR UPDATE OF l SKIP LOCKED)";
+
+static void fleet_gc(struct fleet *f)
+{
+	char keep[24], gone[24], batch[24];
+	const char *v[] = { keep, gone, batch };
+	int64_t now = fleet_mono(), every = f->retention_s * 1000 / 2;
+	PGresult *res;
+	long n = 0;
+
+	if (now < f->gc_at)
+		return;
+	snprintf(keep, sizeof(keep), "%lld", (long long)f->retention_s);
+	snprintf(gone, sizeof(gone), "%lld",
+		 (long long)(f->retention_s > FLEET_GONE_S ? f->retention_s : FLEET_GONE_S));
+	snprintf(batch, sizeof(batch), "%d", FLEET_GC_BATCH);
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f, fleet_gc_sql, 3, v);
+	pthread_mutex_unlock(&f->pmu);
+	if (res)
+		n = strtol(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (n > 0)
+		log_info("fleet: %ld revoked lease row(s) past the retention deleted", n);
+	/* A full batch: there may be more, at the next tick. */
+	f->gc_at = n >= FLEET_GC_BATCH ? 0 : now + (every < FLEET_GC_MS ? every : FLEET_GC_MS);
+}
+
 void fleet_lease_tick(struct fleet *f)
 {
 	fleet_flush(f);
@@ -628,5 +683,6 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_lease_own(f);
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
+	fleet_gc(f);
 	fleet_lease_refresh(f, fleet_tick_ms(f) / 2);
 }

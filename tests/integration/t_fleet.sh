@@ -42,12 +42,15 @@
 #                is held up until c is back (CREDFS_TEST_FLEET_STUCK_MS, a
 #                test hook): c must drop the lease once that job has
 #                ended, not revoke it.
+#   revoked rows --fleet-retention 2: c's two rows (revoked by a) outlive the
+#                retention while c is away and are deleted within retention
+#                + 3 s of c being back; b's four (b never back) stay.
 #   exactly once every lease of b (the one rm'd through a's fleet/leases/
 #                too) and of c has one successful revoke record (action
 #                "revoke", result "ok", its db_user) in all the audit logs
 #                together; b's and c's leases in a survivor's log.
 #
-# About 30 s; CREDFS_KEEP=1 keeps every node's log, audit log and state.
+# About 27 s; CREDFS_KEEP=1 keeps every node's log, audit log and state.
 #
 # shellcheck disable=SC2119,SC2317
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -60,6 +63,7 @@ command -v nsenter >/dev/null || skip "no nsenter(1) (util-linux)"
 
 TTL=3
 GRACE=3
+RETENTION=2 # --fleet-retention: revoked rows are deleted this long after
 VU_SLACK=5 # VALID UNTIL is the lease's expiry + 5 s (Vault's)
 HOST_IP=10.78.0.1 # server B, reached by every node
 # Each node's namespace, veth ends (host's, node's) and addresses (host's end, node's end).
@@ -124,7 +128,7 @@ fleet_mount() {
 	echo "=== credfs node $n in netns ${N_NS[$n]}" >>"$d/credfs.log"
 	[ -z "${N_ENV[$n]:-}" ] || pre+=(env "${N_ENV[$n]}")
 	"${pre[@]}" "$CREDFS_BIN" -f --fleet "${STORE/@PORT@/$PORT2}" --fleet-key "$FLEET_KEY" --node "$n" \
-		--fleet-grace "$GRACE" --state "$d/state" --key-file "$d/credfs.key" \
+		--fleet-grace "$GRACE" --fleet-retention "$RETENTION" --state "$d/state" --key-file "$d/credfs.key" \
 		--audit-log "$d/audit.log" "$d/mnt" 2>>"$d/credfs.log" </dev/null &
 	N_PID[$n]=$!
 	N_MNT[$n]=$d/mnt
@@ -525,6 +529,13 @@ done
 echo "partition: c's logins gone: $(all_roles_gone "${C_USERS[@]}" && echo all || echo not all)," \
 	"$((($(_now_us) - T_CUT) / 1000)) ms after the cut"
 
+c_rows_old() { # both revoked longer than the retention ago, and still there
+	[ "$(rows_of "id IN ($(sql_lit "$HC_ID"), $(sql_lit "$GC_ID")) AND state = 'revoked'
+		AND revoked_at < now() - make_interval(secs => $RETENTION + 0.5)")" = 2 ]
+}
+check "gc: c's two rows say revoked and outlive the retention while c is away" \
+	wait_until $((RETENTION + 4)) c_rows_old
+
 in_ns c ip link set "${N_VN[c]}" up
 all_unlisted_c() { not listed c "$HC_ID" && not listed c "$GC_ID"; }
 C_AUDIT_LINES=$(wc -l <"$(node_dir c)/audit.log" 2>/dev/null || echo 0)
@@ -542,6 +553,19 @@ check_eq "link back: c's audit log has no successful renewal of them" 0 "$c_rene
 check "link back: c's listing still lacks them" all_unlisted_c
 stop_holder "$HC_PID"
 echo "link back: a's fleet/nodes/c says alive: $(fleet_json a nodes/c .alive || echo '?')"
+
+# ==== revoked rows ==============================================================================
+# A row revoked for a dead node goes RETENTION s after its revocation, once its
+# node has been back and dropped the lease: c's now, b's never here (b, back,
+# would take a lease of its journal with no row for one from before it joined
+# the fleet, write the row again and revoke the login a second time).
+c_rows_gone() { [ "$(rows_of "id IN ($(sql_lit "$HC_ID"), $(sql_lit "$GC_ID"))")" = 0 ]; }
+check "gc: c's two revoked rows are deleted within retention + 3 s of c being back" \
+	wait_until $((RETENTION + 3)) c_rows_gone
+b_list=
+for u in "${B_USERS[@]}"; do b_list+="${b_list:+, }$(sql_lit "$u")"; done
+check_eq "gc: b's four revoked rows stay (b has not been back)" 4 \
+	"$(rows_of "node = 'b' AND state = 'revoked' AND username IN ($b_list)")"
 
 # ==== exactly once ===========================================================================
 # Every audit log counts: a second revocation anywhere is one too many.
