@@ -509,7 +509,7 @@ static void *fleet_thread(void *arg)
 	 * tick) does not leave gaps in which issues and renewals are refused.
 	 */
 	int64_t hb_every = f->grace_ms / 4 < FLEET_TICK_MS ? f->grace_ms / 4 : FLEET_TICK_MS;
-	bool was_down = false, away = false;
+	bool was_down = false, away = false, first = true;
 
 	while (!f->stop) {
 		bool down;
@@ -521,8 +521,10 @@ static void *fleet_thread(void *arg)
 			was_down = away = true;
 			fleet_reconnect(f);
 		}
-		if (fleet_listen(f, 200))
+		/* The first beat at once: a starting node refuses issues until it. */
+		if (fleet_listen(f, first ? 0 : 200))
 			f->wake = true;
+		first = false;
 		now = fleet_mono();
 		if (f->wake || now >= next_sync || was_down) {
 			f->wake = false;
