@@ -285,7 +285,11 @@ int engine_start(struct engine *e)
 	/* without it issues compute their own verifiers: slower, not wrong */
 	if (!(e->pwpool = pwpool_new(ENGINE_PWPOOL, SECRET_PASSWORD_LEN)))
 		log_warn("no password pool: verifiers are computed at issue");
-	return leasesvc_start(e->svc, LANES_DEFAULT_WIDTH) ?: fleet_start(e->fleet);
+	/*
+	 * The fleet first: a starting node drops the leases survivors claimed
+	 * while it was down before the timer could renew or revoke them.
+	 */
+	return fleet_start(e->fleet) ?: leasesvc_start(e->svc, LANES_DEFAULT_WIDTH);
 }
 
 void engine_stop(struct engine *e)

@@ -499,6 +499,24 @@ static void fleet_reconnect(struct fleet *f)
 		f->wake = true;
 }
 
+/*
+ * A heartbeat; starting, or back after a cut: first drop the leases
+ * survivors claimed meanwhile, then count as healthy (renewals and
+ * revocations wait for it), so none is renewed or revoked twice. One whose
+ * job is still in flight keeps the node rejoining until a later beat drops
+ * it. Healthy from before the beat (now): survivors count from its now().
+ * True when the node has just become healthy.
+ */
+static bool fleet_beat(struct fleet *f, int64_t now)
+{
+	if (!fleet_heartbeat(f) || !f->rejoining || !fleet_lease_own(f))
+		return false;
+	fleet_lease_synced(f);
+	f->rejoining = false;
+	f->hb_ok = now;
+	return true;
+}
+
 static void *fleet_thread(void *arg)
 {
 	struct fleet *f = arg;
@@ -509,7 +527,7 @@ static void *fleet_thread(void *arg)
 	 * tick) does not leave gaps in which issues and renewals are refused.
 	 */
 	int64_t hb_every = f->grace_ms / 4 < FLEET_TICK_MS ? f->grace_ms / 4 : FLEET_TICK_MS;
-	bool was_down = false, away = false, first = true;
+	bool was_down = false, away = false;
 
 	while (!f->stop) {
 		bool down;
@@ -521,10 +539,8 @@ static void *fleet_thread(void *arg)
 			was_down = away = true;
 			fleet_reconnect(f);
 		}
-		/* The first beat at once: a starting node refuses issues until it. */
-		if (fleet_listen(f, first ? 0 : 200))
+		if (fleet_listen(f, 200))
 			f->wake = true;
-		first = false;
 		now = fleet_mono();
 		if (f->wake || now >= next_sync || was_down) {
 			f->wake = false;
@@ -534,25 +550,12 @@ static void *fleet_thread(void *arg)
 			fleet_resolve_pending(f);
 		}
 		if (now >= next_tick || now >= next_hb) {
-			bool ok, tick = now >= next_tick;
+			bool tick = now >= next_tick;
 
 			next_hb = now + hb_every;
 			if (tick)
 				next_tick = now + FLEET_TICK_MS;
-			ok = fleet_heartbeat(f);
-			/*
-			 * Starting, or back after a cut: first drop the leases
-			 * survivors claimed meanwhile, then count as healthy
-			 * (renewals and revocations wait for it), so none is
-			 * renewed or revoked twice. One whose job is still in
-			 * flight keeps the node rejoining until a later beat
-			 * drops it. Healthy from before the beat: survivors
-			 * count from the beat's now().
-			 */
-			if (ok && f->rejoining && fleet_lease_own(f)) {
-				fleet_lease_synced(f);
-				f->rejoining = false;
-				f->hb_ok = now;
+			if (fleet_beat(f, now)) {
 				log_info("fleet: node %s is %s", f->node,
 					 away ? "back in the fleet" : "in the fleet");
 				away = false;
@@ -623,7 +626,7 @@ int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *
 		f->hb_ok = fleet_mono();
 	/*
 	 * Its journal may hold leases that survivors claimed while it was
-	 * down: healthy once the thread has dropped them (its first beat).
+	 * down: healthy once fleet_start (or a later beat) has dropped them.
 	 */
 	f->rejoining = true;
 	registry_get_observer(g, &f->rnext);
@@ -653,6 +656,9 @@ int fleet_start(struct fleet *f)
 
 	if (!f || f->started)
 		return 0;
+	/* Before the lease service's timer and the first request: issues need it. */
+	if (fleet_beat(f, fleet_mono()))
+		log_info("fleet: node %s is in the fleet", f->node);
 	if ((r = -pthread_create(&f->th, NULL, fleet_thread, f)) == 0)
 		f->started = true;
 	return r;

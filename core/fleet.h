@@ -57,7 +57,12 @@ typedef void fleet_audit_fn(void *ctx, const char *action, const struct lease *l
 int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *s,
 	       struct fleet **out, char *errbuf) __attribute__((warn_unused_result));
 
-/* fleet_start - the fleet's thread (after daemonizing); 0 or -errno. */
+/*
+ * fleet_start - a first heartbeat, the node's leases against their rows
+ * (those survivors claimed while it was down are dropped), then the
+ * fleet's thread (after daemonizing, before the lease service's timer);
+ * 0 or -errno.
+ */
 int fleet_start(struct fleet *f) __attribute__((warn_unused_result));
 
 /* fleet_stop - join the thread (idempotent, NULL-safe). */
