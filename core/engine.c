@@ -116,7 +116,9 @@ static int engine_be_renew(void *ctx, struct lease *l, int64_t until_wall, char 
 
 	/* Cut off from the fleet: survivors may claim it, so let VALID UNTIL run out. */
 	if (e->fleet && !fleet_healthy(e->fleet)) {
-		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "not in the fleet: its control store is unreachable, or this"
+			 " node is back and has leases claimed meanwhile to drop");
 		return -EAGAIN;
 	}
 #ifdef CREDFS_TEST_HOOKS
@@ -141,13 +143,26 @@ static int engine_be_revoke(void *ctx, struct lease *l, char *errbuf)
 	 * claimed (fleet.c), so a login is revoked once.
 	 */
 	if (e->fleet && !fleet_healthy(e->fleet)) {
-		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "not in the fleet: its control store is unreachable, or this"
+			 " node is back and has leases claimed meanwhile to drop");
 		return -EAGAIN;
 	}
+#ifdef CREDFS_TEST_HOOKS
+	fleet_test_stuck(e->fleet);
+#endif
 	p = engine_lease_pool(ctx, l, errbuf);
 	r = p ? conn_revoke_user(p, l->role, l->username, errbuf) : -EIO;
 
 	conn_pool_unref(p);
+	/*
+	 * Already gone: revoked, unless another node claimed the lease and
+	 * revoked it, this node's statement having been held up by a cut
+	 * across the claim: that revocation is the claimer's (fleet_lease_own
+	 * drops the lease here), not a second one.
+	 */
+	if (r == 1)
+		r = fleet_lease_unclaimed(e->fleet, l, errbuf);
 	return r;
 }
 

@@ -456,7 +456,7 @@ void fleet_test_stuck(struct fleet *f)
 	owns = f->owns;
 	while (f->owns == owns && fleet_mono() < until && !f->stop)
 		usleep(20000);
-	log_info("test hook: a renewal held up by the cut goes on");
+	log_info("test hook: a job held up by the cut goes on");
 }
 #endif
 

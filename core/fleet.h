@@ -81,8 +81,8 @@ bool fleet_healthy(struct fleet *f);
 
 #ifdef CREDFS_TEST_HOOKS
 /*
- * fleet_test_stuck - CREDFS_TEST_FLEET_STUCK_MS=N: a renewal that passed
- * the health check waits N ms before it reaches PostgreSQL and, if the
+ * fleet_test_stuck - CREDFS_TEST_FLEET_STUCK_MS=N: a renewal or revocation
+ * that passed the health check waits N ms before it reaches PostgreSQL and, if the
  * node was cut off meanwhile, until it is back and has looked at its
  * leases once: a statement sent into a cut link arrives after the link is
  * back.
@@ -114,6 +114,15 @@ struct conn_pool;
  * CREDFS_TEST_FLEET_SEPARATE=1 always gives NULL.
  */
 char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l);
+
+/*
+ * fleet_lease_unclaimed - l's login turned out to be gone when this node
+ * revoked it: 0 when no other node has claimed l (the revocation counts as
+ * this node's), -EAGAIN (errbuf, LEASESVC_ERRLEN) when one has, so the
+ * revocation was the claimer's and fleet_lease_own drops l here, or when
+ * the control store cannot tell yet. 0 with no fleet.
+ */
+int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf);
 
 /* fleet_lease_gone - l's creation rolled back: its row goes (queued). */
 void fleet_lease_gone(struct fleet *f, struct lease *l);

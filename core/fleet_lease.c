@@ -445,6 +445,35 @@ out:
 	return clean;
 }
 
+int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf)
+{
+	const char *v[] = { l->id, NULL };
+	PGresult *res;
+	int r = -EAGAIN;
+
+	if (!f)
+		return 0;
+	v[1] = f->node;
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f,
+			"SELECT claimed_by FROM @.leases WHERE id = $1 AND claimed_by IS NOT NULL"
+			" AND claimed_by <> $2",
+			2, v);
+	pthread_mutex_unlock(&f->pmu);
+	if (!res)
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "the login is gone; the control store cannot tell whether another node "
+			 "revoked it");
+	else if (PQntuples(res) > 0)
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "the login is gone: node %s claimed the lease and revoked it",
+			 PQgetvalue(res, 0, 0));
+	else
+		r = 0;
+	PQclear(res);
+	return r;
+}
+
 /* --- dead nodes -------------------------------------------------------------------- */
 
 static const char fleet_claim_sql[] =
@@ -518,8 +547,10 @@ static void fleet_job_run(void *arg)
 		snprintf(errbuf, sizeof(errbuf), "connection %s is not configured", j->conn);
 	else if ((r = conn_user_exists(p, j->username, errbuf)) == 0)
 		gone = true; /* its node revoked it before the row said so: once is enough */
-	else if (r > 0)
-		r = conn_revoke_user(p, ro, j->username, errbuf);
+	else if (r > 0 && (r = conn_revoke_user(p, ro, j->username, errbuf)) == 1) {
+		r = 0;
+		gone = true; /* gone between the look and the revocation */
+	}
 	if (r == 0 && ro && (l = lease_new(ro, j->username, NULL, 0))) {
 		/* the audit line names the dead node's lease */
 		snprintf(l->id, sizeof(l->id), "%s", j->id);

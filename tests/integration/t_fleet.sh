@@ -38,10 +38,11 @@
 #                again: c's leases/ drops them, its holder was woken with
 #                POLLPRI, the logins stay gone for TTL + 2 s more, and c
 #                records no successful renewal of them. The cut catches c's
-#                held lease in a renewal that passed c's health check and
-#                is held up until c is back (CREDFS_TEST_FLEET_STUCK_MS, a
-#                test hook): c must drop the lease once that job has
-#                ended, not revoke it.
+#                let-go lease in a revocation and its held lease in a
+#                renewal that passed c's health check and are held up
+#                until c is back (CREDFS_TEST_FLEET_STUCK_MS, a test hook):
+#                c must drop the leases once those jobs have ended, not
+#                revoke them, nor count a login it finds gone as revoked.
 #   revoked rows --fleet-retention 2: c's two rows (revoked by a) outlive the
 #                retention while c is away and are deleted within retention
 #                + 3 s of c being back; b's four (b never back) stay.
@@ -83,9 +84,9 @@ FLEET_KEY=$T_DIR/fleet.key
 CREATE_ONLY='CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '"'"'{{password}}'"'"' VALID UNTIL '"'"'{{expiration}}'"'"';'
 
 declare -A N_PID=() N_MNT=() N_ENV=()
-# Node c's renewals that pass the health check are held 2 s (test hooks),
-# and one that the cut catches arrives after c is back: the renewal in
-# flight across the partition, every run (see "partition" below).
+# Node c's renewals and revocations that pass the health check are held 2 s
+# (test hooks), and one that the cut catches arrives after c is back: jobs
+# in flight across the partition, every run (see "partition" below).
 STUCK_MS=2000
 N_ENV[c]="CREDFS_TEST_FLEET_STUCK_MS=$STUCK_MS"
 
@@ -491,23 +492,27 @@ echo "kill: b's logins gone: $(all_roles_gone "${B_USERS[@]}" && echo all || ech
 	"$((($(_now_us) - T_KILL) / 1000)) ms after the kill"
 
 # ==== partition of node c =================================================================
+# The cut comes when each of c's two leases has a job that passed c's
+# health check and is held up by it (c counts as healthy for grace/2 after
+# its last answer, beats every grace/4; c's jobs wait STUCK_MS before they
+# reach PostgreSQL and, cut off meanwhile, until c is back): the let-go
+# lease's revocation (let go + TTL) 0.4 s after the cut, the held lease's
+# first renewal (2/3 TTL after its issue) 0.2 s after. Both reach
+# PostgreSQL only after a has revoked the logins; c must then neither
+# revoke them a second time nor count the login it finds gone as its own
+# revocation. (Without the hooks the cut link holds the revocation up.)
+got=$(cat "$C/creds/r") || fail "cat creds/r on c failed: $(tail -n 1 "$C/errors")"
+T_LG=$(_now_us)
+GC_USER=$(user_of "$got") GC_PASS=$(pass_of "$got") GC_ID=$(id_of "$got")
+sleep_until_us $((T_LG + 800000))
 fleet_hold "$C/creds/r" open "$T_DIR/woke.c"
-T_HELD=$(_now_us)
 HC_PID=$HOLD_PID HC_USER=$(user_of "$HOLD_CREDS") HC_PASS=$(pass_of "$HOLD_CREDS")
 HC_ID=$(id_of "$HOLD_CREDS")
-check "partition: c's held lease logs in before the cut" pg2_login "$HC_USER" "$HC_PASS"
-check "partition: c's held lease appears in a's fleet/leases/r (node c) within 2 s" \
-	wait_until 2 fleet_node_is a "$HC_ID" c
-# The let-go lease last, so that c cannot revoke it (one TTL after) before the cut.
-got=$(cat "$C/creds/r") || fail "cat creds/r on c failed: $(tail -n 1 "$C/errors")"
-GC_USER=$(user_of "$got") GC_PASS=$(pass_of "$got") GC_ID=$(id_of "$got")
 C_USERS=("$HC_USER" "$GC_USER")
-
-# The cut 1.8 s after the held lease's issue: its first renewal (2/3 TTL,
-# 2 s) passes c's health check (c counts as healthy for grace/2 after its
-# last answer, beats every grace/4), is held up past it, and reaches
-# PostgreSQL only after c is back. c must not revoke it then either.
-sleep_until_us $((T_HELD + 1800000))
+check "partition: c's held lease logs in before the cut" pg2_login "$HC_USER" "$HC_PASS"
+check "partition: c's held lease appears in a's fleet/leases/r (node c) within 1.5 s" \
+	until_us $((T_LG + 2500000)) fleet_node_is a "$HC_ID" c
+sleep_until_us $((T_LG + 2600000))
 in_ns c ip link set "${N_VN[c]}" down
 T_CUT=$(_now_us)
 for u in "${C_USERS[@]}"; do
