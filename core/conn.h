@@ -107,7 +107,8 @@ int conn_renew_user(struct conn_pool *p, const struct role *role, const char *us
  * conn_revoke_user - end the login: the role's revocation statements, or
  * the default (NOLOGIN, revoke privileges as Vault does, reassign and drop
  * owned objects, DROP ROLE); then, if the role says so, terminate the
- * login's sessions. A login that no longer exists counts as revoked.
+ * login's sessions. 0: revoked; 1: the login no longer existed (counts as
+ * revoked: revocation is idempotent); -errno.
  */
 int conn_revoke_user(struct conn_pool *p, const struct role *role, const char *username,
 		     char *errbuf);

@@ -635,14 +635,16 @@ static int conn_revoke_on(PGconn *pg, const struct role *role, const char *usern
 
 		/* A login that is already gone counts as revoked: revocation is idempotent. */
 		if ((oid = conn_role_oid(pg, username, errbuf)) <= 0) {
-			r = oid < 0 ? (int)oid : 0;
+			r = oid < 0 ? (int)oid : 1;
 			goto out;
 		}
 		r = conn_exec_stmts(pg, role->revocation, role->n_revocation, vars, 2, errbuf);
 	} else {
 		r = conn_lookup_drop(pg, username, &oid, &fallback, errbuf);
-		if (r == 0 && oid == 0)
-			goto out; /* already gone */
+		if (r == 0 && oid == 0) {
+			r = 1; /* already gone */
+			goto out;
+		}
 		if (fallback)
 			r = conn_default_revoke(pg, username, errbuf);
 	}

@@ -116,9 +116,14 @@ static int engine_be_renew(void *ctx, struct lease *l, int64_t until_wall, char 
 
 	/* Cut off from the fleet: survivors may claim it, so let VALID UNTIL run out. */
 	if (e->fleet && !fleet_healthy(e->fleet)) {
-		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "not in the fleet: its control store is unreachable, or this"
+			 " node is back and has leases claimed meanwhile to drop");
 		return -EAGAIN;
 	}
+#ifdef CREDFS_TEST_HOOKS
+	fleet_test_stuck(e->fleet);
+#endif
 	p = engine_lease_pool(ctx, l, errbuf);
 	int r = p ? conn_renew_user(p, l->role, l->username, until_wall, errbuf) : -EIO;
 
@@ -138,13 +143,26 @@ static int engine_be_revoke(void *ctx, struct lease *l, char *errbuf)
 	 * claimed (fleet.c), so a login is revoked once.
 	 */
 	if (e->fleet && !fleet_healthy(e->fleet)) {
-		snprintf(errbuf, LEASESVC_ERRLEN, "the fleet's control store is unreachable");
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "not in the fleet: its control store is unreachable, or this"
+			 " node is back and has leases claimed meanwhile to drop");
 		return -EAGAIN;
 	}
+#ifdef CREDFS_TEST_HOOKS
+	fleet_test_stuck(e->fleet);
+#endif
 	p = engine_lease_pool(ctx, l, errbuf);
 	r = p ? conn_revoke_user(p, l->role, l->username, errbuf) : -EIO;
 
 	conn_pool_unref(p);
+	/*
+	 * Already gone: revoked, unless another node claimed the lease and
+	 * revoked it, this node's statement having been held up by a cut
+	 * across the claim: that revocation is the claimer's (fleet_lease_own
+	 * drops the lease here), not a second one.
+	 */
+	if (r == 1)
+		r = fleet_lease_unclaimed(e->fleet, l, errbuf);
 	return r;
 }
 
@@ -282,7 +300,11 @@ int engine_start(struct engine *e)
 	/* without it issues compute their own verifiers: slower, not wrong */
 	if (!(e->pwpool = pwpool_new(ENGINE_PWPOOL, SECRET_PASSWORD_LEN)))
 		log_warn("no password pool: verifiers are computed at issue");
-	return leasesvc_start(e->svc, LANES_DEFAULT_WIDTH) ?: fleet_start(e->fleet);
+	/*
+	 * The fleet first: a starting node drops the leases survivors claimed
+	 * while it was down before the timer could renew or revoke them.
+	 */
+	return fleet_start(e->fleet) ?: leasesvc_start(e->svc, LANES_DEFAULT_WIDTH);
 }
 
 void engine_stop(struct engine *e)

@@ -278,12 +278,13 @@ void engine_note_error(struct engine *e, uid_t uid, const char *path, const char
  * engine_open_fleet - join the fleet whose control store conninfo reaches
  * (fleet.h), as node (NULL: the host name), in schema (NULL: credfs),
  * sealing secrets under key_file (must exist, 0600); a dead node's leases
- * are claimed grace_s seconds after its last heartbeat. After
+ * are claimed grace_s seconds after its last heartbeat; their rows are
+ * deleted retention_s seconds after their revocation (<= 0: a day). After
  * engine_open_state, before mounting. -EBUSY: node runs elsewhere.
  */
 int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_file,
-		      const char *node, const char *schema, int grace_s, char *errbuf)
-	__attribute__((warn_unused_result));
+		      const char *node, const char *schema, int grace_s, int retention_s,
+		      char *errbuf) __attribute__((warn_unused_result));
 
 /* engine_has_fleet - whether --fleet was given. */
 bool engine_has_fleet(struct engine *e);

@@ -21,7 +21,8 @@ static void engine_fleet_audit(void *ctx, const char *action, const struct lease
 }
 
 int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_file,
-		      const char *node, const char *schema, int grace_s, char *errbuf)
+		      const char *node, const char *schema, int grace_s, int retention_s,
+		      char *errbuf)
 {
 	struct fleet_opts o = {
 		.conninfo = conninfo,
@@ -29,6 +30,7 @@ int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_fi
 		.node = node,
 		.schema = schema,
 		.grace_s = grace_s,
+		.retention_s = retention_s,
 	};
 
 	int r = fleet_open(&o, e->reg, e->svc, &e->fleet, errbuf);

@@ -428,8 +428,37 @@ void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx)
 
 bool fleet_healthy(struct fleet *f)
 {
-	return !f || fleet_mono() - f->hb_ok <= f->grace_ms / 2;
+	/*
+	 * Rejoining: leases claimed while this node was away (or down) may
+	 * still be in its table; whatever has been answered since, nothing is
+	 * renewed or revoked before fleet_lease_own has dropped them.
+	 */
+	return !f || (!f->rejoining && fleet_mono() - f->hb_ok <= f->grace_ms / 2);
 }
+
+#ifdef CREDFS_TEST_HOOKS
+void fleet_test_stuck(struct fleet *f)
+{
+	const char *e = getenv("CREDFS_TEST_FLEET_STUCK_MS");
+	int64_t ms = e ? strtoll(e, NULL, 10) : 0, until;
+	uint64_t session, owns;
+
+	if (!f || ms <= 0)
+		return;
+	session = f->session;
+	usleep((useconds_t)ms * 1000);
+	if (fleet_healthy(f))
+		return;
+	/* Cut off meanwhile: the statement arrives once the node is back and has looked. */
+	until = fleet_mono() + 60000;
+	while (f->session == session && fleet_mono() < until && !f->stop)
+		usleep(20000);
+	owns = f->owns;
+	while (f->owns == owns && fleet_mono() < until && !f->stop)
+		usleep(20000);
+	log_info("test hook: a job held up by the cut goes on");
+}
+#endif
 
 /* Wait up to ms for the control connection to have something; true when notified. */
 static bool fleet_listen(struct fleet *f, int ms)
@@ -470,6 +499,24 @@ static void fleet_reconnect(struct fleet *f)
 		f->wake = true;
 }
 
+/*
+ * A heartbeat; starting, or back after a cut: first drop the leases
+ * survivors claimed meanwhile, then count as healthy (renewals and
+ * revocations wait for it), so none is renewed or revoked twice. One whose
+ * job is still in flight keeps the node rejoining until a later beat drops
+ * it. Healthy from before the beat (now): survivors count from its now().
+ * True when the node has just become healthy.
+ */
+static bool fleet_beat(struct fleet *f, int64_t now)
+{
+	if (!fleet_heartbeat(f) || !f->rejoining || !fleet_lease_own(f))
+		return false;
+	fleet_lease_synced(f);
+	f->rejoining = false;
+	f->hb_ok = now;
+	return true;
+}
+
 static void *fleet_thread(void *arg)
 {
 	struct fleet *f = arg;
@@ -480,7 +527,7 @@ static void *fleet_thread(void *arg)
 	 * tick) does not leave gaps in which issues and renewals are refused.
 	 */
 	int64_t hb_every = f->grace_ms / 4 < FLEET_TICK_MS ? f->grace_ms / 4 : FLEET_TICK_MS;
-	bool was_down = false;
+	bool was_down = false, away = false;
 
 	while (!f->stop) {
 		bool down;
@@ -489,7 +536,7 @@ static void *fleet_thread(void *arg)
 		down = f->pg == NULL;
 		pthread_mutex_unlock(&f->pmu);
 		if (down) {
-			was_down = true;
+			was_down = away = true;
 			fleet_reconnect(f);
 		}
 		if (fleet_listen(f, 200))
@@ -497,32 +544,24 @@ static void *fleet_thread(void *arg)
 		now = fleet_mono();
 		if (f->wake || now >= next_sync || was_down) {
 			f->wake = false;
+			was_down = false;
 			next_sync = now + FLEET_RESYNC_MS;
 			fleet_defs_sync(f, false);
 			fleet_resolve_pending(f);
 		}
 		if (now >= next_tick || now >= next_hb) {
-			bool ok, tick = now >= next_tick;
+			bool tick = now >= next_tick;
 
 			next_hb = now + hb_every;
 			if (tick)
 				next_tick = now + FLEET_TICK_MS;
-			ok = fleet_heartbeat(f);
-			/*
-			 * Back after a cut: first drop the leases survivors claimed
-			 * meanwhile, then count as healthy (renewals and
-			 * revocations wait for it), so none is renewed or revoked
-			 * twice.
-			 */
-			if (ok && (was_down || f->rejoining))
-				fleet_lease_own(f);
-			if (ok) {
-				f->rejoining = false;
-				f->hb_ok = fleet_mono();
+			if (fleet_beat(f, now)) {
+				log_info("fleet: node %s is %s", f->node,
+					 away ? "back in the fleet" : "in the fleet");
+				away = false;
 			}
 			if (tick)
 				fleet_lease_tick(f);
-			was_down = false;
 		}
 	}
 	return NULL;
@@ -540,6 +579,7 @@ static int fleet_init(struct fleet *f, const struct fleet_opts *o, char *errbuf)
 			snprintf(host, sizeof(host), "localhost");
 	}
 	f->grace_ms = (int64_t)(o->grace_s > 0 ? o->grace_s : 10) * 1000;
+	f->retention_s = o->retention_s > 0 ? o->retention_s : FLEET_RETENTION_S;
 	pthread_mutex_init(&f->pmu, NULL);
 	pthread_mutex_init(&f->mu, NULL);
 	if (!(f->node = strdup(o->node && *o->node ? o->node : host)) ||
@@ -584,6 +624,11 @@ int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *
 		goto out;
 	if (fleet_heartbeat(f))
 		f->hb_ok = fleet_mono();
+	/*
+	 * Its journal may hold leases that survivors claimed while it was
+	 * down: healthy once fleet_start (or a later beat) has dropped them.
+	 */
+	f->rejoining = true;
 	registry_get_observer(g, &f->rnext);
 	leasesvc_get_observer(s, &f->lnext);
 	/* The fleet's definitions win over the journal's; ours seed a new fleet. */
@@ -611,6 +656,9 @@ int fleet_start(struct fleet *f)
 
 	if (!f || f->started)
 		return 0;
+	/* Before the lease service's timer and the first request: issues need it. */
+	if (fleet_beat(f, fleet_mono()))
+		log_info("fleet: node %s is in the fleet", f->node);
 	if ((r = -pthread_create(&f->th, NULL, fleet_thread, f)) == 0)
 		f->started = true;
 	return r;

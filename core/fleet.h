@@ -37,7 +37,10 @@ struct fleet_opts {
 	const char *node; /* this node's name (NULL: the host name) */
 	const char *schema; /* NULL: "credfs" */
 	int grace_s; /* <= 0: 10 */
+	int retention_s; /* revoked lease rows kept this long; <= 0: FLEET_RETENTION_S */
 };
+
+#define FLEET_RETENTION_S 86400 /* a day: fleet/ and SQL can still tell what became of a lease */
 
 struct fleet;
 
@@ -54,7 +57,12 @@ typedef void fleet_audit_fn(void *ctx, const char *action, const struct lease *l
 int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *s,
 	       struct fleet **out, char *errbuf) __attribute__((warn_unused_result));
 
-/* fleet_start - the fleet's thread (after daemonizing); 0 or -errno. */
+/*
+ * fleet_start - a first heartbeat, the node's leases against their rows
+ * (those survivors claimed while it was down are dropped), then the
+ * fleet's thread (after daemonizing, before the lease service's timer);
+ * 0 or -errno.
+ */
 int fleet_start(struct fleet *f) __attribute__((warn_unused_result));
 
 /* fleet_stop - join the thread (idempotent, NULL-safe). */
@@ -63,8 +71,24 @@ void fleet_stop(struct fleet *f);
 /* fleet_free - stop, close the control connection (releases the node lock). NULL-safe. */
 void fleet_free(struct fleet *f);
 
-/* fleet_healthy - whether the last heartbeat succeeded within grace/2 (renewals need it). */
+/*
+ * fleet_healthy - whether the last heartbeat succeeded within grace/2 and
+ * the node is not rejoining (starting, or back from a cut, with leases
+ * that survivors claimed meanwhile not yet dropped). Renewals and
+ * revocations need it.
+ */
 bool fleet_healthy(struct fleet *f);
+
+#ifdef CREDFS_TEST_HOOKS
+/*
+ * fleet_test_stuck - CREDFS_TEST_FLEET_STUCK_MS=N: a renewal or revocation
+ * that passed the health check waits N ms before it reaches PostgreSQL and, if the
+ * node was cut off meanwhile, until it is back and has looked at its
+ * leases once: a statement sent into a cut link arrives after the link is
+ * back.
+ */
+void fleet_test_stuck(struct fleet *f);
+#endif
 
 /* fleet_set_audit - the audit hook; before fleet_start. */
 void fleet_set_audit(struct fleet *f, fleet_audit_fn *fn, void *ctx);
@@ -90,6 +114,15 @@ struct conn_pool;
  * CREDFS_TEST_FLEET_SEPARATE=1 always gives NULL.
  */
 char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l);
+
+/*
+ * fleet_lease_unclaimed - l's login turned out to be gone when this node
+ * revoked it: 0 when no other node has claimed l (the revocation counts as
+ * this node's), -EAGAIN (errbuf, LEASESVC_ERRLEN) when one has, so the
+ * revocation was the claimer's and fleet_lease_own drops l here, or when
+ * the control store cannot tell yet. 0 with no fleet.
+ */
+int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf);
 
 /* fleet_lease_gone - l's creation rolled back: its row goes (queued). */
 void fleet_lease_gone(struct fleet *f, struct lease *l);

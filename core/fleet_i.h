@@ -20,12 +20,16 @@
 #define FLEET_TICK_MS	   2000 /* heartbeat, lease rows, dead nodes */
 #define FLEET_RESYNC_MS	   10000 /* full resync of definitions */
 #define FLEET_OP_MS	   10000 /* client-side deadline of one control store exchange */
+#define FLEET_GC_MS	   60000 /* revoked rows past the retention are looked for (at most) */
+#define FLEET_GC_BATCH	   1000 /* rows deleted by one statement */
+#define FLEET_GONE_S	   (7 * 86400) /* a node silent this long no longer holds its rows back */
 #define FLEET_DEFAULT_NAME "credfs"
 
 struct fleet {
 	char *node, *schema, *conninfo; /* immutable */
 	char *qs; /* immutable: the schema as a quoted identifier */
 	int64_t grace_ms; /* immutable */
+	int64_t retention_s; /* immutable: revoked rows are kept this long */
 	struct secret *key; /* immutable */
 	struct registry *g; /* borrowed */
 	struct leasesvc *s; /* borrowed */
@@ -48,7 +52,11 @@ struct fleet {
 	fleet_audit_fn *audit; /* set before start */
 	void *audit_ctx;
 	_Atomic int64_t hb_ok; /* monotonic ms the control session last answered */
-	_Atomic bool rejoining; /* reconnected: healthy only after fleet_lease_own */
+	_Atomic bool
+		rejoining; /* starting or reconnected: healthy only after a clean fleet_lease_own */
+	_Atomic uint64_t session; /* control sessions opened so far */
+	_Atomic uint64_t owns; /* fleet_lease_own runs so far (a test hook waits for one) */
+	int64_t gc_at; /* the thread's: monotonic ms of the next garbage collection */
 	_Atomic bool stop;
 	_Atomic bool wake; /* a notification came: resync now */
 	bool started;
@@ -118,11 +126,21 @@ int fleet_lease_record(struct fleet *f, struct lease *l, enum leasesvc_rec what,
 /*
  * fleet_lease_own - this node's leases against their rows: those another
  * node claimed are dropped without revoking, revoke requests are served,
- * rows missing are written (pmu not held).
+ * rows missing are written (pmu not held). True when the rows were read
+ * and every lease another node claimed is out of the table: a node back
+ * from a cut counts as healthy only then (a claimed lease with a job in
+ * flight stays until that job ends, and must not be revoked by it).
  */
-void fleet_lease_own(struct fleet *f);
+bool fleet_lease_own(struct fleet *f);
 
-/* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due (pmu not held). */
+/*
+ * fleet_lease_synced - record that this node has just dropped every lease
+ * claimed from it (a clean fleet_lease_own): rows claimed before may go
+ * (pmu not held).
+ */
+void fleet_lease_synced(struct fleet *f);
+
+/* fleet_lease_tick - flush queued row changes, claim dead nodes' leases, revoke what is due, delete old revoked rows (pmu not held). */
 void fleet_lease_tick(struct fleet *f);
 
 /* fleet_lease_refresh - reload the fleet/leases cache if older than max_age_ms (pmu not held). */

@@ -357,7 +357,36 @@ static void fleet_flush(struct fleet *f)
 
 /* --- this node's leases: revoke requests, hand-overs, rows missing --------------- */
 
-void fleet_lease_own(struct fleet *f)
+/*
+ * l, claimed by another node, out of the table without a revocation. False
+ * while a job of l's runs (a renewal or revocation that passed the health
+ * check before the cut, its statement held up by the cut link): it is
+ * dropped at a later try, once the job has ended.
+ */
+static bool fleet_lease_hand_over(struct fleet *f, struct lease *l)
+{
+	struct lease *still;
+	bool out;
+
+	fleet_tl_applying = true;
+	out = leasesvc_forget(f->s, l);
+	fleet_tl_applying = false;
+	if (out) {
+		log_warn("lease %s: claimed by another node while this one was away: dropped, "
+			 "not revoked",
+			 l->id);
+		return true;
+	}
+	still = lease_table_get(leasesvc_table(f->s), l->id);
+	out = still != l;
+	lease_unref(still);
+	if (!out)
+		log_info("lease %s: claimed by another node; dropped once its job in flight ends",
+			 l->id);
+	return out;
+}
+
+bool fleet_lease_own(struct fleet *f)
 {
 	const char *v[] = { f->node };
 	struct lease_table *t = leasesvc_table(f->s);
@@ -365,6 +394,7 @@ void fleet_lease_own(struct fleet *f)
 	json_t *rows = json_object();
 	PGresult *res;
 	size_t n = 0;
+	bool clean = false;
 
 	pthread_mutex_lock(&f->pmu);
 	res = fleet_sql(
@@ -375,6 +405,7 @@ void fleet_lease_own(struct fleet *f)
 	pthread_mutex_unlock(&f->pmu);
 	if (!res || !rows || lease_table_snapshot(t, &all, &n) != 0)
 		goto out;
+	clean = true;
 	for (int i = 0; i < PQntuples(res); i++)
 		json_object_set_new(rows, PQgetvalue(res, i, 0),
 				    json_pack("{s:b, s:b}", "gone", fleet_str(res, i, 1)[0] == 't',
@@ -388,12 +419,8 @@ void fleet_lease_own(struct fleet *f)
 						   all[i]->valid_until + leasesvc_wall_off()) == 0)
 				log_info("lease %s: written to the control store", all[i]->id);
 		} else if (json_is_true(json_object_get(row, "gone"))) {
-			fleet_tl_applying = true;
-			if (leasesvc_forget(f->s, all[i]))
-				log_warn("lease %s: claimed by another node while this one was "
-					 "away: dropped, not revoked",
-					 all[i]->id);
-			fleet_tl_applying = false;
+			if (!fleet_lease_hand_over(f, all[i]))
+				clean = false;
 		} else if (json_is_true(json_object_get(row, "rm"))) {
 			const char *w[] = { all[i]->id };
 
@@ -414,6 +441,37 @@ out:
 	free(all);
 	json_decref(rows);
 	PQclear(res);
+	f->owns++;
+	return clean;
+}
+
+int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf)
+{
+	const char *v[] = { l->id, NULL };
+	PGresult *res;
+	int r = -EAGAIN;
+
+	if (!f)
+		return 0;
+	v[1] = f->node;
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f,
+			"SELECT claimed_by FROM @.leases WHERE id = $1 AND claimed_by IS NOT NULL"
+			" AND claimed_by <> $2",
+			2, v);
+	pthread_mutex_unlock(&f->pmu);
+	if (!res)
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "the login is gone; the control store cannot tell whether another node "
+			 "revoked it");
+	else if (PQntuples(res) > 0)
+		snprintf(errbuf, LEASESVC_ERRLEN,
+			 "the login is gone: node %s claimed the lease and revoked it",
+			 PQgetvalue(res, 0, 0));
+	else
+		r = 0;
+	PQclear(res);
+	return r;
 }
 
 /* --- dead nodes -------------------------------------------------------------------- */
@@ -489,8 +547,10 @@ static void fleet_job_run(void *arg)
 		snprintf(errbuf, sizeof(errbuf), "connection %s is not configured", j->conn);
 	else if ((r = conn_user_exists(p, j->username, errbuf)) == 0)
 		gone = true; /* its node revoked it before the row said so: once is enough */
-	else if (r > 0)
-		r = conn_revoke_user(p, ro, j->username, errbuf);
+	else if (r > 0 && (r = conn_revoke_user(p, ro, j->username, errbuf)) == 1) {
+		r = 0;
+		gone = true; /* gone between the look and the revocation */
+	}
 	if (r == 0 && ro && (l = lease_new(ro, j->username, NULL, 0))) {
 		/* the audit line names the dead node's lease */
 		snprintf(l->id, sizeof(l->id), "%s", j->id);
@@ -591,6 +651,61 @@ static void fleet_revoke_claimed(struct fleet *f)
 	PQclear(res);
 }
 
+/* --- revoked rows ------------------------------------------------------------------- */
+
+void fleet_lease_synced(struct fleet *f)
+{
+	const char *v[] = { f->node };
+
+	pthread_mutex_lock(&f->pmu);
+	PQclear(fleet_sql(f, "UPDATE @.nodes SET synced = now() WHERE node = $1", 1, v));
+	pthread_mutex_unlock(&f->pmu);
+}
+
+/*
+ * A row revoked for a dead node stays for the retention (fleet/ and SQL
+ * can tell what became of the lease), and until its node has been back and
+ * has dropped the lease (nodes.synced after the claim): a node that came
+ * back to find no row would take its lease for one from before it joined
+ * the fleet, write it again and revoke it a second time. A node silent for
+ * FLEET_GONE_S (or the retention, if longer) no longer holds its rows
+ * back. Any healthy node deletes them, a batch per statement, SKIP LOCKED
+ * so that nodes do not wait for one another.
+ */
+static const char fleet_gc_sql[] =
+	"DELETE FROM @.leases WHERE id IN (SELECT l.id FROM @.leases l"
+	" LEFT JOIN @.nodes n ON n.node = l.node WHERE l.state = 'revoked'"
+	" AND l.revoked_at < now() - make_interval(secs => $1::double precision)"
+	" AND (n.node IS NULL OR n.synced > l.claimed_at"
+	" OR n.heartbeat < now() - make_interval(secs => $2::double precision))"
+	" LIMIT $3::int FOR UPDATE OF l SKIP LOCKED)";
+
+static void fleet_gc(struct fleet *f)
+{
+	char keep[24], gone[24], batch[24];
+	const char *v[] = { keep, gone, batch };
+	int64_t now = fleet_mono(), every = f->retention_s * 1000 / 2;
+	PGresult *res;
+	long n = 0;
+
+	if (now < f->gc_at)
+		return;
+	snprintf(keep, sizeof(keep), "%lld", (long long)f->retention_s);
+	snprintf(gone, sizeof(gone), "%lld",
+		 (long long)(f->retention_s > FLEET_GONE_S ? f->retention_s : FLEET_GONE_S));
+	snprintf(batch, sizeof(batch), "%d", FLEET_GC_BATCH);
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f, fleet_gc_sql, 3, v);
+	pthread_mutex_unlock(&f->pmu);
+	if (res)
+		n = strtol(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (n > 0)
+		log_info("fleet: %ld revoked lease row(s) past the retention deleted", n);
+	/* A full batch: there may be more, at the next tick. */
+	f->gc_at = n >= FLEET_GC_BATCH ? 0 : now + (every < FLEET_GC_MS ? every : FLEET_GC_MS);
+}
+
 void fleet_lease_tick(struct fleet *f)
 {
 	fleet_flush(f);
@@ -599,5 +714,6 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_lease_own(f);
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
+	fleet_gc(f);
 	fleet_lease_refresh(f, fleet_tick_ms(f) / 2);
 }

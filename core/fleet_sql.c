@@ -149,6 +149,10 @@ static const char fleet_ddl[] =
 	" updated_at timestamptz NOT NULL DEFAULT now());"
 	"CREATE INDEX IF NOT EXISTS leases_node ON @.leases (node);"
 	"CREATE INDEX IF NOT EXISTS leases_claimed_by ON @.leases (claimed_by);"
+	/* When the node last dropped the leases claimed from it (fleet_lease_synced). */
+	"ALTER TABLE @.nodes ADD COLUMN IF NOT EXISTS synced timestamptz;"
+	"CREATE INDEX IF NOT EXISTS leases_revoked ON @.leases (revoked_at)"
+	" WHERE state = 'revoked';"
 	"COMMIT";
 
 int fleet_sql_connect(struct fleet *f, char *errbuf)
@@ -192,6 +196,7 @@ int fleet_sql_connect(struct fleet *f, char *errbuf)
 	}
 	PQclear(res);
 	res = NULL;
+	f->session++;
 	r = 0;
 out:
 	PQclear(res);

@@ -40,6 +40,7 @@ struct opts {
 	char *node;
 	char *fleet_schema;
 	char *fleet_grace;
+	char *fleet_retention;
 };
 
 #define OPT(t, p)                              \
@@ -63,11 +64,13 @@ static const struct fuse_opt opt_spec[] = {
 	OPT("--node=%s", node),
 	OPT("--fleet-schema=%s", fleet_schema),
 	OPT("--fleet-grace=%s", fleet_grace),
+	OPT("--fleet-retention=%s", fleet_retention),
 	OPT("fleet=%s", fleet),
 	OPT("fleet_key=%s", fleet_key),
 	OPT("node=%s", node),
 	OPT("fleet_schema=%s", fleet_schema),
 	OPT("fleet_grace=%s", fleet_grace),
+	OPT("fleet_retention=%s", fleet_retention),
 	OPT("--audit-hash", audit_hash),
 	OPT("--check-state", check_state),
 	OPT("--metrics-mode %s", metrics_mode),
@@ -111,6 +114,8 @@ static void usage(const char *prog)
 	       "  --node NAME        this node's name in the fleet (default: the host name)\n"
 	       "  --fleet-schema S   the control store's schema (default credfs)\n"
 	       "  --fleet-grace SEC  a node silent this long is dead (default 10)\n"
+	       "  --fleet-retention SEC  rows of leases revoked for dead nodes are deleted\n"
+	       "                     this long after (default 86400)\n"
 	       "  -f                 stay in the foreground\n"
 	       "  -d                 debug: foreground and FUSE tracing\n"
 	       "  -s                 single-threaded\n"
@@ -251,7 +256,7 @@ static int harden(void)
 static int open_fleet(struct opts *o, struct engine *e)
 {
 	char errbuf[256] = "", *end = NULL;
-	long grace = 10;
+	long grace = 10, retention = 0; /* 0: the default, FLEET_RETENTION_S */
 	int r;
 
 	if (!o->fleet_key) {
@@ -268,10 +273,21 @@ static int open_fleet(struct opts *o, struct engine *e)
 			return -1;
 		}
 	}
+	if (o->fleet_retention) {
+		errno = 0;
+		retention = strtol(o->fleet_retention, &end, 10);
+		if (errno || !*o->fleet_retention || *end || retention < 1 ||
+		    retention > 366 * 86400) {
+			fprintf(stderr,
+				"credfs: --fleet-retention %s: want seconds (1..31622400)\n",
+				o->fleet_retention);
+			return -1;
+		}
+	}
 	if (absolute(&o->fleet_key) != 0)
 		return -1;
 	r = engine_open_fleet(e, o->fleet, o->fleet_key, o->node, o->fleet_schema, (int)grace,
-			      errbuf);
+			      (int)retention, errbuf);
 	if (r == -EBUSY)
 		fprintf(stderr, "credfs: %s\n", errbuf);
 	else if (r != 0)
@@ -286,8 +302,10 @@ static int open_fleet(struct opts *o, struct engine *e)
  */
 static char **fleet_argv(int *argc, char *argv[])
 {
-	static const char *const names[] = { "--fleet", "--fleet-key", "--node", "--fleet-schema",
-					     "--fleet-grace" };
+	static const char *const names[] = {
+		"--fleet",	  "--fleet-key",   "--node",
+		"--fleet-schema", "--fleet-grace", "--fleet-retention"
+	};
 	char **out = calloc((size_t)*argc + 1, sizeof(*out));
 	int n = 0;
 
@@ -480,6 +498,7 @@ out:
 	free(o.node);
 	free(o.fleet_schema);
 	free(o.fleet_grace);
+	free(o.fleet_retention);
 	fuse_opt_free_args(&args);
 	for (int i = 0; av && i < argc; i++)
 		free(av[i]);
