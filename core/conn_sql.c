@@ -180,6 +180,26 @@ static int conn_create_pipe(PGconn *pg, char *const *stmts, size_t n, conn_durab
  * -EPROTO: the connection broke during COMMIT, so the login may or may not
  * exist. -EIO: PostgreSQL refused it, rolled back (errbuf says why).
  */
+/*
+ * A creation attempt that did not commit, rolled back here: 0 to try again
+ * (a lost catalog race: err freed, after a backoff), else what to return:
+ * -ECANCELED (durable() failed), -EIO (errbuf says why). err is taken.
+ */
+static int conn_create_failed(PGconn *pg, PGresult *err, bool canceled, int attempt, char *errbuf)
+{
+	conn_rollback(pg);
+	if (!canceled && err && conn_transient(err) && attempt + 1 < CONN_RETRIES &&
+	    PQtransactionStatus(pg) == PQTRANS_IDLE) {
+		PQclear(err);
+		conn_backoff(attempt);
+		return 0;
+	}
+	if (!canceled)
+		conn_result_err(errbuf, err, pg);
+	PQclear(err);
+	return canceled ? -ECANCELED : -EIO;
+}
+
 static int conn_create_tx(PGconn *pg, const char *sql, char *const *stmts, size_t n,
 			  conn_durable_fn *durable, void *ctx, int *drp, char *errbuf)
 {
@@ -189,7 +209,6 @@ static int conn_create_tx(PGconn *pg, const char *sql, char *const *stmts, size_
 
 	for (int attempt = 0;; attempt++) {
 		PGresult *err = NULL;
-		bool transient;
 
 		if (stmts) {
 			r = conn_create_pipe(pg, stmts, n, durable, ctx, drp, &err);
@@ -201,20 +220,9 @@ static int conn_create_tx(PGconn *pg, const char *sql, char *const *stmts, size_
 				PQclear(err);
 				return -EPROTO;
 			}
-			conn_rollback(pg);
-			if (r == -ECANCELED) {
-				PQclear(err);
-				return -ECANCELED;
-			}
-			transient = err && conn_transient(err) && attempt + 1 < CONN_RETRIES &&
-				    PQtransactionStatus(pg) == PQTRANS_IDLE;
-			if (!transient) {
-				conn_result_err(errbuf, err, pg);
-				PQclear(err);
-				return -EIO;
-			}
-			PQclear(err);
-			conn_backoff(attempt);
+			if ((r = conn_create_failed(pg, err, r == -ECANCELED, attempt, errbuf)) !=
+			    0)
+				return r;
 			continue;
 		}
 		if (!PQsendQuery(pg, sql)) {
@@ -233,20 +241,8 @@ static int conn_create_tx(PGconn *pg, const char *sql, char *const *stmts, size_
 		}
 		if (!err && dr == 0)
 			break;
-		conn_rollback(pg);
-		if (dr != 0) {
-			PQclear(err);
-			return -ECANCELED;
-		}
-		transient = conn_transient(err) && attempt + 1 < CONN_RETRIES &&
-			    PQtransactionStatus(pg) == PQTRANS_IDLE;
-		if (!transient) {
-			conn_result_err(errbuf, err, pg);
-			PQclear(err);
-			return -EIO;
-		}
-		PQclear(err);
-		conn_backoff(attempt);
+		if ((r = conn_create_failed(pg, err, dr != 0, attempt, errbuf)) != 0)
+			return r;
 	}
 	res = conn_exec(pg, "COMMIT");
 	if (PQresultStatus(res) == PGRES_COMMAND_OK && !strcmp(PQcmdStatus(res), "COMMIT")) {
