@@ -75,9 +75,7 @@ static int fleet_def_put(struct fleet *f, const char *kind, const char *name, co
 
 	if (doc && !sealed)
 		return -ENOMEM;
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f, fleet_def_upsert, 8, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f, fleet_def_upsert, 8, v);
 	if (res && PQntuples(res) == 1) {
 		fleet_seen_set(f, kind, name, fleet_i64(res, 0, 0));
 		r = 0;
@@ -298,13 +296,11 @@ void fleet_defs_sync(struct fleet *f, bool push_local)
 	PGresult *res;
 	char key[300];
 
-	pthread_mutex_lock(&f->pmu);
 	/* Connections first: a role applied before its connection would still work, but read oddly. */
-	res = fleet_sql(f,
-			"SELECT kind, name, version, sealed, deleted FROM @.definitions"
-			" ORDER BY kind, name",
-			0, NULL);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f,
+			  "SELECT kind, name, version, sealed, deleted FROM @.definitions"
+			  " ORDER BY kind, name",
+			  0, NULL);
 	if (!res || !known) {
 		PQclear(res);
 		json_decref(known);
@@ -391,12 +387,10 @@ static void fleet_resolve_pending(struct fleet *f)
 {
 	PGresult *res;
 
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f,
-			"SELECT name, sealed FROM @.definitions WHERE kind = 'conn' AND rotating"
-			" AND NOT deleted AND updated_at < now() - interval '5 seconds'",
-			0, NULL);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f,
+			  "SELECT name, sealed FROM @.definitions WHERE kind = 'conn' AND rotating"
+			  " AND NOT deleted AND updated_at < now() - interval '5 seconds'",
+			  0, NULL);
 	for (int i = 0; res && i < PQntuples(res); i++)
 		if (fleet_str(res, i, 1))
 			fleet_resolve_one(f, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
@@ -410,12 +404,10 @@ static bool fleet_heartbeat(struct fleet *f)
 	const char *v[] = { f->node };
 	PGresult *res;
 
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f,
-			"INSERT INTO @.nodes (node, heartbeat) VALUES ($1, now())"
-			" ON CONFLICT (node) DO UPDATE SET heartbeat = now()",
-			1, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f,
+			  "INSERT INTO @.nodes (node, heartbeat) VALUES ($1, now())"
+			  " ON CONFLICT (node) DO UPDATE SET heartbeat = now()",
+			  1, v);
 	PQclear(res);
 	return res != NULL;
 }

@@ -99,6 +99,8 @@ char *fleet_sql_text(struct fleet *f, const char *tmpl);
  * set to NULL for the thread to reconnect); else a result to PQclear.
  */
 PGresult *fleet_sql(struct fleet *f, const char *tmpl, int n, const char *const *vals);
+/* fleet_query - fleet_sql, one statement under the control session's lock (pmu). */
+PGresult *fleet_query(struct fleet *f, const char *tmpl, int n, const char *const *vals);
 
 /*
  * fleet_sql_lock_conn - a connection of its own holding the session lock

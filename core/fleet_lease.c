@@ -71,9 +71,7 @@ static int fleet_lease_insert_row(struct fleet *f, struct lease *l, int64_t vali
 	PGresult *res = NULL;
 
 	if (fleet_row_make(f, l, valid_wall, &w) == 0) {
-		pthread_mutex_lock(&f->pmu);
-		res = fleet_sql(f, fleet_lease_insert, 11, w.v);
-		pthread_mutex_unlock(&f->pmu);
+		res = fleet_query(f, fleet_lease_insert, 11, w.v);
 	}
 	fleet_row_free(&w);
 	PQclear(res);
@@ -128,12 +126,10 @@ static int64_t fleet_started_us(struct fleet *f)
 	pthread_mutex_unlock(&f->mu);
 	if (us)
 		return us;
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f,
-			"SELECT (extract(epoch FROM started) * 1000000)::bigint FROM @.nodes"
-			" WHERE node = $1",
-			1, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f,
+			  "SELECT (extract(epoch FROM started) * 1000000)::bigint FROM @.nodes"
+			  " WHERE node = $1",
+			  1, v);
 	if (res && PQntuples(res) == 1)
 		us = fleet_i64(res, 0, 0);
 	PQclear(res);
@@ -396,13 +392,11 @@ bool fleet_lease_own(struct fleet *f)
 	size_t n = 0;
 	bool clean = false;
 
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(
+	res = fleet_query(
 		f,
 		"SELECT id, claimed_by IS NOT NULL AND claimed_by <> $1 OR state = 'revoked',"
 		" revoke_requested AND claimed_by IS NULL FROM @.leases WHERE node = $1",
 		1, v);
-	pthread_mutex_unlock(&f->pmu);
 	if (!res || !rows || lease_table_snapshot(t, &all, &n) != 0)
 		goto out;
 	clean = true;
@@ -427,12 +421,10 @@ bool fleet_lease_own(struct fleet *f)
 			if (leasesvc_revoke_now(f->s, all[i], true) == 0) {
 				log_info("lease %s: revocation requested through the fleet",
 					 all[i]->id);
-				pthread_mutex_lock(&f->pmu);
-				PQclear(fleet_sql(f,
-						  "UPDATE @.leases SET revoke_requested = false"
-						  " WHERE id = $1",
-						  1, w));
-				pthread_mutex_unlock(&f->pmu);
+				PQclear(fleet_query(f,
+						    "UPDATE @.leases SET revoke_requested = false"
+						    " WHERE id = $1",
+						    1, w));
 			}
 		}
 		lease_unref(all[i]);
@@ -454,12 +446,10 @@ int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf)
 	if (!f)
 		return 0;
 	v[1] = f->node;
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f,
-			"SELECT claimed_by FROM @.leases WHERE id = $1 AND claimed_by IS NOT NULL"
-			" AND claimed_by <> $2",
-			2, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f,
+			  "SELECT claimed_by FROM @.leases WHERE id = $1 AND claimed_by IS NOT NULL"
+			  " AND claimed_by <> $2",
+			  2, v);
 	if (!res)
 		snprintf(errbuf, LEASESVC_ERRLEN,
 			 "the login is gone; the control store cannot tell whether another node "
@@ -635,8 +625,7 @@ static void fleet_revoke_claimed(struct fleet *f)
 	const char *v[] = { f->node };
 	PGresult *res;
 
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(
+	res = fleet_query(
 		f,
 		"SELECT l.id, l.role, l.username, l.connection, l.state,"
 		" (extract(epoch FROM LEAST(n.heartbeat, l.claimed_at)) * 1000)::bigint,"
@@ -645,7 +634,6 @@ static void fleet_revoke_claimed(struct fleet *f)
 		" FROM @.leases l LEFT JOIN @.nodes n ON n.node = l.node"
 		" WHERE l.claimed_by = $1 AND l.state <> 'revoked'",
 		1, v);
-	pthread_mutex_unlock(&f->pmu);
 	for (int i = 0; res && i < PQntuples(res); i++)
 		fleet_revoke_row(f, res, i);
 	PQclear(res);
@@ -657,9 +645,7 @@ void fleet_lease_synced(struct fleet *f)
 {
 	const char *v[] = { f->node };
 
-	pthread_mutex_lock(&f->pmu);
-	PQclear(fleet_sql(f, "UPDATE @.nodes SET synced = now() WHERE node = $1", 1, v));
-	pthread_mutex_unlock(&f->pmu);
+	PQclear(fleet_query(f, "UPDATE @.nodes SET synced = now() WHERE node = $1", 1, v));
 }
 
 /*
@@ -694,9 +680,7 @@ static void fleet_gc(struct fleet *f)
 	snprintf(gone, sizeof(gone), "%lld",
 		 (long long)(f->retention_s > FLEET_GONE_S ? f->retention_s : FLEET_GONE_S));
 	snprintf(batch, sizeof(batch), "%d", FLEET_GC_BATCH);
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f, fleet_gc_sql, 3, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f, fleet_gc_sql, 3, v);
 	if (res)
 		n = strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);

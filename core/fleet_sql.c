@@ -240,3 +240,13 @@ PGconn *fleet_sql_lock_conn(struct fleet *f, const char *key, bool wait, char *e
 	PQclear(res);
 	return pg;
 }
+
+PGresult *fleet_query(struct fleet *f, const char *tmpl, int n, const char *const *vals)
+{
+	PGresult *res;
+
+	pthread_mutex_lock(&f->pmu);
+	res = fleet_sql(f, tmpl, n, vals);
+	pthread_mutex_unlock(&f->pmu);
+	return res;
+}

@@ -54,16 +54,15 @@ void fleet_lease_refresh(struct fleet *f, int64_t max_age_ms)
 	pthread_mutex_unlock(&f->mu);
 	if (fresh)
 		return;
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f,
-			"SELECT id, node, role, username, state,"
-			" (extract(epoch FROM issued) * 1000)::bigint,"
-			" (extract(epoch FROM valid_until) * 1000)::bigint,"
-			" (extract(epoch FROM let_go_at) * 1000)::bigint, holder::text, claimed_by,"
-			" revoke_requested, connection, connection_version FROM @.leases"
-			" WHERE state <> 'revoked'",
-			0, NULL);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(
+		f,
+		"SELECT id, node, role, username, state,"
+		" (extract(epoch FROM issued) * 1000)::bigint,"
+		" (extract(epoch FROM valid_until) * 1000)::bigint,"
+		" (extract(epoch FROM let_go_at) * 1000)::bigint, holder::text, claimed_by,"
+		" revoke_requested, connection, connection_version FROM @.leases"
+		" WHERE state <> 'revoked'",
+		0, NULL);
 	if (!res || !(all = json_object())) {
 		PQclear(res);
 		return;
@@ -136,9 +135,7 @@ int fleet_lease_revoke(struct fleet *f, const char *role, const char *id, bool *
 		r = 0;
 		goto out;
 	}
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f, "UPDATE @.leases SET revoke_requested = true WHERE id = $1", 1, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f, "UPDATE @.leases SET revoke_requested = true WHERE id = $1", 1, v);
 	r = res ? 0 : -EIO;
 	if (res)
 		log_info("lease %s: revocation requested from node %s", id,
@@ -160,14 +157,12 @@ static PGresult *fleet_nodes(struct fleet *f, const char *name)
 	PGresult *res;
 
 	snprintf(grace, sizeof(grace), "%.3f", f->grace_ms / 1000.0);
-	pthread_mutex_lock(&f->pmu);
-	res = fleet_sql(f,
-			"SELECT node, (extract(epoch FROM heartbeat) * 1000)::bigint,"
-			" heartbeat >= now() - make_interval(secs => $1::double precision),"
-			" (extract(epoch FROM started) * 1000)::bigint FROM @.nodes"
-			" WHERE $2::text IS NULL OR node = $2 ORDER BY node",
-			2, v);
-	pthread_mutex_unlock(&f->pmu);
+	res = fleet_query(f,
+			  "SELECT node, (extract(epoch FROM heartbeat) * 1000)::bigint,"
+			  " heartbeat >= now() - make_interval(secs => $1::double precision),"
+			  " (extract(epoch FROM started) * 1000)::bigint FROM @.nodes"
+			  " WHERE $2::text IS NULL OR node = $2 ORDER BY node",
+			  2, v);
 	return res;
 }
 
