@@ -36,8 +36,9 @@ extern const struct fuse_lowlevel_ops fs_ll_ops;
 #define FS_ENTRY_TIMEOUT 1.0
 /*
  * Attributes of a creds/ file node (a node per LOOKUP, fs_creds.c): kept
- * by the kernel for this long, so that a read past the body's end does not
- * ask for them again (two GETATTRs per open otherwise).
+ * by the kernel for this long, so that reads past the body's end ask for
+ * them once per open (after notify_store's invalidation), not on every
+ * read.
  */
 #define FS_CREDS_ATTR_TIMEOUT 1.0
 

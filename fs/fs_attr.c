@@ -201,9 +201,10 @@ int fs_attr(struct fs_ctx *c, const struct fs_path *p, struct fs_inode *node,
  * directories keep theirs as long as names are kept (FS_ENTRY_TIMEOUT):
  * a path walk checks their permissions, and with 0 it would send a
  * GETATTR for each of them on every open. A creds/ file node's attributes
- * hold for its life (its body is fixed, and notify_store sets i_size): a
- * read past the body's end then asks for nothing; not when the kernel
- * refused a store, as the size then comes from GETATTR after the open.
+ * hold for its life (its body is fixed, and notify_store sets i_size):
+ * notify_store invalidates the size, so the first read past the body's end
+ * still asks once, and later ones do not; not when the kernel refused a
+ * store, as the size then comes from GETATTR after the open.
  */
 static double fs_attr_timeout(const struct fs_ctx *c, const struct fs_path *p)
 {
