@@ -439,7 +439,7 @@ check "the rotation's ALTER ROLE is in the log (with a verifier)" \
 	grep -qE "ALTER ROLE \"postgres\" WITH PASSWORD 'SCRAM-SHA-256\\$" <<<"$SLICE"
 check "the server log never shows the root password" lacks "$ROOTPW" "$SLICE"
 check "control: with password_authentication=password the plaintext does reach the log" \
-	grep -qF "$PLAIN_PW" <<<"$SLICE"
+	grep -qF -- "$PLAIN_PW" <<<"$SLICE"
 
 # ---- secrets nowhere --------------------------------------------------------------
 check_eq "credentials collected" "${#ISSUED[@]}" "${#PWS[@]}"
