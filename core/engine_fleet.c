@@ -20,6 +20,31 @@ static void engine_fleet_audit(void *ctx, const char *action, const struct lease
 	(void)engine_audit(ctx, action, NULL, 0, l, NULL, NULL, err);
 }
 
+/* A definition of the engine's that another node wrote: a static role, a root rotation time. */
+static int engine_fleet_apply(void *ctx, const char *kind, const char *name, json_t *doc,
+			      char *errbuf)
+{
+	struct engine *e = ctx;
+
+	if (!strcmp(kind, "static"))
+		return engine_static_apply(e, name, doc, errbuf);
+	if (!strcmp(kind, "rootrot"))
+		return doc ? engine_root_apply(e, name,
+					       json_integer_value(json_object_get(doc, "at")),
+					       errbuf)
+			   : 0;
+	return 0; /* a kind this credfs does not know: left to the nodes that do */
+}
+
+/* This node's static roles and root rotation times, to seed a fleet that lacks them. */
+static json_t *engine_fleet_collect(void *ctx)
+{
+	json_t *all = engine_static_collect(ctx);
+
+	engine_root_collect(ctx, all);
+	return all;
+}
+
 int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_file,
 		      const char *node, const char *schema, int grace_s, int retention_s,
 		      char *errbuf)
@@ -31,6 +56,9 @@ int engine_open_fleet(struct engine *e, const char *conninfo, const char *key_fi
 		.schema = schema,
 		.grace_s = grace_s,
 		.retention_s = retention_s,
+		.extra = &(struct fleet_extra){ .apply = engine_fleet_apply,
+						.collect = engine_fleet_collect,
+						.ctx = e },
 	};
 
 	int r = fleet_open(&o, e->reg, e->svc, &e->fleet, errbuf);

@@ -91,6 +91,18 @@ int engine_static_delete(struct engine *e, const char *name);
 json_t *engine_static_json(struct engine *e, const char *name);
 /* engine_static_names - the names (new array). */
 json_t *engine_static_names(struct engine *e);
+/*
+ * engine_static_apply - static role name as another fleet node wrote it:
+ * o (borrowed) its state as journal_take_extra gives it, NULL: removed.
+ * 0 or -errno with errbuf.
+ */
+int engine_static_apply(struct engine *e, const char *name, json_t *o, char *errbuf);
+/* engine_static_collect - {"static/NAME": state} of every static role (new). */
+json_t *engine_static_collect(struct engine *e);
+/* engine_root_apply - another fleet node rotated name's root password at wall ms at. */
+int engine_root_apply(struct engine *e, const char *name, int64_t at, char *errbuf);
+/* engine_root_collect - add {"rootrot/NAME": {"at": ms}} of every rotation known to all. */
+void engine_root_collect(struct engine *e, json_t *all);
 /* engine_static_rotate_now - rotate name now and wait (bounded). */
 int engine_static_rotate_now(struct engine *e, const char *name, char *errbuf);
 

@@ -95,26 +95,69 @@ int engine_root_dump(struct engine *e, journal_emit_fn *emit, void *ectx)
 	return rc;
 }
 
-void engine_root_rotated(struct engine *e, const char *name)
+/* name's root password was rotated at wall ms at: recorded (and, unless applying, told to the fleet). */
+static int er_rotated_at(struct engine *e, const char *name, int64_t at)
 {
-	int64_t now = engine_wall();
+	json_t *doc = NULL;
 	struct eroot *r;
+	int rc;
 
 	pthread_mutex_lock(&e->swmu);
-	if (journal_put(e->journal,
-			json_pack("{s:s, s:s, s:I}", "t", "rootrot", "name", name, "at",
-				  (json_int_t)now),
-			false) != 0)
+	rc = journal_put(
+		e->journal,
+		json_pack("{s:s, s:s, s:I}", "t", "rootrot", "name", name, "at", (json_int_t)at),
+		false);
+	if (rc != 0)
 		log_warn("config/%s: the time of the root rotation is not recorded", name);
 	pthread_mutex_lock(&e->smu);
-	if ((r = er_find_locked(e, name, true))) {
-		r->last = now;
+	if ((r = er_find_locked(e, name, true)) && at > r->last) {
+		r->last = at;
 		r->attempts = 0;
 		r->retry = 0;
 		r->err[0] = '\0';
 	}
 	pthread_mutex_unlock(&e->smu);
 	pthread_mutex_unlock(&e->swmu);
+	/* Every node's schedule counts from it: one rotation per period in the fleet. */
+	if (e->fleet && !fleet_applying() &&
+	    (!(doc = json_pack("{s:I}", "at", (json_int_t)at)) ||
+	     fleet_def_write(e->fleet, "rootrot", name, doc) != 0))
+		log_warn("config/%s: the time of the root rotation is not in the control store",
+			 name);
+	json_decref(doc);
+	return rc;
+}
+
+void engine_root_rotated(struct engine *e, const char *name)
+{
+	(void)er_rotated_at(e, name, engine_wall());
+}
+
+int engine_root_apply(struct engine *e, const char *name, int64_t at, char *errbuf)
+{
+	if (at <= 0) {
+		snprintf(errbuf, ENGINE_ERRLEN, "no rotation time");
+		return -EINVAL;
+	}
+	if (er_rotated_at(e, name, at) != 0) {
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot record it in the state directory");
+		return -EIO;
+	}
+	return 0;
+}
+
+void engine_root_collect(struct engine *e, json_t *all)
+{
+	char key[300];
+
+	pthread_mutex_lock(&e->smu);
+	for (struct eroot *r = e->roots; all && r; r = r->next_r) {
+		if (!r->last)
+			continue;
+		snprintf(key, sizeof(key), "rootrot/%s", r->name);
+		json_object_set_new(all, key, json_pack("{s:I}", "at", (json_int_t)r->last));
+	}
+	pthread_mutex_unlock(&e->smu);
 }
 
 /* When c's root password is due (wall ms), given its entry (smu held). */
@@ -129,17 +172,42 @@ static int64_t er_due_locked(const struct eroot *r, const struct dbconf *c, int6
 	return r->retry > t ? r->retry : t;
 }
 
+/* Whether name's root rotation is still due (another fleet node may have just done it). */
+static bool er_still_due(struct engine *e, const char *name)
+{
+	struct dbconf *c = registry_conf(e->reg, name);
+	int64_t now = engine_wall();
+	struct eroot *r;
+	bool due;
+
+	pthread_mutex_lock(&e->smu);
+	due = c && (r = er_find_locked(e, name, false)) && now >= er_due_locked(r, c, now);
+	pthread_mutex_unlock(&e->smu);
+	dbconf_unref(c);
+	return due;
+}
+
 static void er_run(void *arg)
 {
 	struct er_job *j = arg;
 	char errbuf[REGISTRY_ERRLEN] = "";
 	struct eroot *r;
-	int rc = registry_rotate_root(j->e->reg, j->name, errbuf);
+	bool skipped = false;
+	void *lock = NULL;
+	int rc = 0;
 
-	if (rc == 0) {
+	/* In a fleet: one rotation at a time, and only if no node did it meanwhile. */
+	if (j->e->fleet && fleet_rotate_begin(j->e->fleet, j->name, &lock, errbuf) != 0)
+		rc = -EIO;
+	if (rc == 0 && lock && (skipped = !er_still_due(j->e, j->name)))
+		log_info("config/%s: the scheduled root rotation was done by another node",
+			 j->name);
+	else if (rc == 0 && (rc = registry_rotate_root(j->e->reg, j->name, errbuf)) == 0)
 		log_info("config/%s: scheduled root rotation done", j->name);
+	if (lock)
+		fleet_rotate_end(j->e->fleet, lock);
+	if (rc == 0 && !skipped)
 		engine_root_rotated(j->e, j->name);
-	}
 	pthread_mutex_lock(&j->e->smu);
 	if ((r = er_find_locked(j->e, j->name, false))) {
 		r->busy = false;

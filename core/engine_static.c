@@ -119,7 +119,7 @@ json_t *es_def_rec(const struct estatic *s)
 			 static_role_to_json(s->def), "at", (json_int_t)s->created);
 }
 
-static json_t *es_pw_rec(const char *t, const char *name, const struct secret *pw, int64_t at)
+json_t *es_pw_rec(const char *t, const char *name, const struct secret *pw, int64_t at)
 {
 	json_t *rec =
 		json_pack("{s:s, s:s, s:s}", "t", t, "name", name, "password", secret_str(pw));
@@ -152,6 +152,53 @@ int engine_static_dump(void *ctx, journal_emit_fn *emit, void *ectx)
 	return r ? r : engine_root_dump(e, emit, ectx);
 }
 
+json_t *es_state_locked(const struct estatic *s)
+{
+	json_t *o = json_object();
+
+	if (!o || !s)
+		return o;
+	json_object_set_new(o, "doc", static_role_to_json(s->def));
+	json_object_set_new(o, "at", json_integer(s->created));
+	if (s->password) {
+		json_object_set_new(o, "password", json_string(secret_str(s->password)));
+		json_object_set_new(o, "last", json_integer(s->last));
+	}
+	if (s->pending)
+		json_object_set_new(o, "pending", json_string(secret_str(s->pending)));
+	return o;
+}
+
+int es_from_state(const char *name, json_t *o, int64_t now, struct estatic **out, char *errbuf)
+{
+	struct parse_error pe = { 0 };
+	struct estatic *s = calloc(1, sizeof(*s));
+	json_t *pw = json_object_get(o, "password"), *pend = json_object_get(o, "pending");
+
+	*out = NULL;
+	if (!s || !(s->name = strdup(name))) {
+		snprintf(errbuf, ENGINE_ERRLEN, "out of memory");
+		es_free(s);
+		return -ENOMEM;
+	}
+	if (static_role_from_params(name, json_object_get(o, "doc"), PARAMS_FINAL | PARAMS_RESTORE,
+				    &s->def, &pe) != 0) {
+		snprintf(errbuf, ENGINE_ERRLEN, "%s", pe.text);
+		es_free(s);
+		return -EINVAL;
+	}
+	s->created = json_integer_value(json_object_get(o, "at"));
+	s->last = json_integer_value(json_object_get(o, "last"));
+	if (json_is_string(pw))
+		s->password = secret_new(json_string_value(pw), json_string_length(pw));
+	if (json_is_string(pend))
+		s->pending = secret_new(json_string_value(pend), json_string_length(pend));
+	/* A rotation a crash interrupted is resolved at once. */
+	s->next = s->pending ? now : es_next(s, now);
+	*out = s;
+	return 0;
+}
+
 static void es_hold(void *ctx, bool on)
 {
 	struct engine *e = ctx;
@@ -175,27 +222,15 @@ void engine_static_restore(struct engine *e)
 		engine_root_restore(e, name, json_integer_value(v));
 	json_object_foreach(json_object_get(x, "static"), name, o)
 	{
-		struct parse_error pe = { 0 };
-		struct estatic *s = json_object_get(o, "doc") ? calloc(1, sizeof(*s)) : NULL;
-		json_t *pw = json_object_get(o, "password"), *pend = json_object_get(o, "pending");
+		char err[ENGINE_ERRLEN];
+		struct estatic *s;
 
 		if (!json_object_get(o, "doc"))
 			continue; /* records of a rotation that ended after its rm */
-		if (!s || !(s->name = strdup(name)) ||
-		    static_role_from_params(name, json_object_get(o, "doc"),
-					    PARAMS_FINAL | PARAMS_RESTORE, &s->def, &pe) != 0) {
-			log_err("static-roles/%s: cannot be restored: %s", name, pe.text);
-			es_free(s);
+		if (es_from_state(name, o, now, &s, err) != 0) {
+			log_err("static-roles/%s: cannot be restored: %s", name, err);
 			continue;
 		}
-		s->created = json_integer_value(json_object_get(o, "at"));
-		s->last = json_integer_value(json_object_get(o, "last"));
-		if (pw)
-			s->password = secret_new(json_string_value(pw), json_string_length(pw));
-		if (pend)
-			s->pending = secret_new(json_string_value(pend), json_string_length(pend));
-		/* A rotation a crash interrupted is resolved at once. */
-		s->next = s->pending ? now : es_next(s, now);
 		s->next_s = e->statics;
 		e->statics = s;
 		log_info("static-roles/%s: restored%s", name,
@@ -206,10 +241,48 @@ void engine_static_restore(struct engine *e)
 
 /* --- the rotation job ---------------------------------------------------------- */
 
-/* Under swmu: record rec (taken) durably, then apply. */
+/*
+ * The fleet's copy of rec's static role: its state with rec applied, or a
+ * tombstone for sdel (swmu held).
+ */
+static int es_fleet_put(struct engine *e, const json_t *rec)
+{
+	const char *t = json_string_value(json_object_get(rec, "t"));
+	const char *name = json_string_value(json_object_get(rec, "name"));
+	json_t *o = NULL;
+	int r;
+
+	if (!t || !name)
+		return -EINVAL;
+	if (strcmp(t, "sdel") != 0) {
+		pthread_mutex_lock(&e->smu);
+		o = es_state_locked(es_find_locked(e, name));
+		pthread_mutex_unlock(&e->smu);
+		if (!o)
+			return -ENOMEM;
+		journal_static_fold(o, t, rec);
+	}
+	r = fleet_def_write(e->fleet, "static", name, o);
+	json_decref(o);
+	return r;
+}
+
+/*
+ * Under swmu: record rec (taken) durably, then apply. With a fleet, the
+ * control store first (every node sees it, a survivor resolves a pending
+ * rotation), unless rec applies what another node wrote.
+ */
 int es_record(struct engine *e, json_t *rec)
 {
-	return rec ? journal_put(e->journal, rec, true) : -ENOMEM;
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	if (e->fleet && !fleet_applying() && (r = es_fleet_put(e, rec)) != 0) {
+		json_decref(rec);
+		return -EIO;
+	}
+	return journal_put(e->journal, rec, true);
 }
 
 void es_fire_polls(struct engine *e, const char *name)
@@ -329,8 +402,10 @@ static int es_set(struct engine *e, const char *name, struct conn_pool *pool,
 	}
 	pthread_mutex_unlock(&e->swmu);
 	if (r != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN,
-			 "cannot record the rotation in the state directory");
+		snprintf(errbuf, ENGINE_ERRLEN, "%s",
+			 e->fleet ? "cannot record the rotation in the state directory and the"
+				    " fleet's control store"
+				  : "cannot record the rotation in the state directory");
 		return -EIO;
 	}
 	crash_point("static-after-intent");
@@ -365,8 +440,23 @@ static int es_rotate_once(struct engine *e, const char *name, char *errbuf)
 	struct dbconf *c = NULL;
 	bool force = false, due = false;
 	struct estatic *s;
+	void *lock = NULL;
 	int r = -ENOENT;
 
+	/*
+	 * One rotation of a static role at a time in the whole fleet, from
+	 * its latest state: a node that rotated it just now (or a schedule
+	 * every node follows) leaves it not due any more.
+	 */
+	if (e->fleet) {
+		char key[300];
+
+		snprintf(key, sizeof(key), "static/%s", name);
+		if (fleet_rotate_begin(e->fleet, key, &lock, errbuf) != 0) {
+			r = -EIO;
+			goto out;
+		}
+	}
 	pthread_mutex_lock(&e->smu);
 	if ((s = es_find_locked(e, name))) {
 		def = static_role_ref(s->def);
@@ -412,6 +502,8 @@ static int es_rotate_once(struct engine *e, const char *name, char *errbuf)
 	if (r == 0)
 		log_info("static-roles/%s: password of %s rotated", name, def->username);
 out:
+	if (lock)
+		fleet_rotate_end(e->fleet, lock);
 	secret_free(pw);
 	secret_free(pending);
 	secret_free(cur);

@@ -95,7 +95,7 @@ out:
 	return r;
 }
 
-static int es_remove(struct engine *e, const char *name)
+int es_remove(struct engine *e, const char *name)
 {
 	struct estatic **pp, *s = NULL;
 	int r = -ENOENT;
@@ -170,6 +170,90 @@ int engine_static_delete(struct engine *e, const char *name)
 	if (r == 0)
 		log_info("static-roles/%s: no longer managed (the user stays)", name);
 	return r == -ENOENT ? r : r ? -EIO : 0;
+}
+
+#define ES_PENDING_WAIT_MS 5000 /* another node's pending rotation is looked at after */
+
+int engine_static_apply(struct engine *e, const char *name, json_t *o, char *errbuf)
+{
+	struct estatic *n = NULL, *s;
+	bool changed = false;
+	int r;
+
+	if (!o) {
+		if ((r = es_remove(e, name)) == 0)
+			log_info("static-roles/%s: removed by another node", name);
+		if (r == -EIO)
+			snprintf(errbuf, ENGINE_ERRLEN, "cannot record the removal");
+		return r == -ENOENT ? 0 : r;
+	}
+	if ((r = es_from_state(name, o, engine_wall(), &n, errbuf)) != 0)
+		return r;
+	/*
+	 * Its node is rotating it (or died doing so): the rotation lock tells
+	 * which, so this node looks once the rotation had time to end.
+	 */
+	if (n->pending)
+		n->next = engine_wall() + ES_PENDING_WAIT_MS;
+	pthread_mutex_lock(&e->swmu);
+	r = es_record(e, es_def_rec(n));
+	if (r == 0 && n->password)
+		r = es_record(e, es_pw_rec("spw", name, n->password, n->last));
+	if (r == 0)
+		r = es_record(e, n->pending ? es_pw_rec("spend", name, n->pending, 0)
+					    : json_pack("{s:s, s:s}", "t", "sclear", "name", name));
+	if (r != 0) {
+		snprintf(errbuf, ENGINE_ERRLEN, "cannot record it in the state directory");
+		goto out;
+	}
+	pthread_mutex_lock(&e->smu);
+	if ((s = es_find_locked(e, name))) {
+		static_role_unref(s->def);
+		s->def = n->def;
+		n->def = NULL;
+		s->created = n->created;
+		if (n->password && (!s->password || !secret_eq(s->password, n->password))) {
+			secret_free(s->password);
+			s->password = n->password;
+			n->password = NULL;
+			s->gen++;
+			s->attempts = 0;
+			s->err[0] = '\0';
+			changed = true;
+		}
+		s->last = n->last ? n->last : s->last;
+		secret_free(s->pending);
+		s->pending = n->pending;
+		n->pending = NULL;
+		s->next = n->next;
+	} else {
+		n->next_s = e->statics;
+		e->statics = n;
+		n = NULL; /* transferred */
+	}
+	pthread_cond_broadcast(&e->scv);
+	pthread_mutex_unlock(&e->smu);
+out:
+	pthread_mutex_unlock(&e->swmu);
+	es_free(n);
+	if (changed)
+		es_fire_polls(e, name);
+	es_wake(e);
+	return r;
+}
+
+json_t *engine_static_collect(struct engine *e)
+{
+	json_t *all = json_object();
+	char key[300];
+
+	pthread_mutex_lock(&e->smu);
+	for (struct estatic *s = e->statics; all && s; s = s->next_s) {
+		snprintf(key, sizeof(key), "static/%s", s->name);
+		json_object_set_new(all, key, es_state_locked(s));
+	}
+	pthread_mutex_unlock(&e->smu);
+	return all;
 }
 
 static json_t *es_time(int64_t ms)

@@ -42,6 +42,17 @@ int64_t es_next(const struct estatic *s, int64_t now);
 void es_wake(struct engine *e);
 /* es_def_rec - the sdef record of s (new). */
 json_t *es_def_rec(const struct estatic *s);
+/* es_state_locked - s's state as journal_take_extra gives it (new; empty for NULL s; smu held). */
+json_t *es_state_locked(const struct estatic *s);
+/*
+ * es_from_state - a new estatic from that state (borrowed), due at now
+ * when a rotation is pending. 0, -EINVAL or -ENOMEM with errbuf.
+ */
+int es_from_state(const char *name, json_t *o, int64_t now, struct estatic **out, char *errbuf);
+/* es_pw_rec - a password record (spw, spend) of name (new). */
+json_t *es_pw_rec(const char *t, const char *name, const struct secret *pw, int64_t at);
+/* es_remove - forget name (recorded): 0, -ENOENT, -EIO. */
+int es_remove(struct engine *e, const char *name);
 /* es_record - rec (taken) durably; swmu held. */
 int es_record(struct engine *e, json_t *rec);
 /* es_submit - queue a look at name on its lane unless one is queued or running. */

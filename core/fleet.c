@@ -203,12 +203,28 @@ static int fleet_apply_role(struct fleet *f, const char *name, json_t *doc, char
 	return registry_role_write(f->g, ro, errbuf);
 }
 
-/* Row i of res (kind, name, version, sealed, deleted) into the registry. */
+bool fleet_applying(void)
+{
+	return fleet_tl_applying;
+}
+
+/* The directory a kind is written in, for the log. */
+static const char *fleet_kind_dir(const char *kind)
+{
+	return !strcmp(kind, "conn")	  ? "config"
+	       : !strcmp(kind, "role")	  ? "roles"
+	       : !strcmp(kind, "static")  ? "static-roles"
+	       : !strcmp(kind, "rootrot") ? "root rotation of config"
+					  : kind;
+}
+
+/* Row i of res (kind, name, version, sealed, deleted) into the registry (or the engine). */
 static void fleet_apply_row(struct fleet *f, PGresult *res, int i)
 {
 	const char *kind = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
 	const char *sealed = fleet_str(res, i, 3);
-	bool conn = !strcmp(kind, "conn"), deleted = !strcmp(PQgetvalue(res, i, 4), "t");
+	bool conn = !strcmp(kind, "conn"), role = !strcmp(kind, "role");
+	bool deleted = !strcmp(PQgetvalue(res, i, 4), "t");
 	enum registry_kind rk = conn ? REGISTRY_CONN : REGISTRY_ROLE;
 	int64_t v = fleet_i64(res, i, 2);
 	char errbuf[REGISTRY_ERRLEN] = "";
@@ -217,27 +233,37 @@ static void fleet_apply_row(struct fleet *f, PGresult *res, int i)
 
 	if (fleet_seen_get(f, kind, name) == v)
 		return;
+	if (!conn && !role && !f->extra.apply)
+		return; /* a kind this node does not keep */
 	fleet_tl_applying = true;
-	if (deleted) {
+	if (deleted && (conn || role)) {
 		if (registry_exists(f->g, rk, name))
 			r = registry_delete(f->g, rk, name, errbuf);
+	} else if (deleted) {
+		r = f->extra.apply(f->extra.ctx, kind, name, NULL, errbuf);
 	} else if (!sealed || !(doc = fleet_unseal(f->key, kind, name, sealed))) {
 		snprintf(errbuf, sizeof(errbuf), "does not open with the fleet key");
 		r = -EINVAL;
 	} else {
-		r = conn ? fleet_apply_conn(f, name, doc, errbuf)
-			 : fleet_apply_role(f, name, doc, errbuf);
+		r = conn   ? fleet_apply_conn(f, name, doc, errbuf)
+		    : role ? fleet_apply_role(f, name, doc, errbuf)
+			   : f->extra.apply(f->extra.ctx, kind, name, doc, errbuf);
 	}
 	fleet_tl_applying = false;
 	json_decref(doc);
 	if (r == 0) {
 		fleet_seen_set(f, kind, name, v);
-		log_info("fleet: %s/%s %s (version %lld)", conn ? "config" : "roles", name,
+		log_info("fleet: %s/%s %s (version %lld)", fleet_kind_dir(kind), name,
 			 deleted ? "deleted" : "applied", (long long)v);
 	} else {
-		log_warn("fleet: %s/%s version %lld not applied: %s", conn ? "config" : "roles",
-			 name, (long long)v, errbuf);
+		log_warn("fleet: %s/%s version %lld not applied: %s", fleet_kind_dir(kind), name,
+			 (long long)v, errbuf);
 	}
+}
+
+int fleet_def_write(struct fleet *f, const char *kind, const char *name, const json_t *doc)
+{
+	return f ? fleet_def_put(f, kind, name, doc, false, true) : 0;
 }
 
 static void fleet_collect_conn(void *ctx, const char *name, uint64_t version, bool current,
@@ -257,6 +283,7 @@ static void fleet_collect_role(void *ctx, const struct role *ro)
 static void fleet_push_local(struct fleet *f, json_t *known)
 {
 	json_t *mine = json_pack("{s:[], s:[]}", "conn", "role"), *v;
+	const char *key_of;
 	char key[300];
 	size_t i;
 
@@ -286,6 +313,21 @@ static void fleet_push_local(struct fleet *f, json_t *known)
 			log_info("fleet: roles/%s pushed to the fleet", ro->name);
 		json_decref(doc);
 		role_unref(ro);
+	}
+	json_decref(mine);
+	mine = f->extra.collect ? f->extra.collect(f->extra.ctx) : NULL;
+	json_object_foreach(mine, key_of, v)
+	{
+		const char *slash = strchr(key_of, '/');
+		char kind[32];
+
+		if (!slash || json_object_get(known, key_of) ||
+		    (size_t)(slash - key_of) >= sizeof(kind))
+			continue;
+		snprintf(kind, sizeof(kind), "%.*s", (int)(slash - key_of), key_of);
+		if (fleet_def_put(f, kind, slash + 1, v, false, true) == 0)
+			log_info("fleet: %s/%s pushed to the fleet", fleet_kind_dir(kind),
+				 slash + 1);
 	}
 	json_decref(mine);
 }
@@ -371,9 +413,13 @@ static void fleet_resolve_one(struct fleet *f, const char *name, const char *sea
 	{
 		json_t *now = fleet_conf_doc(took ? nc : c, NULL);
 
-		if (now && fleet_def_put(f, "conn", name, now, false, true) == 0)
+		if (now && fleet_def_put(f, "conn", name, now, false, true) == 0) {
 			log_info("fleet: config/%s: the interrupted root rotation %s", name,
 				 took ? "took effect" : "did not happen");
+			/* This node too takes it from the store, as every other node does. */
+			fleet_seen_set(f, "conn", name, -1);
+			f->wake = true;
+		}
 		json_decref(now);
 	}
 out:
@@ -539,7 +585,6 @@ static void *fleet_thread(void *arg)
 			was_down = false;
 			next_sync = now + FLEET_RESYNC_MS;
 			fleet_defs_sync(f, false);
-			fleet_resolve_pending(f);
 		}
 		if (now >= next_tick || now >= next_hb) {
 			bool tick = now >= next_tick;
@@ -552,8 +597,10 @@ static void *fleet_thread(void *arg)
 					 away ? "back in the fleet" : "in the fleet");
 				away = false;
 			}
-			if (tick)
+			if (tick) {
+				fleet_resolve_pending(f);
 				fleet_lease_tick(f);
+			}
 		}
 	}
 	return NULL;
@@ -612,6 +659,8 @@ int fleet_open(const struct fleet_opts *o, struct registry *g, struct leasesvc *
 	}
 	f->g = g;
 	f->s = s;
+	if (o->extra)
+		f->extra = *o->extra;
 	if ((r = fleet_init(f, o, errbuf)) != 0 || (r = fleet_sql_connect(f, errbuf)) != 0)
 		goto out;
 	if (fleet_heartbeat(f))

@@ -30,6 +30,21 @@
 
 #define FLEET_ERRLEN 256
 
+/*
+ * What the engine keeps besides connections and roles (static roles,
+ * root rotation times), shared through the control store as definitions
+ * of other kinds ("static", "rootrot"): apply() takes a row another node
+ * wrote (doc borrowed; NULL: deleted; 0 or -errno with errbuf,
+ * REGISTRY_ERRLEN), called from whichever thread syncs with
+ * fleet_applying() true; collect() gives this node's own as a new
+ * {"KIND/NAME": doc} to seed a fleet that has none of them.
+ */
+struct fleet_extra {
+	int (*apply)(void *ctx, const char *kind, const char *name, json_t *doc, char *errbuf);
+	json_t *(*collect)(void *ctx);
+	void *ctx;
+};
+
 /* The command line's fleet options (borrowed strings). */
 struct fleet_opts {
 	const char *conninfo; /* libpq URI or key=value conninfo */
@@ -38,6 +53,7 @@ struct fleet_opts {
 	const char *schema; /* NULL: "credfs" */
 	int grace_s; /* <= 0: 10 */
 	int retention_s; /* revoked lease rows kept this long; <= 0: FLEET_RETENTION_S */
+	const struct fleet_extra *extra; /* copied; NULL: none */
 };
 
 #define FLEET_RETENTION_S 86400 /* a day: fleet/ and SQL can still tell what became of a lease */
@@ -128,13 +144,25 @@ int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf);
 void fleet_lease_gone(struct fleet *f, struct lease *l);
 
 /*
- * fleet_rotate_begin - take connection name's fleet-wide rotation lock (on
- * a connection of its own; waits) and bring name up to date from the
- * store; fleet_rotate_end releases it. 0 or -EIO with errbuf.
+ * fleet_rotate_begin - take name's fleet-wide rotation lock (on a
+ * connection of its own; waits) and bring every definition up to date
+ * from the store; fleet_rotate_end releases it. name: a connection's, or
+ * "static/NAME" for a static role's password. 0 or -EIO with errbuf.
  */
 int fleet_rotate_begin(struct fleet *f, const char *name, void **lock, char *errbuf)
 	__attribute__((warn_unused_result));
 void fleet_rotate_end(struct fleet *f, void *lock);
+
+/*
+ * fleet_def_write - kind/name's doc (borrowed; NULL: deleted) to the
+ * control store, sealed, as a new version, notifying every node: for the
+ * kinds of struct fleet_extra. 0 or -EIO.
+ */
+int fleet_def_write(struct fleet *f, const char *kind, const char *name, const json_t *doc)
+	__attribute__((warn_unused_result));
+
+/* fleet_applying - whether this thread is applying what another node wrote. */
+bool fleet_applying(void);
 
 /* fleet/leases/ and fleet/nodes/ --------------------------------------------------- */
 

@@ -35,6 +35,7 @@ struct fleet {
 	struct leasesvc *s; /* borrowed */
 	struct registry_observer rnext; /* immutable: the observer behind the fleet (the journal) */
 	struct leasesvc_observer lnext; /* immutable */
+	struct fleet_extra extra; /* immutable: static roles, root rotation times (the engine's) */
 
 	pthread_mutex_t pmu; /* the control connection */
 	PGconn *pg; /* protected by pmu; NULL while disconnected */
