@@ -260,7 +260,7 @@ static int es_fleet_put(struct engine *e, const json_t *rec)
 		pthread_mutex_unlock(&e->smu);
 		if (!o)
 			return -ENOMEM;
-		journal_static_fold(o, t, rec);
+		static_state_fold(o, t, rec);
 	}
 	r = fleet_def_write(e->fleet, "static", name, o);
 	json_decref(o);

@@ -131,13 +131,6 @@ void journal_set_extra(struct journal *j, const struct journal_extra *x);
  */
 json_t *journal_take_extra(struct journal *j);
 
-/*
- * journal_static_fold - apply a static role record (rec, borrowed: sdef,
- * spend, spw, sclear; type t) to o, one static role's state as
- * journal_take_extra gives it. Other types: nothing.
- */
-void journal_static_fold(json_t *o, const char *t, const json_t *rec);
-
 /* journal_close - flush and close (NULL-safe); call after g and s stopped changing. */
 void journal_close(struct journal *j);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "journal_i.h"
+#include "static.h"
 
 /* The state of static role name, made when missing (borrowed). */
 static json_t *jn_static(struct jn_replay *rs, const char *name)
@@ -16,22 +17,6 @@ static json_t *jn_static(struct jn_replay *rs, const char *name)
 	if (!o && (o = json_object()))
 		json_object_set_new(rs->statics, name, o);
 	return o;
-}
-
-void journal_static_fold(json_t *o, const char *t, const json_t *rec)
-{
-	if (!strcmp(t, "sdef")) {
-		json_object_set(o, "doc", json_object_get(rec, "doc"));
-		json_object_set(o, "at", json_object_get(rec, "at"));
-	} else if (!strcmp(t, "spend")) {
-		json_object_set(o, "pending", json_object_get(rec, "password"));
-	} else if (!strcmp(t, "spw")) {
-		json_object_set(o, "password", json_object_get(rec, "password"));
-		json_object_set(o, "last", json_object_get(rec, "at"));
-		json_object_del(o, "pending");
-	} else if (!strcmp(t, "sclear")) {
-		json_object_del(o, "pending");
-	}
 }
 
 bool jn_replay_extra(struct jn_replay *rs, const char *t, const char *name, json_t *rec)
@@ -50,6 +35,6 @@ bool jn_replay_extra(struct jn_replay *rs, const char *t, const char *name, json
 		return true;
 	}
 	if ((o = jn_static(rs, name)))
-		journal_static_fold(o, t, rec);
+		static_state_fold(o, t, rec);
 	return true;
 }

@@ -156,3 +156,19 @@ json_t *static_role_to_json(const struct static_role *s)
 	json_object_set_new(j, "creds_mode", json_string(mode));
 	return j;
 }
+
+void static_state_fold(json_t *o, const char *t, const json_t *rec)
+{
+	if (!strcmp(t, "sdef")) {
+		json_object_set(o, "doc", json_object_get(rec, "doc"));
+		json_object_set(o, "at", json_object_get(rec, "at"));
+	} else if (!strcmp(t, "spend")) {
+		json_object_set(o, "pending", json_object_get(rec, "password"));
+	} else if (!strcmp(t, "spw")) {
+		json_object_set(o, "password", json_object_get(rec, "password"));
+		json_object_set(o, "last", json_object_get(rec, "at"));
+		json_object_del(o, "pending");
+	} else if (!strcmp(t, "sclear")) {
+		json_object_del(o, "pending");
+	}
+}

@@ -52,6 +52,14 @@ int static_role_from_params(const char *name, json_t *params, unsigned flags,
 /* static_role_to_json - a new JSON object of the definition (no state, no password). */
 json_t *static_role_to_json(const struct static_role *s);
 
+/*
+ * static_state_fold - apply a static role record (rec, borrowed: sdef,
+ * spend, spw, sclear; type t) to o, one static role's state as the
+ * journal replays it and the fleet stores it ({doc, at, password?, last?,
+ * pending?}). Other types: nothing.
+ */
+void static_state_fold(json_t *o, const char *t, const json_t *rec);
+
 struct static_role *static_role_ref(struct static_role *s);
 /* static_role_unref - the last reference frees (NULL-safe). */
 void static_role_unref(struct static_role *s);

@@ -146,8 +146,51 @@ static void test_round_trip(void)
 	static_role_unref(s);
 }
 
+/* A static role's state (the journal's and the fleet's form) folds its records in order. */
+static void test_fold(void)
+{
+	json_t *o = json_object(), *rec;
+
+	rec = json_pack("{s:s, s:s, s:{s:s}, s:i}", "t", "sdef", "name", "app", "doc", "username",
+			"u", "at", 100);
+	static_state_fold(o, "sdef", rec);
+	json_decref(rec);
+	CHECK_INT_EQ((int)json_integer_value(json_object_get(o, "at")), 100);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(o, "doc"), "username")),
+		     "u");
+	CHECK(!json_object_get(o, "password"));
+
+	rec = json_pack("{s:s, s:s, s:s}", "t", "spend", "name", "app", "password", "p1");
+	static_state_fold(o, "spend", rec);
+	json_decref(rec);
+	CHECK_STR_EQ(json_string_value(json_object_get(o, "pending")), "p1");
+	CHECK(!json_object_get(o, "password"));
+
+	rec = json_pack("{s:s, s:s, s:s, s:i}", "t", "spw", "name", "app", "password", "p1", "at",
+			200);
+	static_state_fold(o, "spw", rec);
+	json_decref(rec);
+	CHECK_STR_EQ(json_string_value(json_object_get(o, "password")), "p1");
+	CHECK_INT_EQ((int)json_integer_value(json_object_get(o, "last")), 200);
+	CHECK(!json_object_get(o, "pending"));
+
+	rec = json_pack("{s:s, s:s, s:s}", "t", "spend", "name", "app", "password", "p2");
+	static_state_fold(o, "spend", rec);
+	json_decref(rec);
+	rec = json_pack("{s:s, s:s}", "t", "sclear", "name", "app");
+	static_state_fold(o, "sclear", rec);
+	/* Other types change nothing. */
+	static_state_fold(o, "rootrot", rec);
+	json_decref(rec);
+	CHECK(!json_object_get(o, "pending"));
+	CHECK_STR_EQ(json_string_value(json_object_get(o, "password")), "p1");
+	CHECK_INT_EQ((int)json_object_size(o), 4);
+	json_decref(o);
+}
+
 int main(void)
 {
+	RUN(test_fold);
 	RUN(test_kv);
 	RUN(test_json);
 	RUN(test_required);
