@@ -466,7 +466,10 @@ int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name,
 				      : registry_delete(e->reg, engine_rkind(kind), name, errbuf);
 
 	if (r == -EIO && kind == ENGINE_STATIC)
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the change in the state directory");
+		snprintf(errbuf, ENGINE_ERRLEN, "%s",
+			 e->fleet ? "cannot record the change in the state directory and the"
+				    " fleet's control store"
+				  : "cannot record the change in the state directory");
 	if (r == -ENOENT)
 		return r;
 	if (r != 0) {
@@ -500,15 +503,16 @@ int engine_rotate_root(struct engine *e, const char *name, uid_t uid, char *errb
 		r = -EIO;
 	if (r == 0)
 		r = registry_rotate_root(e->reg, name, errbuf);
+	/* Its time in the store before the lock goes (a node whose schedule is due finds it done). */
+	if (r == 0)
+		engine_root_rotated(e, name);
 	if (lock)
 		fleet_rotate_end(e->fleet, lock);
 
-	if (r != 0) {
+	if (r != 0)
 		engine_fail(e, uid, "rotate-root", name, errbuf, errbuf);
-	} else {
-		engine_root_rotated(e, name);
+	else
 		engine_audit_ok(e, "rotate-root", "write", name, uid);
-	}
 	return r;
 }
 

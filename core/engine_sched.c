@@ -204,10 +204,11 @@ static void er_run(void *arg)
 			 j->name);
 	else if (rc == 0 && (rc = registry_rotate_root(j->e->reg, j->name, errbuf)) == 0)
 		log_info("config/%s: scheduled root rotation done", j->name);
-	if (lock)
-		fleet_rotate_end(j->e->fleet, lock);
+	/* Its time in the store before the lock goes: the next node to take it finds it done. */
 	if (rc == 0 && !skipped)
 		engine_root_rotated(j->e, j->name);
+	if (lock)
+		fleet_rotate_end(j->e->fleet, lock);
 	pthread_mutex_lock(&j->e->smu);
 	if ((r = er_find_locked(j->e, j->name, false))) {
 		r->busy = false;

@@ -339,6 +339,14 @@ static int es_adopt(struct engine *e, const char *name, struct secret *pw, int64
 	return r;
 }
 
+int es_lock(struct engine *e, const char *name, void **lock, char *errbuf)
+{
+	char key[300];
+
+	snprintf(key, sizeof(key), "static/%s", name);
+	return fleet_rotate_begin(e->fleet, key, lock, errbuf) == 0 ? 0 : -EIO;
+}
+
 /* The pending rotation did not happen. */
 static int es_clear(struct engine *e, const char *name)
 {
@@ -448,14 +456,9 @@ static int es_rotate_once(struct engine *e, const char *name, char *errbuf)
 	 * its latest state: a node that rotated it just now (or a schedule
 	 * every node follows) leaves it not due any more.
 	 */
-	if (e->fleet) {
-		char key[300];
-
-		snprintf(key, sizeof(key), "static/%s", name);
-		if (fleet_rotate_begin(e->fleet, key, &lock, errbuf) != 0) {
-			r = -EIO;
-			goto out;
-		}
+	if (e->fleet && es_lock(e, name, &lock, errbuf) != 0) {
+		r = -EIO;
+		goto out;
 	}
 	pthread_mutex_lock(&e->smu);
 	if ((s = es_find_locked(e, name))) {

@@ -67,7 +67,10 @@ static int es_put(struct engine *e, struct static_role *def, bool *created, char
 	tmp.def = def;
 	tmp.created = s ? s->created : engine_wall();
 	if (es_record(e, es_def_rec(&tmp)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "cannot record the change in the state directory");
+		snprintf(errbuf, ENGINE_ERRLEN, "%s",
+			 e->fleet ? "cannot record the change in the state directory and the"
+				    " fleet's control store"
+				  : "cannot record the change in the state directory");
 		r = -EIO;
 		goto out;
 	}
@@ -122,6 +125,7 @@ int engine_static_put(struct engine *e, struct static_role *def, char *errbuf)
 	char name[256];
 	bool created, pending;
 	struct estatic *s;
+	void *lock = NULL;
 	int r;
 
 	snprintf(name, sizeof(name), "%s", def->name);
@@ -137,7 +141,19 @@ int engine_static_put(struct engine *e, struct static_role *def, char *errbuf)
 		static_role_unref(def);
 		return -EINVAL;
 	}
-	if ((r = es_put(e, def, &created, errbuf)) != 0 || !created) {
+	/*
+	 * In a fleet, under the static role's lock from its latest state: the
+	 * store holds the whole state, so a write racing another node's
+	 * rotation would undo one or the other.
+	 */
+	if (e->fleet && es_lock(e, name, &lock, errbuf) != 0) {
+		static_role_unref(def);
+		return -EIO;
+	}
+	r = es_put(e, def, &created, errbuf);
+	if (lock)
+		fleet_rotate_end(e->fleet, lock);
+	if (r != 0 || !created) {
 		es_wake(e);
 		return r;
 	}
@@ -165,7 +181,17 @@ int engine_static_put(struct engine *e, struct static_role *def, char *errbuf)
 
 int engine_static_delete(struct engine *e, const char *name)
 {
-	int r = es_remove(e, name);
+	char errbuf[ENGINE_ERRLEN];
+	void *lock = NULL;
+	int r;
+
+	if (e->fleet && es_lock(e, name, &lock, errbuf) != 0) {
+		log_warn("static-roles/%s: not removed: %s", name, errbuf);
+		return -EIO;
+	}
+	r = es_remove(e, name);
+	if (lock)
+		fleet_rotate_end(e->fleet, lock);
 
 	if (r == 0)
 		log_info("static-roles/%s: no longer managed (the user stays)", name);

@@ -53,6 +53,11 @@ int es_from_state(const char *name, json_t *o, int64_t now, struct estatic **out
 json_t *es_pw_rec(const char *t, const char *name, const struct secret *pw, int64_t at);
 /* es_remove - forget name (recorded): 0, -ENOENT, -EIO. */
 int es_remove(struct engine *e, const char *name);
+/*
+ * es_lock - with a fleet: take name's fleet-wide lock (waits) with every
+ * definition brought up to date; fleet_rotate_end releases. 0 or -EIO.
+ */
+int es_lock(struct engine *e, const char *name, void **lock, char *errbuf);
 /* es_record - rec (taken) durably; swmu held. */
 int es_record(struct engine *e, json_t *rec);
 /* es_submit - queue a look at name on its lane unless one is queued or running. */

@@ -173,9 +173,9 @@ fleet_umount() {
 
 netns_cleanup() {
 	local n
-	for n in "${!N_NS[@]}"; do
-		ip link del "${N_VH[$n]}" 2>/dev/null
-		ip netns del "${N_NS[$n]}" 2>/dev/null
+	for n in c a b; do # d and e borrow a's namespace
+		ip link del "${N_VH[$n]}" 2>/dev/null || true
+		ip netns del "${N_NS[$n]}" 2>/dev/null || true
 	done
 	return 0
 }
