@@ -513,11 +513,13 @@ echo >"${N_MNT[d]}/rotate-role/app" 2>/dev/null || true
 echo >"${N_MNT[e]}/rotate-root/wizard" 2>/dev/null || true
 wait_until 5 _pid_gone "${N_PID[d]}" || fail "node d did not crash at static-after-alter"
 wait_until 5 _pid_gone "${N_PID[e]}" || fail "node e did not crash at rotate-after-alter"
+T_CRASH=$(_now_us)
 fleet_kill d
 fleet_kill e
 resolved_on_a() { ! spw_is a "$SP3" && pg2_login st_app "$(spw_on a)"; }
 check "interrupted: d's static rotation is resolved by a survivor within 12 s (a serves the new password)" \
 	wait_until 12 resolved_on_a
+echo "interrupted: a serves the static role's new password $((($(_now_us) - T_CRASH) / 1000)) ms after the crashes"
 SP4=$(spw_on a)
 for n in b c; do
 	check "interrupted: ... and $n serves it within 1 s" wait_until 1 spw_is "$n" "$SP4"
@@ -527,6 +529,7 @@ check "interrupted: ... a survivor's log says the pending password took effect" 
 	"$(node_dir a)/credfs.log" "$(node_dir b)/credfs.log" "$(node_dir c)/credfs.log"
 root_resolved() { logs_of_all | grep -q 'config/wizard: the interrupted root rotation took effect'; }
 check "interrupted: e's root rotation is resolved by a survivor within 12 s" wait_until 12 root_resolved
+echo "interrupted: the root rotation resolved by $((($(_now_us) - T_CRASH) / 1000)) ms after the crashes"
 pg2_psql -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'postgres'" >/dev/null
 for n in a b c; do
 	check "interrupted: ... $n issues with new root connections" wait_until 3 issues_on "$n"
