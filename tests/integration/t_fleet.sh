@@ -473,6 +473,8 @@ for n in b c; do
 		until_us $((t0 + 1000000)) spw_is "$n" "$SP1"
 done
 check_eq "static roles: one rotation (the import's) in the fleet" 1 "$(rotations)"
+fleet_hold "$B/static-creds/app" open "$T_DIR/woke-static"
+SPOLL_PID=$HOLD_PID
 t0=$(_now_us)
 echo >"$C/rotate-role/app" || fail "rotate-role/app on c failed: $(tail -n 1 "$C/errors")"
 SP2=$(spw_on c)
@@ -482,6 +484,8 @@ check "static roles: ... the new one logs in" pg2_login st_app "$SP2"
 for n in a b; do
 	check "static roles: ... and $n serves it within 1 s" until_us $((t0 + 1000000)) spw_is "$n" "$SP2"
 done
+check "static roles: ... and an open static-creds/app on b polls POLLPRI" wait_until 1 woke_pri "$T_DIR/woke-static"
+stop_holder "$SPOLL_PID"
 # Every node's schedules say due at once: one of them rotates, the others find it done.
 printf '%s\n' db_name=wizard username=st_app rotation_period=5s >"$B/static-roles/app" ||
 	fail "rewriting static-roles/app on b failed: $(tail -n 1 "$B/errors")"
