@@ -13,9 +13,10 @@
 #   sudo scripts/bench.sh --soak          soak mode (BENCH_SOAK_SECONDS, 30
 #                                         minutes by default): a fixed issue
 #                                         rate, nothing else
-#   sudo scripts/bench.sh --fleet         fleet mode (about 3 minutes): issuance
-#                                         on 1, 2 and 3 fleet nodes, and a
-#                                         dead node's leases (issue 13)
+#   sudo scripts/bench.sh --fleet         fleet mode (about 6 minutes): issuance
+#                                         on 1, 2 and 3 fleet nodes, unpinned
+#                                         and pinned, and a dead node's
+#                                         leases (issue 13)
 #
 # Results: a markdown table on stdout and in build/bench-results.md
 # (build/bench-ab-results.md in A/B mode, build/bench-soak-results.md and
