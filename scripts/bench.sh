@@ -13,9 +13,10 @@
 #   sudo scripts/bench.sh --soak          soak mode (BENCH_SOAK_SECONDS, 30
 #                                         minutes by default): a fixed issue
 #                                         rate, nothing else
-#   sudo scripts/bench.sh --fleet         fleet mode (about 3 minutes): issuance
-#                                         on 1, 2 and 3 fleet nodes, and a
-#                                         dead node's leases (issue 13)
+#   sudo scripts/bench.sh --fleet         fleet mode (about 6 minutes): issuance
+#                                         on 1, 2 and 3 fleet nodes, unpinned
+#                                         and pinned, and a dead node's
+#                                         leases (issue 13)
 #
 # Results: a markdown table on stdout and in build/bench-results.md
 # (build/bench-ab-results.md in A/B mode, build/bench-soak-results.md and
@@ -133,12 +134,28 @@
 #     issue per node's creds/iss, all at once, for BENCH_FLEET_SECONDS
 #     (BENCH_SECONDS, 10 s); their credentials summed, p50/p99 the worst
 #     node's. Against pgbench at the same N running, per credential, the
-#     lease row insert of core/fleet_lease.c (the same columns, literals
-#     for its parameters, holder and role_doc copied from a row credfs
-#     wrote) into bench_fleet.leases (LIKE credfs.leases INCLUDING ALL), in
-#     a transaction of its own, then section 1's creation transaction; the
-#     order alternates. credfs writes its row on the node's one control
-#     session before the creation transaction commits. Ratio target >= 0.95.
+#     SQL credfs runs for it (core/fleet_lease.c; the same columns,
+#     literals for its parameters, holder and role_doc copied from a row
+#     credfs wrote, into bench_fleet.leases, LIKE credfs.leases INCLUDING
+#     ALL): the lease row insert, in the creation transaction when n1
+#     logged that the control store is the connection's database (as it
+#     is here: the row commits with the login), else in a transaction of
+#     its own before it; then, as the node's fleet thread writes it after
+#     the close, the let-go UPDATE of the row in a transaction of its own.
+#     The order alternates. Before every run both lease tables are
+#     vacuumed, then settle (CHECKPOINT); pgbench's rows are deleted after
+#     its run as credfs deletes its own at revocation. Ratio target >= 0.95. Per credential on each
+#     side: PostgreSQL's WAL (pg_current_wal_lsn) and write transactions
+#     (xids assigned) from the start of the run until its last let-go
+#     UPDATE has reached the row (credfs: no row of the run still 'held',
+#     polled, at most 10 s), background work of the running nodes
+#     (heartbeats) included on both sides.
+#     Pinned (BENCH_PIN, as section 5): every pair of runs again with
+#     PostgreSQL on a CPU of its own and the nodes, the readers and
+#     pgbench on the other CPUs; both figures in the table.
+#     BENCH_FLEET_ROUNDS (1) pairs of each: the mean creds/s of each side,
+#     the median of the rounds' ratios with their min/max; latency, WAL,
+#     write transactions and CPU are the last round's.
 #   2. A dead node: BENCH_FLEET_LEASES (1,000) held leases on the last node
 #     (credbench hold, in batches of BENCH_FLEET_BATCH (100) threads that
 #     open at once, until that many are held: a failed open is counted
@@ -174,7 +191,8 @@
 # BENCH_SOAK_RATE, BENCH_SOAK_TTL, BENCH_SOAK_INTERVAL, BENCH_SOAK_THREADS;
 # fleet mode: BENCH_FLEET_SECONDS, BENCH_FLEET_CONCURRENCY, BENCH_FLEET_NODES,
 # BENCH_FLEET_LEASES (0: no dead node), BENCH_FLEET_BATCH, BENCH_FLEET_TTL,
-# BENCH_FLEET_GRACE.
+# BENCH_FLEET_GRACE, BENCH_FLEET_ROUNDS, BENCH_PIN (auto, 1 or 0: the
+# pinned runs).
 #
 # A benchmark never fails for being slow: missed targets are marked in the
 # table. It fails (exit 1) only for real errors: credfs or pgbench errors,
@@ -238,10 +256,11 @@ FLEET_LEASES=${BENCH_FLEET_LEASES:-1000}
 FLEET_TTL=${BENCH_FLEET_TTL:-5}
 FLEET_GRACE=${BENCH_FLEET_GRACE:-5}
 FLEET_BATCH=${BENCH_FLEET_BATCH:-100}
+FLEET_ROUNDS=${BENCH_FLEET_ROUNDS:-1}
 case "$B_PIN" in auto | 0 | 1) ;; *) echo "bench: BENCH_PIN: auto, 0 or 1" >&2; exit 2 ;; esac
 case "$B_OPENERS_MODE" in procs | threads) ;; *) echo "bench: BENCH_OPENERS_MODE: procs or threads" >&2; exit 2 ;; esac
 for v in "$B_OPENERS" "$B_HAMMER" "$B_STOP_ROUNDS" $B_PIN_NS "$SOAK_SECS" "$SOAK_RATE" "$SOAK_TTL" "$SOAK_INTERVAL" "$SOAK_THREADS" \
-	"$FLEET_SECS" $FLEET_NS "$FLEET_NODES" "$FLEET_TTL" "$FLEET_GRACE" "$FLEET_BATCH"; do
+	"$FLEET_SECS" $FLEET_NS "$FLEET_NODES" "$FLEET_TTL" "$FLEET_GRACE" "$FLEET_BATCH" "$FLEET_ROUNDS"; do
 	case "$v" in '' | *[!0-9.]* | 0) echo "bench: not a positive number: '$v' (BENCH_OPENERS, BENCH_HAMMER, BENCH_PIN_CONCURRENCY, BENCH_SOAK_*, BENCH_FLEET_*)" >&2; exit 2 ;; esac
 done
 case "$FLEET_LEASES" in '' | *[!0-9]*) echo "bench: BENCH_FLEET_LEASES: a number (0: no dead node)" >&2; exit 2 ;; esac
@@ -2144,25 +2163,67 @@ fleet_revoke_iss() {
 	done
 	fleet_wait_gone "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'v-%'" 900 ||
 		problem "the fleet did not revoke every lease of iss within 900 s"
+	# Their rows' deletes are queued: gone before the next run counts WAL.
+	fleet_wait_gone "SELECT count(*) FROM $FLEET_SCHEMA.leases WHERE role = 'iss'" 60 ||
+		problem "rows of revoked leases of iss still in $FLEET_SCHEMA.leases after 60 s"
 	fleet_check "$@" "the revocations"
 }
 
-# fleet_issue K N - N readers in all split over nodes n1..nK (one credbench
-# per node, at once) for FLEET_SECS; creds/s summed, latency the worst node's.
+# fleet_pos - PostgreSQL's WAL position and next transaction id, "LSN XID"
+# (a read-only query: it assigns none).
+fleet_pos() { apsql -F ' ' -c "SELECT pg_current_wal_lsn(), pg_snapshot_xmax(pg_current_snapshot())"; }
+
+# fleet_cost KEY POS0 OPS - R[KEY_wal], KiB of WAL, and R[KEY_xid], write
+# transactions (xids assigned), per credential since POS0 (fleet_pos).
+fleet_cost() {
+	local l0 x0 l1 x1
+	read -r l0 x0 <<<"$2"
+	read -r l1 x1 <<<"$(fleet_pos)"
+	[ "${3:-0}" -gt 0 ] || return 0
+	R[${1}_wal]=$(apsql -c "SELECT round(pg_wal_lsn_diff('$l1', '$l0') / 1024.0 / $3, 2)")
+	R[${1}_xid]=$(calc "printf \"%.2f\", ($x1 - $x0) / $3")
+}
+
+# fleet_pin MODE K - MODE pin: PostgreSQL (postmaster and backends) on
+# PIN_PG, nodes n1..nK on PIN_REST, and RUN_PIN for the readers and
+# pgbench; MODE empty: everything back on PIN_ALL.
+fleet_pin() {
+	local p i nodes=()
+	for i in $(seq 1 "$2"); do nodes+=("${AB_PID[n$i]}"); done
+	mapfile -t p < <(pg_pids "$PG_DIR")
+	if [ "$1" = pin ]; then
+		pin "$PIN_PG" "${p[@]}"
+		pin "$PIN_REST" "${nodes[@]}"
+		RUN_PIN=(taskset -c "$PIN_REST")
+	else
+		pin "$PIN_ALL" "${p[@]}" "${nodes[@]}"
+		RUN_PIN=()
+	fi
+}
+
+# fleet_issue K N [pin] - N readers in all split over nodes n1..nK (one
+# credbench per node, at once) for FLEET_SECS; creds/s summed, latency the
+# worst node's; WAL, write transactions and the nodes' CPU per credential.
 fleet_issue() {
-	local k=$1 n=$2 i share pids=() out ops=0 errs=0 rate=0 p50=0 p99=0 split=""
-	settle
+	local k=$1 n=$2 m=${3:-} i share pids=() out ops=0 errs=0 rate=0 p50=0 p99=0 split="" pos c0=0 c1=0
+	local kp=${3:+${3}_}
+	fleet_settle
+	pos=$(fleet_pos)
+	for i in $(seq 1 "$k"); do c0=$((c0 + $(cpu_ticks "${AB_PID[n$i]}"))); done
 	for i in $(seq 1 "$k"); do
 		share=$((n / k + (i <= n % k ? 1 : 0)))
 		split="$split${split:+/}$share"
 		[ "$share" -gt 0 ] || continue
-		"$CB" issue "${AB_MNT[n$i]}/creds/iss" "$share" "$FLEET_SECS" >"$WORK/fleet-iss-$k-$n-n$i" &
+		"${RUN_PIN[@]}" "$CB" issue "${AB_MNT[n$i]}/creds/iss" "$share" "$FLEET_SECS" >"$WORK/fleet-iss-$m$k-$n-n$i" &
 		pids+=($!)
 	done
-	say "fleet issuance: $k node(s), N=$n ($split) for ${FLEET_SECS}s"
+	say "fleet issuance${m:+ [$m]}: $k node(s), N=$n ($split) for ${FLEET_SECS}s"
 	wait "${pids[@]}" || true
+	for i in $(seq 1 "$k"); do c1=$((c1 + $(cpu_ticks "${AB_PID[n$i]}"))); done
+	# Every let-go UPDATE of the run written (the nodes' fleet threads, every tick).
+	fleet_wait_gone "SELECT count(*) FROM $FLEET_SCHEMA.leases WHERE role = 'iss' AND state = 'held'" 10 || true
 	for i in $(seq 1 "$k"); do
-		out=$WORK/fleet-iss-$k-$n-n$i
+		out=$WORK/fleet-iss-$m$k-$n-n$i
 		[ -s "$out" ] || continue
 		ops=$((ops + $(kv "$out" ops)))
 		errs=$((errs + $(kv "$out" errors)))
@@ -2173,42 +2234,58 @@ fleet_issue() {
 			problem "fleet issuance [$k nodes N=$n] on n$i: $(kv "$out" errors) errors, first: $(kv "$out" first_error); errors file: $(tail -n 1 "${AB_MNT[n$i]}/errors" 2>/dev/null)"
 	done
 	fleet_check $(seq -f 'n%g' 1 "$k") "issuance"
+	fleet_cost "fl_c_$kp${k}_$n" "$pos" "$ops"
 	R[fl_split_${k}_$n]=$split
-	R[fl_c_ops_${k}_$n]=$ops
-	R[fl_c_rate_${k}_$n]=$rate
-	R[fl_c_p50_${k}_$n]=$(ms "$p50")
-	R[fl_c_p99_${k}_$n]=$(ms "$p99")
-	say "  credfs: $ops creds ($errs errors), $rate/s, p50 ${R[fl_c_p50_${k}_$n]} ms, p99 ${R[fl_c_p99_${k}_$n]} ms (worst node)"
+	R[fl_c_ops_$kp${k}_$n]=$ops
+	R[fl_c_rate_$kp${k}_$n]=$rate
+	R[fl_c_p50_$kp${k}_$n]=$(ms "$p50")
+	R[fl_c_p99_$kp${k}_$n]=$(ms "$p99")
+	R[fl_c_cpu_$kp${k}_$n]=$(calc "printf \"%.2f\", $ops ? ($c1 - $c0) * 1000 / $(getconf CLK_TCK) / $ops : 0")
+	say "  credfs: $ops creds ($errs errors), $rate/s, p50 ${R[fl_c_p50_$kp${k}_$n]} ms, p99 ${R[fl_c_p99_$kp${k}_$n]} ms (worst node); per credential: nodes' CPU ${R[fl_c_cpu_$kp${k}_$n]} ms, WAL ${R[fl_c_$kp${k}_${n}_wal]:-?} KiB, ${R[fl_c_$kp${k}_${n}_xid]:-?} write transactions"
 	fleet_revoke_iss $(seq -f 'n%g' 1 "$k")
 }
 
-# fleet_raw K N - pgbench at concurrency N: the lease row insert (its own
-# transaction, as credfs's control session does before the creation commits),
-# then the creation transaction.
+# fleet_raw K N [pin] - pgbench at concurrency N: per credential, what credfs
+# runs (FLEET_PGB_SCRIPT): the lease row insert with the creation (or before
+# it, in a transaction of its own), then the row's let-go UPDATE.
 fleet_raw() {
-	local k=$1 n=$2 j out=$WORK/fleet-raw-$1-$2 logdir=$WORK/fleet-pgblog-$1-$2 rc=0 lat
+	local k=$1 n=$2 m=${3:-} j out logdir rc=0 lat pos
+	local kp=${3:+${3}_}
+	out=$WORK/fleet-raw-$m$1-$2
+	logdir=$WORK/fleet-pgblog-$m$1-$2
 	j=$((n < 2 ? n : 2))
 	mkdir -p "$logdir"
-	settle
-	say "fleet issuance: pgbench N=$n -j $j for ${FLEET_SECS}s (beside $k node(s))"
-	(cd "$logdir" && PGPASSWORD=admin "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
+	fleet_settle
+	pos=$(fleet_pos)
+	say "fleet issuance${m:+ [$m]}: pgbench N=$n -j $j for ${FLEET_SECS}s (beside $k node(s))"
+	(cd "$logdir" && PGPASSWORD=admin "${RUN_PIN[@]}" "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
 		-n -c "$n" -j "$j" -T "$FLEET_SECS" -M simple -D seq=0 -D "tag=f$k-$n" \
 		-D "exp=$(pg_expiration 3600)" -D "pw=$PGB_PW" -D "ms=$(date +%s%3N)" \
 		-D "holder=\$bench\$$FLEET_HOLDER\$bench\$" -D "roledoc=\$bench\$$FLEET_ROLEDOC\$bench\$" \
 		--log --log-prefix="$logdir/pgb" -f "$FLEET_PGB_SCRIPT" wizard) >"$out" 2>&1 || rc=$?
-	lat=$WORK/fleet-lat-raw-$k-$n
+	lat=$WORK/fleet-lat-raw-$m$k-$n
 	cat "$logdir"/pgb.* 2>/dev/null | awk '{ print $3 }' | sort -n >"$lat"
-	R[fl_r_rate_${k}_$n]=$(sed -n 's/^tps = \([0-9]*\.[0-9]\).*/\1/p' "$out" | head -n 1)
-	R[fl_r_ops_${k}_$n]=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
-	R[fl_r_p50_${k}_$n]=$(ms "$(pct "$lat" 0.50)")
-	R[fl_r_p99_${k}_$n]=$(ms "$(pct "$lat" 0.99)")
-	if [ "$rc" -ne 0 ] || [ -z "${R[fl_r_rate_${k}_$n]}" ] ||
+	R[fl_r_rate_$kp${k}_$n]=$(sed -n 's/^tps = \([0-9]*\.[0-9]\).*/\1/p' "$out" | head -n 1)
+	R[fl_r_ops_$kp${k}_$n]=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+	R[fl_r_p50_$kp${k}_$n]=$(ms "$(pct "$lat" 0.50)")
+	R[fl_r_p99_$kp${k}_$n]=$(ms "$(pct "$lat" 0.99)")
+	fleet_cost "fl_r_$kp${k}_$n" "$pos" "${R[fl_r_ops_$kp${k}_$n]:-0}"
+	if [ "$rc" -ne 0 ] || [ -z "${R[fl_r_rate_$kp${k}_$n]}" ] ||
 		grep -qE '^number of failed transactions: [1-9]' "$out"; then
-		problem "pgbench [fleet N=$n] failed (exit $rc): $(grep -iE 'error|abort|fail' "$out" | head -n 3 | tr '\n' ' ')"
+		problem "pgbench [fleet${m:+ $m} N=$n] failed (exit $rc): $(grep -iE 'error|abort|fail' "$out" | head -n 3 | tr '\n' ' ')"
 	fi
-	say "  pgbench: ${R[fl_r_ops_${k}_$n]} creds, ${R[fl_r_rate_${k}_$n]}/s, p50 ${R[fl_r_p50_${k}_$n]} ms, p99 ${R[fl_r_p99_${k}_$n]} ms"
+	say "  pgbench: ${R[fl_r_ops_$kp${k}_$n]} creds, ${R[fl_r_rate_$kp${k}_$n]}/s, p50 ${R[fl_r_p50_$kp${k}_$n]} ms, p99 ${R[fl_r_p99_$kp${k}_$n]} ms; per credential: WAL ${R[fl_r_$kp${k}_${n}_wal]:-?} KiB, ${R[fl_r_$kp${k}_${n}_xid]:-?} write transactions"
 	drop_roles 'p-%'
-	apsql -c "TRUNCATE bench_fleet.leases" >/dev/null
+	# Deleted as credfs deletes its rows at revocation (not truncated: the
+	# two tables keep alike histories of dead rows, reused pages and FPIs).
+	apsql -c "DELETE FROM bench_fleet.leases" >/dev/null
+}
+
+# fleet_settle - settle, the two lease tables vacuumed first (their pages
+# reused alike after the CHECKPOINT).
+fleet_settle() {
+	apsql -c "VACUUM $FLEET_SCHEMA.leases" -c "VACUUM bench_fleet.leases" >/dev/null
+	settle
 }
 
 # fleet_dead - BENCH_FLEET_LEASES held leases on the last node, kill -9 of
@@ -2316,30 +2393,57 @@ fleet_dead() {
 	say "dead node: last login gone ${R[fl_d_total]:-?} s after the kill (first ${R[fl_d_wait]:-?} s, then ${R[fl_d_work]:-?} s of revocations); claims ${R[fl_d_claims]:-?}; audit ${R[fl_d_audit]} revoke records"
 }
 
+# fleet_round K N [pin] - one more round's pair: the rates' sums and the
+# ratios, for the mean rates and the median ratio (fleet_ratio).
+fleet_round() {
+	local kp=${3:+${3}_}
+	local key=$kp${1}_$2 cr=${R[fl_c_rate_$kp${1}_$2]:-} rr=${R[fl_r_rate_$kp${1}_$2]:-}
+	[ -n "$cr" ] && [ -n "$rr" ] || return 0
+	R[fl_csum_$key]=$(calc "printf \"%.1f\", ${R[fl_csum_$key]:-0} + $cr")
+	R[fl_rsum_$key]=$(calc "printf \"%.1f\", ${R[fl_rsum_$key]:-0} + $rr")
+	R[fl_ratios_$key]="${R[fl_ratios_$key]:-} $(calc "printf \"%.3f\", $cr / $rr")"
+	say "  round ratio ${3:+[$3] }$1 node(s) N=$2: ${R[fl_ratios_$key]}"
+}
+
+# fleet_ratio KEY - "MEAN_C MEAN_R MEDIAN MIN MAX ROUNDS" over the rounds of KEY.
+fleet_ratio() {
+	tr ' ' '\n' <<<"${R[fl_ratios_$1]:-}" | sed '/^$/d' | sort -g |
+		awk -v c="${R[fl_csum_$1]:-0}" -v r="${R[fl_rsum_$1]:-0}" '{ v[NR] = $1 }
+			END { if (!NR) exit; m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+				printf "%.1f %.1f %.2f %.2f %.2f %d\n", c / NR, r / NR, m, v[1], v[NR], NR }'
+}
+
 fleet_report() {
-	local k n cr rr ratio p
+	local k n cr rr ratio p m kp cpus lo hi rounds spread
 	echo "# credfs fleet benchmark: issuance on 1-$FLEET_NODES nodes, a dead node's leases"
 	echo
 	echo "| | |"
 	echo "|---|---|"
 	machine_info
-	echo "| run | BENCH_FLEET_SECONDS=$FLEET_SECS per issuance run, total N=\"$FLEET_NS\", nodes 1..$FLEET_NODES (one machine, one mount, state, key and --node each; one fleet key; control store: schema $FLEET_SCHEMA in the scratch PostgreSQL the logins are made on); default durability; password_authentication=$B_PWAUTH; dead node: $FLEET_LEASES held leases, default_ttl ${FLEET_TTL}s, --fleet-grace $FLEET_GRACE |"
+	echo "| run | BENCH_FLEET_SECONDS=$FLEET_SECS per issuance run, each pair also pinned (BENCH_PIN=$B_PIN: $([ "${FLEET_PIN:-0}" = 1 ] && echo "PostgreSQL on CPU $PIN_PG, the rest on $PIN_REST" || echo "${PIN_NOTE:-no}")), total N=\"$FLEET_NS\", nodes 1..$FLEET_NODES (one machine, one mount, state, key and --node each; one fleet key; control store: schema $FLEET_SCHEMA in the scratch PostgreSQL the logins are made on); default durability; password_authentication=$B_PWAUTH; dead node: $FLEET_LEASES held leases, default_ttl ${FLEET_TTL}s, --fleet-grace $FLEET_GRACE |"
 	echo
 	echo "Numbers from a shared machine are noisy: compare the ratios, which come from runs seconds apart, more than the absolute figures."
 	echo
 	echo "## Issuance: the same total concurrency on 1, 2, 3 nodes"
 	echo
-	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: the lease row insert (into a copy of $FLEET_SCHEMA.leases, in a transaction of its own) then the creation transaction, at the same total concurrency, beside the same running nodes."
+	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: per credential the SQL credfs runs for it (${FLEET_PGB_WHAT:-the lease row insert}, into a copy of $FLEET_SCHEMA.leases; then the row's let-go UPDATE in a transaction of its own), at the same total concurrency, beside the same running nodes. CPUs: shared (nothing pinned) or pinned (PostgreSQL on CPU ${PIN_PG:-?}, the nodes, readers and pgbench on ${PIN_REST:-?}${PIN_NOTE:+; $PIN_NOTE}). creds/s: the mean over $FLEET_ROUNDS round(s) (BENCH_FLEET_ROUNDS), the pair's order alternating; ratio: the median of the rounds' ratios; latency, WAL, write transactions and CPU: the last round's. WAL and write transactions (xids) per credential: PostgreSQL's, from the start of the run until its last let-go UPDATE, the nodes' heartbeats included; CPU: the nodes' utime+stime per credential."
 	echo
-	echo "| nodes | N (per node) | credfs creds/s | pgbench creds/s | ratio (target >= 0.95) | credfs p50 / p99 ms | pgbench p50 / p99 ms |"
-	echo "|---|---|---|---|---|---|---|"
+	echo "| nodes | N (per node) | CPUs | credfs creds/s | pgbench creds/s | ratio (target >= 0.95; median [min-max] over rounds) | credfs p50 / p99 ms | pgbench p50 / p99 ms | WAL KiB / cred credfs / pgbench | write xacts / cred credfs / pgbench | credfs CPU ms / cred |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|"
 	for k in $(seq 1 "$FLEET_NODES"); do
 		for n in $FLEET_NS; do
-			cr=${R[fl_c_rate_${k}_$n]:-}
-			rr=${R[fl_r_rate_${k}_$n]:-}
-			ratio=-
-			[ -z "$cr" ] || [ -z "$rr" ] || ratio=$(calc "printf \"%.2f\", $cr / $rr")
-			echo "| $k | $n (${R[fl_split_${k}_$n]:--}) | ${cr:--} | ${rr:--} | $ratio ($(verdict "$ratio" ge 0.95)) | ${R[fl_c_p50_${k}_$n]:--} / ${R[fl_c_p99_${k}_$n]:--} | ${R[fl_r_p50_${k}_$n]:--} / ${R[fl_r_p99_${k}_$n]:--} |"
+			for m in "" pin; do
+				kp=${m:+${m}_}
+				cpus=shared
+				if [ "$m" = pin ]; then
+					[ "${FLEET_PIN:-0}" = 1 ] || continue
+					cpus=pinned
+				fi
+				cr=- rr=- ratio=- spread=''
+				read -r cr rr ratio lo hi rounds <<<"$(fleet_ratio "$kp${k}_$n")" || true
+				[ "${rounds:-1}" -le 1 ] || spread=" [$lo-$hi, $rounds rounds]"
+				echo "| $k | $n (${R[fl_split_${k}_$n]:--}) | $cpus | ${cr:--} | ${rr:--} | ${ratio:--}$spread ($(verdict "${ratio:--}" ge 0.95)) | ${R[fl_c_p50_$kp${k}_$n]:--} / ${R[fl_c_p99_$kp${k}_$n]:--} | ${R[fl_r_p50_$kp${k}_$n]:--} / ${R[fl_r_p99_$kp${k}_$n]:--} | ${R[fl_c_$kp${k}_${n}_wal]:--} / ${R[fl_r_$kp${k}_${n}_wal]:--} | ${R[fl_c_$kp${k}_${n}_xid]:--} / ${R[fl_r_$kp${k}_${n}_xid]:--} | ${R[fl_c_cpu_$kp${k}_$n]:--} |"
+			done
 		done
 	done
 	echo
@@ -2367,7 +2471,7 @@ fleet_report() {
 }
 
 fleet_main() {
-	local k n i
+	local k n i m r
 	REPORT_FN=fleet_report
 	head -c 32 /dev/urandom >"$FLEET_KEY"
 	chmod 0600 "$FLEET_KEY"
@@ -2388,7 +2492,27 @@ fleet_main() {
 	if [ -z "$FLEET_HOLDER" ] || [ -z "$FLEET_ROLEDOC" ]; then
 		die "no lease row of n1's credential in $FLEET_SCHEMA.leases"
 	fi
+	# The pgbench side runs the lease row as n1 does (fleet_same_store's log line).
+	if grep -q 'the control store is its database' "$(fleet_dir n1)/credfs.log"; then
+		FLEET_PGB_SCRIPT=$FLEET_PGB_INLINE
+		FLEET_PGB_WHAT="the lease row insert as one more statement of the creation transaction, as credfs does when the control store is the connection's database"
+	else
+		FLEET_PGB_SCRIPT=$FLEET_PGB_SEPARATE
+		FLEET_PGB_WHAT="the lease row insert in a transaction of its own, then the creation transaction, as credfs does when the control store is elsewhere"
+	fi
+	say "pgbench side: $FLEET_PGB_WHAT"
 	fleet_revoke_iss n1
+	# Pinned runs (BENCH_PIN), as section 5.
+	FLEET_PIN=0
+	if [ "$B_PIN" = 0 ]; then
+		PIN_NOTE="not run (BENCH_PIN=0)"
+	elif pin_setup; then
+		FLEET_PIN=1
+		say "pinned runs: PostgreSQL on CPU $PIN_PG; the nodes, readers and pgbench on CPU(s) $PIN_REST"
+	else
+		say "pinned runs: $PIN_NOTE"
+		[ "$B_PIN" = 1 ] && problem "BENCH_PIN=1: pinned fleet issuance $PIN_NOTE"
+	fi
 	REPORT_READY=1
 	for k in $(seq 1 "$FLEET_NODES"); do
 		[ "$k" = 1 ] || fleet_start "n$k"
@@ -2396,13 +2520,21 @@ fleet_main() {
 		i=0
 		for n in $FLEET_NS; do
 			i=$((i + 1))
-			if [ $(((k + i) % 2)) = 0 ]; then
-				fleet_issue "$k" "$n"
-				fleet_raw "$k" "$n"
-			else
-				fleet_raw "$k" "$n"
-				fleet_issue "$k" "$n"
-			fi
+			for m in "" pin; do
+				[ -z "$m" ] || [ "${FLEET_PIN:-0}" = 1 ] || continue
+				for r in $(seq 1 "$FLEET_ROUNDS"); do
+					fleet_pin "$m" "$k"
+					if [ $(((k + i + r) % 2)) = 0 ]; then
+						fleet_issue "$k" "$n" "$m"
+						fleet_raw "$k" "$n" "$m"
+					else
+						fleet_raw "$k" "$n" "$m"
+						fleet_issue "$k" "$n" "$m"
+					fi
+					fleet_pin "" "$k"
+					fleet_round "$k" "$n" "$m"
+				done
+			done
 		done
 	done
 	[ "$FLEET_NODES" -ge 2 ] && [ "$FLEET_LEASES" -gt 0 ] && fleet_dead
@@ -2415,15 +2547,22 @@ fleet_main() {
 	exit 0
 }
 
-# The pgbench side of fleet mode: the lease row (credfs's fleet_lease_insert,
-# core/fleet_lease.c, with literals for its parameters), then the creation.
-FLEET_PGB_SCRIPT=$WORK/fleet-issue.sql
-cat >"$FLEET_PGB_SCRIPT" <<'EOF'
-\set seq :seq + 1
-\set rnd random(1000000000, 9999999999)
-INSERT INTO bench_fleet.leases (id, node, role, username, connection, connection_version, issued, valid_until, ttl_ms, state, holder, role_doc) VALUES ('p-:tag-:client_id-:seq-:rnd', 'pgbench', 'iss', 'p-pgbench-iss-:tag-:client_id-:seq-:rnd', 'bench', 1::bigint, to_timestamp(:ms::bigint / 1000.0), to_timestamp((:ms::bigint + 3600000) / 1000.0), 3600000::bigint, 'held', :holder::jsonb, :roledoc::jsonb) ON CONFLICT (id) DO NOTHING;
-CREATE ROLE "p-pgbench-iss-:tag-:client_id-:seq-:rnd" WITH LOGIN PASSWORD ':pw' VALID UNTIL ':exp'\; GRANT app_readers TO "p-pgbench-iss-:tag-:client_id-:seq-:rnd";
-EOF
+# The pgbench side of fleet mode: what credfs runs per credential
+# (core/fleet_lease.c, literals for its parameters). The lease row: either
+# one more statement of the creation transaction (fleet_lease_inline: the
+# control store is the connection's database), or its own transaction
+# before the creation (fleet_lease_insert); then, once the reader has
+# closed the file, the fleet thread's let-go UPDATE (fleet_flush_one).
+FLEET_PGB_INLINE=$WORK/fleet-issue-inline.sql
+FLEET_PGB_SEPARATE=$WORK/fleet-issue-separate.sql
+FLEET_PGB_SCRIPT=$FLEET_PGB_INLINE # fleet_main: as n1 does
+FLEET_PGB_ROW="INSERT INTO bench_fleet.leases (id, node, role, username, connection, connection_version, issued, valid_until, ttl_ms, state, holder, role_doc) VALUES ('p-:tag-:client_id-:seq-:rnd', 'pgbench', 'iss', 'p-pgbench-iss-:tag-:client_id-:seq-:rnd', 'bench', 1::bigint, to_timestamp(:ms::bigint / 1000.0), to_timestamp((:ms::bigint + 3600000) / 1000.0), 3600000::bigint, 'held', :holder::jsonb, :roledoc::jsonb) ON CONFLICT (id) DO NOTHING"
+FLEET_PGB_CREATE="CREATE ROLE \"p-pgbench-iss-:tag-:client_id-:seq-:rnd\" WITH LOGIN PASSWORD ':pw' VALID UNTIL ':exp'\\; GRANT app_readers TO \"p-pgbench-iss-:tag-:client_id-:seq-:rnd\""
+FLEET_PGB_LETGO="UPDATE bench_fleet.leases SET state = COALESCE('let-go', state), let_go_at = COALESCE(to_timestamp(:ms::bigint / 1000.0), let_go_at), valid_until = COALESCE(to_timestamp(NULL::bigint / 1000.0), valid_until), attempts = COALESCE(NULL::int, attempts), updated_at = now() WHERE id = 'p-:tag-:client_id-:seq-:rnd' AND claimed_by IS NULL"
+printf '%s\n' '\set seq :seq + 1' '\set rnd random(1000000000, 9999999999)' \
+	"$FLEET_PGB_CREATE\\; $FLEET_PGB_ROW;" "$FLEET_PGB_LETGO;" >"$FLEET_PGB_INLINE"
+printf '%s\n' '\set seq :seq + 1' '\set rnd random(1000000000, 9999999999)' \
+	"$FLEET_PGB_ROW;" "$FLEET_PGB_CREATE;" "$FLEET_PGB_LETGO;" >"$FLEET_PGB_SEPARATE"
 
 # ---- the run ---------------------------------------------------------------------------------
 
