@@ -142,7 +142,8 @@
 #     is here: the row commits with the login), else in a transaction of
 #     its own before it; then, as the node's fleet thread writes it after
 #     the close, the let-go UPDATE of the row in a transaction of its own.
-#     The order alternates. Before every run both lease tables are
+#     BENCH_FLEET_PGB_LETGO=0 leaves the let-go UPDATE out of the pgbench
+#     side (the creation transaction and the lease row only). The order alternates. Before every run both lease tables are
 #     vacuumed, then settle (CHECKPOINT); pgbench's rows are deleted after
 #     its run as credfs deletes its own at revocation. Ratio target >= 0.95. Per credential on each
 #     side: PostgreSQL's WAL (pg_current_wal_lsn) and write transactions
@@ -191,7 +192,7 @@
 # BENCH_SOAK_RATE, BENCH_SOAK_TTL, BENCH_SOAK_INTERVAL, BENCH_SOAK_THREADS;
 # fleet mode: BENCH_FLEET_SECONDS, BENCH_FLEET_CONCURRENCY, BENCH_FLEET_NODES,
 # BENCH_FLEET_LEASES (0: no dead node), BENCH_FLEET_BATCH, BENCH_FLEET_TTL,
-# BENCH_FLEET_GRACE, BENCH_FLEET_ROUNDS, BENCH_PIN (auto, 1 or 0: the
+# BENCH_FLEET_GRACE, BENCH_FLEET_ROUNDS, BENCH_FLEET_PGB_LETGO, BENCH_PIN (auto, 1 or 0: the
 # pinned runs).
 #
 # A benchmark never fails for being slow: missed targets are marked in the
@@ -2426,7 +2427,7 @@ fleet_report() {
 	echo
 	echo "## Issuance: the same total concurrency on 1, 2, 3 nodes"
 	echo
-	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: per credential the SQL credfs runs for it (${FLEET_PGB_WHAT:-the lease row insert}, into a copy of $FLEET_SCHEMA.leases; then the row's let-go UPDATE in a transaction of its own), at the same total concurrency, beside the same running nodes. CPUs: shared (nothing pinned) or pinned (PostgreSQL on CPU ${PIN_PG:-?}, the nodes, readers and pgbench on ${PIN_REST:-?}${PIN_NOTE:+; $PIN_NOTE}). creds/s: the mean over $FLEET_ROUNDS round(s) (BENCH_FLEET_ROUNDS), the pair's order alternating; ratio: the median of the rounds' ratios; latency, WAL, write transactions and CPU: the last round's. WAL and write transactions (xids) per credential: PostgreSQL's, from the start of the run until its last let-go UPDATE, the nodes' heartbeats included; CPU: the nodes' utime+stime per credential."
+	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: per credential the SQL credfs runs for it (${FLEET_PGB_WHAT:-the lease row insert}, into a copy of $FLEET_SCHEMA.leases; $([ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ] && echo "without the row's let-go UPDATE (BENCH_FLEET_PGB_LETGO=0)" || echo "then the row's let-go UPDATE in a transaction of its own")), at the same total concurrency, beside the same running nodes. CPUs: shared (nothing pinned) or pinned (PostgreSQL on CPU ${PIN_PG:-?}, the nodes, readers and pgbench on ${PIN_REST:-?}${PIN_NOTE:+; $PIN_NOTE}). creds/s: the mean over $FLEET_ROUNDS round(s) (BENCH_FLEET_ROUNDS), the pair's order alternating; ratio: the median of the rounds' ratios; latency, WAL, write transactions and CPU: the last round's. WAL and write transactions (xids) per credential: PostgreSQL's, from the start of the run until its last let-go UPDATE, the nodes' heartbeats included; CPU: the nodes' utime+stime per credential."
 	echo
 	echo "| nodes | N (per node) | CPUs | credfs creds/s | pgbench creds/s | ratio (target >= 0.95; median [min-max] over rounds) | credfs p50 / p99 ms | pgbench p50 / p99 ms | WAL KiB / cred credfs / pgbench | write xacts / cred credfs / pgbench | credfs CPU ms / cred |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -2559,10 +2560,15 @@ FLEET_PGB_SCRIPT=$FLEET_PGB_INLINE # fleet_main: as n1 does
 FLEET_PGB_ROW="INSERT INTO bench_fleet.leases (id, node, role, username, connection, connection_version, issued, valid_until, ttl_ms, state, holder, role_doc) VALUES ('p-:tag-:client_id-:seq-:rnd', 'pgbench', 'iss', 'p-pgbench-iss-:tag-:client_id-:seq-:rnd', 'bench', 1::bigint, to_timestamp(:ms::bigint / 1000.0), to_timestamp((:ms::bigint + 3600000) / 1000.0), 3600000::bigint, 'held', :holder::jsonb, :roledoc::jsonb) ON CONFLICT (id) DO NOTHING"
 FLEET_PGB_CREATE="CREATE ROLE \"p-pgbench-iss-:tag-:client_id-:seq-:rnd\" WITH LOGIN PASSWORD ':pw' VALID UNTIL ':exp'\\; GRANT app_readers TO \"p-pgbench-iss-:tag-:client_id-:seq-:rnd\""
 FLEET_PGB_LETGO="UPDATE bench_fleet.leases SET state = COALESCE('let-go', state), let_go_at = COALESCE(to_timestamp(:ms::bigint / 1000.0), let_go_at), valid_until = COALESCE(to_timestamp(NULL::bigint / 1000.0), valid_until), attempts = COALESCE(NULL::int, attempts), updated_at = now() WHERE id = 'p-:tag-:client_id-:seq-:rnd' AND claimed_by IS NULL"
+# BENCH_FLEET_PGB_LETGO=0: pgbench leaves the let-go UPDATE out (the
+# creation transaction plus the lease row insert only, what credfs cannot
+# do with less): the ratio then also charges credfs for recording let-gos.
+FLEET_PGB_LETGO_STMT="$FLEET_PGB_LETGO;"
+[ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ] && FLEET_PGB_LETGO_STMT=
 printf '%s\n' '\set seq :seq + 1' '\set rnd random(1000000000, 9999999999)' \
-	"$FLEET_PGB_CREATE\\; $FLEET_PGB_ROW;" "$FLEET_PGB_LETGO;" >"$FLEET_PGB_INLINE"
+	"$FLEET_PGB_CREATE\\; $FLEET_PGB_ROW;" "$FLEET_PGB_LETGO_STMT" >"$FLEET_PGB_INLINE"
 printf '%s\n' '\set seq :seq + 1' '\set rnd random(1000000000, 9999999999)' \
-	"$FLEET_PGB_ROW;" "$FLEET_PGB_CREATE;" "$FLEET_PGB_LETGO;" >"$FLEET_PGB_SEPARATE"
+	"$FLEET_PGB_ROW;" "$FLEET_PGB_CREATE;" "$FLEET_PGB_LETGO_STMT" >"$FLEET_PGB_SEPARATE"
 
 # ---- the run ---------------------------------------------------------------------------------
 
