@@ -506,10 +506,13 @@ static void fleet_claim(struct fleet *f)
 
 	snprintf(grace, sizeof(grace), "%.3f", f->grace_ms / 1000.0);
 	pthread_mutex_lock(&f->pmu);
+	/* Dead nodes first: with none, the lease table is not read at all. */
 	res = fleet_sql(f,
-			"SELECT DISTINCT n.node FROM @.nodes n JOIN @.leases l ON l.node = n.node"
-			" OR l.claimed_by = n.node WHERE n.node <> $1 AND l.state <> 'revoked'"
-			" AND n.heartbeat < now() - make_interval(secs => $2::double precision)",
+			"SELECT n.node FROM @.nodes n WHERE n.node <> $1"
+			" AND n.heartbeat < now() - make_interval(secs => $2::double precision)"
+			" AND (EXISTS (SELECT 1 FROM @.leases l WHERE l.node = n.node"
+			" AND l.claimed_by IS NULL) OR EXISTS (SELECT 1 FROM @.leases l"
+			" WHERE l.claimed_by = n.node AND l.state <> 'revoked'))",
 			2, v);
 	for (int i = 0; res && i < PQntuples(res); i++) {
 		const char *w[] = { f->node, PQgetvalue(res, i, 0), f->schema, grace };
@@ -722,5 +725,5 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
 	fleet_gc(f);
-	fleet_lease_refresh(f, fleet_tick_ms(f) / 2);
+	/* fleet/leases' cache is not refreshed here: a read of fleet/ does (fleet_tree.c). */
 }
