@@ -466,14 +466,37 @@ int fleet_lease_unclaimed(struct fleet *f, const struct lease *l, char *errbuf)
 
 /* --- dead nodes -------------------------------------------------------------------- */
 
+/*
+ * A claimer takes its share of the dead node's leases: ceil(leases of this
+ * death / live nodes) less what it has claimed of them already, where the
+ * leases of this death are the ones still to claim and those claimed since
+ * the dead node's last heartbeat (revoked since, too); but at least
+ * ceil(leases still to claim / live nodes), so that a live node that does
+ * not claim (one rejoining) leaves nothing unclaimed for long. Survivors
+ * so share them (a lone one takes them all in one statement); whatever a
+ * share leaves is claimed at later ticks. Live: a heartbeat within the
+ * grace (the claimer's own among them). SKIP LOCKED and the row
+ * conditions keep each lease to one claimer.
+ */
 static const char fleet_claim_sql[] =
-	"WITH free AS (SELECT pg_try_advisory_xact_lock(hashtext($3 || $2)) AS ok)"
+	"WITH free AS (SELECT pg_try_advisory_xact_lock(hashtext($3 || $2)) AS ok),"
+	" dead AS (SELECT heartbeat FROM @.nodes WHERE node = $2"
+	" AND heartbeat < now() - make_interval(secs => $4::double precision)),"
+	" live AS (SELECT GREATEST(count(*), 1) AS n FROM @.nodes WHERE node <> $2"
+	" AND heartbeat >= now() - make_interval(secs => $4::double precision)),"
+	" mine AS (SELECT count(*) FILTER (WHERE (l.claimed_by IS NULL OR l.claimed_by = $2)"
+	" AND l.state <> 'revoked') AS todo,"
+	" count(*) FILTER (WHERE l.claimed_by <> $2 AND l.claimed_at > d.heartbeat) AS taken,"
+	" count(*) FILTER (WHERE l.claimed_by = $1 AND l.claimed_at > d.heartbeat) AS own"
+	" FROM @.leases l, dead d WHERE l.node = $2 AND (l.claimed_by IS NOT NULL"
+	" OR l.state <> 'revoked') OR l.claimed_by = $2 AND l.state <> 'revoked')"
 	" UPDATE @.leases SET claimed_by = $1, claimed_at = now(), updated_at = now()"
 	" WHERE id IN (SELECT id FROM @.leases WHERE ((node = $2 AND claimed_by IS NULL)"
-	" OR claimed_by = $2) AND state <> 'revoked' FOR UPDATE SKIP LOCKED)"
-	" AND (SELECT ok FROM free) AND EXISTS (SELECT 1 FROM @.nodes WHERE node = $2"
-	" AND heartbeat < now() - make_interval(secs => $4::double precision))"
-	" RETURNING id";
+	" OR claimed_by = $2) AND state <> 'revoked'"
+	" LIMIT (SELECT GREATEST(ceil((todo + taken)::numeric / n) - own,"
+	" ceil(todo::numeric / n))::bigint"
+	" FROM mine, live) FOR UPDATE SKIP LOCKED)"
+	" AND (SELECT ok FROM free) AND EXISTS (SELECT 1 FROM dead) RETURNING id";
 
 static void fleet_claim(struct fleet *f)
 {
@@ -483,10 +506,13 @@ static void fleet_claim(struct fleet *f)
 
 	snprintf(grace, sizeof(grace), "%.3f", f->grace_ms / 1000.0);
 	pthread_mutex_lock(&f->pmu);
+	/* Dead nodes first: with none, the lease table is not read at all. */
 	res = fleet_sql(f,
-			"SELECT DISTINCT n.node FROM @.nodes n JOIN @.leases l ON l.node = n.node"
-			" OR l.claimed_by = n.node WHERE n.node <> $1 AND l.state <> 'revoked'"
-			" AND n.heartbeat < now() - make_interval(secs => $2::double precision)",
+			"SELECT n.node FROM @.nodes n WHERE n.node <> $1"
+			" AND n.heartbeat < now() - make_interval(secs => $2::double precision)"
+			" AND (EXISTS (SELECT 1 FROM @.leases l WHERE l.node = n.node"
+			" AND l.claimed_by IS NULL) OR EXISTS (SELECT 1 FROM @.leases l"
+			" WHERE l.claimed_by = n.node AND l.state <> 'revoked'))",
 			2, v);
 	for (int i = 0; res && i < PQntuples(res); i++) {
 		const char *w[] = { f->node, PQgetvalue(res, i, 0), f->schema, grace };
@@ -699,5 +725,5 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
 	fleet_gc(f);
-	fleet_lease_refresh(f, fleet_tick_ms(f) / 2);
+	/* fleet/leases' cache is not refreshed here: a read of fleet/ does (fleet_tree.c). */
 }

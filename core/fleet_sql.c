@@ -129,17 +129,33 @@ const char *fleet_str(const PGresult *res, int row, int col)
 	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
 }
 
+/*
+ * The schema's version, kept in @.meta (one row): 1 is a schema from
+ * before @.meta (no nodes.synced, no leases_revoked). A connect whose
+ * binary is newer than the store's runs the whole DDL (idempotent: IF NOT
+ * EXISTS throughout) and records its version; one finding the store
+ * current (or newer) runs none of it, so takes no lock on the tables (an
+ * ALTER TABLE would take an ACCESS EXCLUSIVE one, queueing every node's
+ * heartbeat behind any open reader of nodes). Both the look and the DDL
+ * are under one transaction advisory lock: nodes starting together
+ * upgrade once, one after another.
+ */
+#define FLEET_SCHEMA_VERSION "2"
+
 static const char fleet_ddl[] =
-	"BEGIN;"
-	"SELECT pg_advisory_xact_lock(hashtext('credfs-fleet-ddl'));"
-	"CREATE SCHEMA IF NOT EXISTS @;"
-	"CREATE TABLE IF NOT EXISTS @.definitions (kind text NOT NULL, name text NOT NULL,"
+	"DO $credfs_ddl$ DECLARE v integer; BEGIN"
+	" PERFORM pg_advisory_xact_lock(hashtext('credfs-fleet-ddl'));"
+	" BEGIN SELECT version INTO v FROM @.meta;"
+	" EXCEPTION WHEN undefined_table OR invalid_schema_name THEN v := NULL; END;"
+	" IF v >= " FLEET_SCHEMA_VERSION " THEN RETURN; END IF;"
+	" CREATE SCHEMA IF NOT EXISTS @;"
+	" CREATE TABLE IF NOT EXISTS @.definitions (kind text NOT NULL, name text NOT NULL,"
 	" version bigint NOT NULL DEFAULT 1, sealed text, deleted boolean NOT NULL DEFAULT false,"
 	" rotating boolean NOT NULL DEFAULT false, node text,"
 	" updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (kind, name));"
-	"CREATE TABLE IF NOT EXISTS @.nodes (node text PRIMARY KEY, heartbeat timestamptz NOT NULL,"
+	" CREATE TABLE IF NOT EXISTS @.nodes (node text PRIMARY KEY, heartbeat timestamptz NOT NULL,"
 	" started timestamptz NOT NULL DEFAULT now());"
-	"CREATE TABLE IF NOT EXISTS @.leases (id text PRIMARY KEY, node text NOT NULL,"
+	" CREATE TABLE IF NOT EXISTS @.leases (id text PRIMARY KEY, node text NOT NULL,"
 	" role text NOT NULL, username text NOT NULL, connection text NOT NULL,"
 	" connection_version bigint NOT NULL, issued timestamptz NOT NULL,"
 	" valid_until timestamptz NOT NULL, ttl_ms bigint NOT NULL, state text NOT NULL,"
@@ -147,13 +163,17 @@ static const char fleet_ddl[] =
 	" claimed_at timestamptz, revoke_requested boolean NOT NULL DEFAULT false,"
 	" attempts integer NOT NULL DEFAULT 0, revoked_at timestamptz,"
 	" updated_at timestamptz NOT NULL DEFAULT now());"
-	"CREATE INDEX IF NOT EXISTS leases_node ON @.leases (node);"
-	"CREATE INDEX IF NOT EXISTS leases_claimed_by ON @.leases (claimed_by);"
-	/* When the node last dropped the leases claimed from it (fleet_lease_synced). */
-	"ALTER TABLE @.nodes ADD COLUMN IF NOT EXISTS synced timestamptz;"
-	"CREATE INDEX IF NOT EXISTS leases_revoked ON @.leases (revoked_at)"
+	" CREATE INDEX IF NOT EXISTS leases_node ON @.leases (node);"
+	" CREATE INDEX IF NOT EXISTS leases_claimed_by ON @.leases (claimed_by);"
+	/* Version 2. When the node last dropped the leases claimed from it (fleet_lease_synced). */
+	" ALTER TABLE @.nodes ADD COLUMN IF NOT EXISTS synced timestamptz;"
+	" CREATE INDEX IF NOT EXISTS leases_revoked ON @.leases (revoked_at)"
 	" WHERE state = 'revoked';"
-	"COMMIT";
+	" CREATE TABLE IF NOT EXISTS @.meta (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
+	" version integer NOT NULL);"
+	" INSERT INTO @.meta (version) VALUES (" FLEET_SCHEMA_VERSION ") ON CONFLICT (one)"
+	" DO UPDATE SET version = GREATEST(@.meta.version, EXCLUDED.version);"
+	" END $credfs_ddl$";
 
 int fleet_sql_connect(struct fleet *f, char *errbuf)
 {

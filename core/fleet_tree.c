@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fleet_tree.c - what fleet/leases/ROLE/ID and fleet/nodes/NAME show: a
- * cache of the store's lease rows (refreshed by the thread every tick,
- * and by a read that finds it older than a second), nodes read directly.
+ * cache of the store's lease rows (every unrevoked row: refreshed only by
+ * a read that finds it older than a second, so that idle nodes do not read
+ * the whole table every tick), nodes read directly.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -38,7 +38,8 @@
 #                alive; rm of b's lease in a's fleet/leases/ revokes it.
 #   kill -9 b    with two held and two let-go leases: a or c revokes every
 #                one (login gone from pg_roles) within TTL + grace + 5 s of
-#                the kill; fleet/nodes/b says not alive.
+#                the kill; fleet/nodes/b says not alive; a and c both
+#                claimed some (a claimer takes its share).
 #   partition    c's end of the link goes down with a held lease (its holder
 #                polls POLLPRI) and a let-go one: VALID UNTIL (expiry + 5 s,
 #                Vault's) was at most TTL + 6 s past the cut, logins are
@@ -602,6 +603,10 @@ for u in "${B_USERS[@]}"; do
 done
 echo "kill: b's logins gone: $(all_roles_gone "${B_USERS[@]}" && echo all || echo not all)," \
 	"$((($(_now_us) - T_KILL) / 1000)) ms after the kill"
+for n in a c; do # each claims its share: ceil(4 / 2 survivors), less what it has
+	check "kill: $n claimed some of b's four leases (survivors share them)" \
+		test "$(rows_of "node = 'b' AND claimed_by = '$n'")" -ge 1
+done
 
 # ==== partition of node c =================================================================
 # The cut comes when each of c's two leases has a job that passed c's
