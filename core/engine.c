@@ -466,10 +466,7 @@ int engine_def_delete(struct engine *e, enum engine_kind kind, const char *name,
 				      : registry_delete(e->reg, engine_rkind(kind), name, errbuf);
 
 	if (r == -EIO && kind == ENGINE_STATIC)
-		snprintf(errbuf, ENGINE_ERRLEN, "%s",
-			 e->fleet ? "cannot record the change in the state directory and the"
-				    " fleet's control store"
-				  : "cannot record the change in the state directory");
+		engine_record_err(e, "the change", errbuf);
 	if (r == -ENOENT)
 		return r;
 	if (r != 0) {

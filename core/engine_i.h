@@ -103,6 +103,12 @@ json_t *engine_static_collect(struct engine *e);
 int engine_root_apply(struct engine *e, const char *name, int64_t at, char *errbuf);
 /* engine_root_collect - add {"rootrot/NAME": {"at": ms}} of every rotation known to all. */
 void engine_root_collect(struct engine *e, json_t *all);
+/*
+ * engine_record_err - errbuf: "cannot record WHAT in the state directory"
+ * (and, with a fleet, "and the fleet's control store"), for a static role's
+ * record that did not take.
+ */
+void engine_record_err(const struct engine *e, const char *what, char *errbuf);
 /* engine_static_rotate_now - rotate name now and wait (bounded). */
 int engine_static_rotate_now(struct engine *e, const char *name, char *errbuf);
 

@@ -339,6 +339,12 @@ static int es_adopt(struct engine *e, const char *name, struct secret *pw, int64
 	return r;
 }
 
+void engine_record_err(const struct engine *e, const char *what, char *errbuf)
+{
+	snprintf(errbuf, ENGINE_ERRLEN, "cannot record %s in the state directory%s", what,
+		 e->fleet ? " and the fleet's control store" : "");
+}
+
 int es_lock(struct engine *e, const char *name, void **lock, char *errbuf)
 {
 	char key[300];
@@ -410,10 +416,7 @@ static int es_set(struct engine *e, const char *name, struct conn_pool *pool,
 	}
 	pthread_mutex_unlock(&e->swmu);
 	if (r != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "%s",
-			 e->fleet ? "cannot record the rotation in the state directory and the"
-				    " fleet's control store"
-				  : "cannot record the rotation in the state directory");
+		engine_record_err(e, "the rotation", errbuf);
 		return -EIO;
 	}
 	crash_point("static-after-intent");

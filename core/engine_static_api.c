@@ -67,10 +67,7 @@ static int es_put(struct engine *e, struct static_role *def, bool *created, char
 	tmp.def = def;
 	tmp.created = s ? s->created : engine_wall();
 	if (es_record(e, es_def_rec(&tmp)) != 0) {
-		snprintf(errbuf, ENGINE_ERRLEN, "%s",
-			 e->fleet ? "cannot record the change in the state directory and the"
-				    " fleet's control store"
-				  : "cannot record the change in the state directory");
+		engine_record_err(e, "the change", errbuf);
 		r = -EIO;
 		goto out;
 	}
