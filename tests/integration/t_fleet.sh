@@ -18,6 +18,8 @@
 # it. Each node has its own state directory, key, audit log and mount
 # point; the fleet key is common. default_ttl=3s, --fleet-grace 3.
 #
+#   old store    the control schema as an older credfs made it (no
+#                SCHEMA.meta, no nodes.synced): the nodes upgrade it.
 #   definitions  config/ written on a and roles/ written on c are readable on
 #                the other nodes within 1 s; creds/ issues on every node.
 #   same name    a second live node named a is refused: exit 1, stderr
@@ -352,11 +354,38 @@ done
 head -c 32 /dev/urandom >"$FLEET_KEY"
 chmod 0600 "$FLEET_KEY"
 
+# ==== an old control store =================================================================
+# The schema as credfs wrote it before SCHEMA.meta (no nodes.synced, no
+# leases_revoked): the first node upgrades it, once.
+pg2_psql -c "CREATE SCHEMA credfs;
+	CREATE TABLE credfs.definitions (kind text NOT NULL, name text NOT NULL,
+	 version bigint NOT NULL DEFAULT 1, sealed text, deleted boolean NOT NULL DEFAULT false,
+	 rotating boolean NOT NULL DEFAULT false, node text,
+	 updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (kind, name));
+	CREATE TABLE credfs.nodes (node text PRIMARY KEY, heartbeat timestamptz NOT NULL,
+	 started timestamptz NOT NULL DEFAULT now());
+	CREATE TABLE credfs.leases (id text PRIMARY KEY, node text NOT NULL,
+	 role text NOT NULL, username text NOT NULL, connection text NOT NULL,
+	 connection_version bigint NOT NULL, issued timestamptz NOT NULL,
+	 valid_until timestamptz NOT NULL, ttl_ms bigint NOT NULL, state text NOT NULL,
+	 let_go_at timestamptz, holder jsonb, role_doc jsonb, claimed_by text,
+	 claimed_at timestamptz, revoke_requested boolean NOT NULL DEFAULT false,
+	 attempts integer NOT NULL DEFAULT 0, revoked_at timestamptz,
+	 updated_at timestamptz NOT NULL DEFAULT now());
+	CREATE INDEX leases_node ON credfs.leases (node);
+	CREATE INDEX leases_claimed_by ON credfs.leases (claimed_by)" >/dev/null ||
+	fail "cannot create the old fleet schema on B"
+
 # ==== definitions ======================================================================
 fleet_mount a
 fleet_mount b
 fleet_mount c
 echo "three nodes up $((($(_now_us) - T_START) / 1000)) ms after the start"
+check_eq "old store: upgraded (nodes.synced, leases_revoked, meta version 2)" "1 1 2" \
+	"$(pg2_psql -c "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_schema = 'credfs'
+		AND table_name = 'nodes' AND column_name = 'synced') || ' ' ||
+		(SELECT count(*) FROM pg_indexes WHERE schemaname = 'credfs' AND indexname = 'leases_revoked')
+		|| ' ' || (SELECT version FROM credfs.meta)")"
 fleet_peers() {
 	pg2_psql -c "SELECT string_agg(host(client_addr), ' ' ORDER BY client_addr)
 		FROM pg_stat_activity WHERE application_name = 'credfs-fleet'"
