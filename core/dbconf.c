@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "dbconf.h"
 #include "dur.h"
 #include "log.h"
@@ -329,4 +331,27 @@ void dbconf_unref(struct dbconf *c)
 	params_strv_free(c->allowed_roles);
 	params_strv_free(c->root_rotation);
 	free(c);
+}
+
+void dbconf_target_of(const char *url, const char *username, char out[DBCONF_TARGET_LEN])
+{
+	unsigned char h[16];
+	crypto_generichash_state st;
+
+	/* Each part with its presence and a terminator: ("a", NULL) and ("a", "") differ. */
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)(url ? "u" : "-"), 1);
+	if (url)
+		crypto_generichash_update(&st, (const unsigned char *)url, strlen(url) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)(username ? "u" : "-"), 1);
+	if (username)
+		crypto_generichash_update(&st, (const unsigned char *)username,
+					  strlen(username) + 1);
+	crypto_generichash_final(&st, h, sizeof(h));
+	sodium_bin2hex(out, DBCONF_TARGET_LEN, h, sizeof(h));
+}
+
+void dbconf_target(const struct dbconf *c, char out[DBCONF_TARGET_LEN])
+{
+	dbconf_target_of(c->connection_url, c->username, out);
 }

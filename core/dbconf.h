@@ -102,6 +102,21 @@ int dbconf_vault_params(json_t *p, json_t **rotation_key, struct parse_error *er
 /* dbconf_role_allowed - whether role matches allowed_roles (globs, "*" = all). */
 bool dbconf_role_allowed(const struct dbconf *c, const char *role);
 
+/*
+ * The server a definition logs in to, as a name that holds no secret:
+ * 32 hex digits of a keyless BLAKE2b hash of connection_url and username
+ * (what makes a rewrite a new connection version, registry.h). The fleet
+ * records each target's definition, and a lease its target, so that a
+ * lease is revoked where it was issued after config/NAME moved.
+ */
+#define DBCONF_TARGET_LEN 33
+
+/* dbconf_target_of - the target of url and username (either may be NULL) in out. */
+void dbconf_target_of(const char *url, const char *username, char out[DBCONF_TARGET_LEN]);
+
+/* dbconf_target - c's target in out. */
+void dbconf_target(const struct dbconf *c, char out[DBCONF_TARGET_LEN]);
+
 struct dbconf *dbconf_ref(struct dbconf *c);
 /* dbconf_unref - drop a reference; the last one wipes and frees (NULL-safe). */
 void dbconf_unref(struct dbconf *c);

@@ -18,8 +18,15 @@
 
 __thread bool fleet_tl_applying;
 
+/*
+ * A definition, and for a connection its target's row in the same
+ * statement ($9: the target, NULL for other kinds and tombstones).
+ */
 static const char fleet_def_upsert[] =
-	"WITH w AS (INSERT INTO @.definitions AS d (kind, name, version, sealed, deleted, rotating,"
+	"WITH t AS (INSERT INTO @.targets AS t (connection, target, sealed)"
+	" SELECT $2, $9::text, $3 WHERE $9::text IS NOT NULL ON CONFLICT (connection, target)"
+	" DO UPDATE SET sealed = EXCLUDED.sealed, updated_at = now()),"
+	" w AS (INSERT INTO @.definitions AS d (kind, name, version, sealed, deleted, rotating,"
 	" node) VALUES ($1, $2, 1, $3, $4::boolean, $5::boolean, $6) ON CONFLICT (kind, name) DO"
 	" UPDATE SET version = d.version + CASE WHEN $7::boolean THEN 1 ELSE 0 END,"
 	" sealed = EXCLUDED.sealed, deleted = EXCLUDED.deleted, rotating = EXCLUDED.rotating,"
@@ -62,6 +69,7 @@ static int fleet_def_put(struct fleet *f, const char *kind, const char *name, co
 			 bool rotating, bool bump)
 {
 	char *sealed = doc ? fleet_seal(f->key, kind, name, doc) : NULL;
+	char target[DBCONF_TARGET_LEN];
 	const char *v[] = { kind,
 			    name,
 			    sealed,
@@ -69,13 +77,21 @@ static int fleet_def_put(struct fleet *f, const char *kind, const char *name, co
 			    rotating ? "t" : "f",
 			    f->node,
 			    bump ? "t" : "f",
-			    f->schema };
+			    f->schema,
+			    NULL };
 	PGresult *res = NULL;
 	int r = -EIO;
 
 	if (doc && !sealed)
 		return -ENOMEM;
-	res = fleet_query(f, fleet_def_upsert, 8, v);
+	if (doc && !strcmp(kind, "conn")) {
+		json_t *conf = json_object_get(doc, "conf");
+
+		dbconf_target_of(json_string_value(json_object_get(conf, "connection_url")),
+				 json_string_value(json_object_get(conf, "username")), target);
+		v[8] = target;
+	}
+	res = fleet_query(f, fleet_def_upsert, 9, v);
 	if (res && PQntuples(res) == 1) {
 		fleet_seen_set(f, kind, name, fleet_i64(res, 0, 0));
 		r = 0;

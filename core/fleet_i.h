@@ -17,13 +17,15 @@
 #include "fleet.h"
 #include "fleet_seal.h"
 
-#define FLEET_TICK_MS	   2000 /* heartbeat, lease rows, dead nodes */
-#define FLEET_RESYNC_MS	   10000 /* full resync of definitions */
-#define FLEET_OP_MS	   10000 /* client-side deadline of one control store exchange */
-#define FLEET_GC_MS	   60000 /* revoked rows past the retention are looked for (at most) */
-#define FLEET_GC_BATCH	   1000 /* rows deleted by one statement */
-#define FLEET_GONE_S	   (7 * 86400) /* a node silent this long no longer holds its rows back */
-#define FLEET_DEFAULT_NAME "credfs"
+#define FLEET_TICK_MS	    2000 /* heartbeat, lease rows, dead nodes */
+#define FLEET_RESYNC_MS	    10000 /* full resync of definitions */
+#define FLEET_OP_MS	    10000 /* client-side deadline of one control store exchange */
+#define FLEET_GC_MS	    60000 /* revoked rows past the retention are looked for (at most) */
+#define FLEET_GC_BATCH	    1000 /* rows deleted by one statement */
+#define FLEET_GONE_S	    (7 * 86400) /* a node silent this long no longer holds its rows back */
+#define FLEET_TARGET_KEEP_S 3600 /* a superseded target's definition is kept at least */
+#define FLEET_TARGET_GC_MS  (10 * 60000) /* superseded targets are looked for (at most) */
+#define FLEET_DEFAULT_NAME  "credfs"
 
 struct fleet {
 	char *node, *schema, *conninfo; /* immutable */
@@ -58,6 +60,7 @@ struct fleet {
 	_Atomic uint64_t session; /* control sessions opened so far */
 	_Atomic uint64_t owns; /* fleet_lease_own runs so far (a test hook waits for one) */
 	int64_t gc_at; /* the thread's: monotonic ms of the next garbage collection */
+	int64_t target_gc_at; /* the thread's: ... of superseded targets' definitions */
 	_Atomic bool stop;
 	_Atomic bool wake; /* a notification came: resync now */
 	bool started;

@@ -21,16 +21,31 @@
 
 static const char fleet_lease_insert[] =
 	"INSERT INTO @.leases (id, node, role, username, connection, connection_version, issued,"
-	" valid_until, ttl_ms, state, holder, role_doc) VALUES ($1, $2, $3, $4, $5, $6::bigint,"
-	" to_timestamp($7::bigint / 1000.0), to_timestamp($8::bigint / 1000.0), $9::bigint, 'held',"
-	" $10::jsonb, $11::jsonb) ON CONFLICT (id) DO NOTHING";
+	" valid_until, ttl_ms, state, holder, role_doc, connection_target) VALUES ($1, $2, $3, $4,"
+	" $5, $6::bigint, to_timestamp($7::bigint / 1000.0), to_timestamp($8::bigint / 1000.0),"
+	" $9::bigint, 'held', $10::jsonb, $11::jsonb, NULLIF($12, '')) ON CONFLICT (id) DO NOTHING";
 
 /* A lease row's values, as text: l's own, this node's, the wall-clock times. */
 struct fleet_row {
-	char ver[24], issued[24], valid[24], ttl[24];
+	char ver[24], issued[24], valid[24], ttl[24], target[DBCONF_TARGET_LEN];
 	char *holder, *role; /* malloc'd */
-	const char *v[11]; /* fleet_lease_insert's parameters */
+	const char *v[12]; /* fleet_lease_insert's parameters */
 };
+
+/* The target of l's connection version (where its login is), or "" if that version is gone. */
+static void fleet_lease_target(struct fleet *f, const struct lease *l, char out[DBCONF_TARGET_LEN])
+{
+	struct conn_pool *p = l->role->db_name
+				      ? registry_pool(f->g, l->role->db_name, l->conn_version, NULL)
+				      : NULL;
+	struct dbconf *c = p ? conn_pool_conf(p) : NULL;
+
+	out[0] = '\0';
+	if (c)
+		dbconf_target(c, out);
+	dbconf_unref(c);
+	conn_pool_unref(p);
+}
 
 static int fleet_row_make(struct fleet *f, struct lease *l, int64_t valid_wall, struct fleet_row *w)
 {
@@ -56,6 +71,8 @@ static int fleet_row_make(struct fleet *f, struct lease *l, int64_t valid_wall, 
 	w->v[8] = w->ttl;
 	w->v[9] = w->holder;
 	w->v[10] = w->role;
+	fleet_lease_target(f, l, w->target);
+	w->v[11] = w->target;
 	return w->holder && w->role ? 0 : -ENOMEM;
 }
 
@@ -71,7 +88,7 @@ static int fleet_lease_insert_row(struct fleet *f, struct lease *l, int64_t vali
 	PGresult *res = NULL;
 
 	if (fleet_row_make(f, l, valid_wall, &w) == 0) {
-		res = fleet_query(f, fleet_lease_insert, 11, w.v);
+		res = fleet_query(f, fleet_lease_insert, 12, w.v);
 	}
 	fleet_row_free(&w);
 	PQclear(res);
@@ -194,7 +211,7 @@ static bool fleet_same_store(struct fleet *f, struct conn_pool *p, const struct 
 char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l)
 {
 	struct fleet_row w = { 0 };
-	char *hx[11] = { 0 }, *sql = NULL, *tmpl = NULL;
+	char *hx[12] = { 0 }, *sql = NULL, *tmpl = NULL;
 	bool ok;
 
 	if (!f)
@@ -210,22 +227,23 @@ char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l)
 	if (!fleet_same_store(f, p, l))
 		return NULL;
 	ok = fleet_row_make(f, l, l->valid_until + leasesvc_wall_off(), &w) == 0;
-	for (int i = 0; ok && i < 11; i++)
+	for (int i = 0; ok && i < 12; i++)
 		ok = fleet_hex_text(&hx[i], w.v[i]) == 0;
 	if (ok &&
 	    asprintf(&tmpl,
 		     "INSERT INTO @.leases (id, node, role, username, connection,"
-		     " connection_version, issued, valid_until, ttl_ms, state, holder, role_doc)"
-		     " VALUES (%s, %s, %s, %s, %s, %s::bigint, to_timestamp(%s::bigint / 1000.0),"
-		     " to_timestamp(%s::bigint / 1000.0), %s::bigint, 'held', %s::jsonb, %s::jsonb)"
+		     " connection_version, issued, valid_until, ttl_ms, state, holder, role_doc,"
+		     " connection_target) VALUES (%s, %s, %s, %s, %s, %s::bigint,"
+		     " to_timestamp(%s::bigint / 1000.0), to_timestamp(%s::bigint / 1000.0),"
+		     " %s::bigint, 'held', %s::jsonb, %s::jsonb, NULLIF(%s, ''))"
 		     " ON CONFLICT (id) DO NOTHING",
 		     hx[0], hx[1], hx[2], hx[3], hx[4], w.ver, w.issued, w.valid, w.ttl, hx[9],
-		     hx[10]) < 0)
+		     hx[10], hx[11]) < 0)
 		tmpl = NULL;
 	if (tmpl)
 		sql = fleet_sql_text(f, tmpl);
 	free(tmpl);
-	for (int i = 0; i < 11; i++)
+	for (int i = 0; i < 12; i++)
 		free(hx[i]);
 	fleet_row_free(&w);
 	return sql;
@@ -530,7 +548,9 @@ struct fleet_job {
 	struct fleet *f;
 	char id[LEASE_ID_LEN + 1];
 	char username[64];
+	char target[DBCONF_TARGET_LEN]; /* "": not recorded (a row from before targets) */
 	char *conn;
+	char *sealed; /* the target's sealed definition, or NULL */
 	json_t *role_doc;
 	char *role;
 };
@@ -542,8 +562,75 @@ static void fleet_job_free(struct fleet_job *j)
 	pthread_mutex_unlock(&j->f->mu);
 	json_decref(j->role_doc);
 	free(j->conn);
+	free(j->sealed);
 	free(j->role);
 	free(j);
+}
+
+/*
+ * The pool to revoke j's login with: the connection's current one while it
+ * still points at the lease's target (or the row names none), else one
+ * made from the definition the store keeps for that target (the connection
+ * moved to another server, or was deleted, after the lease was issued:
+ * its login is on the old server). *earlier says which. NULL with errbuf.
+ */
+static struct conn_pool *fleet_job_pool(struct fleet_job *j, bool *earlier, char *errbuf)
+{
+	struct conn_pool *p = registry_pool(j->f->g, j->conn, 0, NULL);
+	struct dbconf *c = p ? conn_pool_conf(p) : NULL;
+	char cur[DBCONF_TARGET_LEN] = "";
+	struct parse_error pe = { 0 };
+	json_t *doc;
+
+	*earlier = false;
+	if (c)
+		dbconf_target(c, cur);
+	dbconf_unref(c);
+	c = NULL;
+	if (p && (!j->target[0] || !strcmp(cur, j->target)))
+		return p;
+	conn_pool_unref(p);
+	if (!j->target[0]) {
+		snprintf(errbuf, CONN_ERRLEN, "connection %s is not configured", j->conn);
+		return NULL;
+	}
+	if (!j->sealed) {
+		snprintf(errbuf, CONN_ERRLEN,
+			 "connection %s no longer points at the lease's server, and the control"
+			 " store keeps no definition of that server",
+			 j->conn);
+		return NULL;
+	}
+	if (!(doc = fleet_unseal(j->f->key, "conn", j->conn, j->sealed))) {
+		snprintf(errbuf, CONN_ERRLEN,
+			 "the definition of connection %s's earlier server does not open with the"
+			 " fleet key",
+			 j->conn);
+		return NULL;
+	}
+	if (dbconf_from_params(j->conn, json_object_get(doc, "conf"), PARAMS_FINAL | PARAMS_RESTORE,
+			       &c, &pe) != 0) {
+		snprintf(errbuf, CONN_ERRLEN, "connection %s's earlier server: %s", j->conn,
+			 pe.text);
+		json_decref(doc);
+		return NULL;
+	}
+	json_decref(doc);
+	dbconf_target(c, cur);
+	if (strcmp(cur, j->target) != 0) { /* a row swapped under the key: not that server */
+		snprintf(errbuf, CONN_ERRLEN,
+			 "the definition kept for connection %s's earlier server names another one",
+			 j->conn);
+		dbconf_unref(c);
+		return NULL;
+	}
+	c->verify_connection = false;
+	p = conn_pool_new(c);
+	dbconf_unref(c);
+	if (!p)
+		snprintf(errbuf, CONN_ERRLEN, "out of memory");
+	*earlier = p != NULL;
+	return p;
 }
 
 static void fleet_job_run(void *arg)
@@ -551,16 +638,16 @@ static void fleet_job_run(void *arg)
 	struct fleet_job *j = arg;
 	char errbuf[CONN_ERRLEN] = "unknown role", key[64];
 	struct parse_error pe = { 0 };
-	struct conn_pool *p = registry_pool(j->f->g, j->conn, 0, NULL);
+	struct conn_pool *p = NULL;
 	struct role *ro = NULL;
 	struct lease *l = NULL;
-	bool gone = false;
+	bool gone = false, earlier = false;
 	int r = -EIO;
 
 	if (role_from_params(j->role, j->role_doc, PARAMS_FINAL | PARAMS_RESTORE, &ro, &pe) != 0)
 		snprintf(errbuf, sizeof(errbuf), "role %s: %s", j->role, pe.text);
-	else if (!p)
-		snprintf(errbuf, sizeof(errbuf), "connection %s is not configured", j->conn);
+	else if (!(p = fleet_job_pool(j, &earlier, errbuf)))
+		; /* errbuf says why */
 	else if ((r = conn_user_exists(p, j->username, errbuf)) == 0)
 		gone = true; /* its node revoked it before the row said so: once is enough */
 	else if (r > 0 && (r = conn_revoke_user(p, ro, j->username, errbuf)) == 1) {
@@ -573,9 +660,11 @@ static void fleet_job_run(void *arg)
 	}
 	if (r == 0) {
 		if (gone) {
-			log_info("lease %s: %s was already gone", j->id, j->username);
+			log_info("lease %s: %s was already gone%s", j->id, j->username,
+				 earlier ? " from its connection's earlier server" : "");
 		} else {
-			log_info("lease %s: revoked %s for its dead node", j->id, j->username);
+			log_info("lease %s: revoked %s for its dead node%s", j->id, j->username,
+				 earlier ? ", on its connection's earlier server" : "");
 			if (l && j->f->audit)
 				j->f->audit(j->f->audit_ctx, "revoke", l, NULL);
 		}
@@ -600,7 +689,10 @@ static void fleet_job_drop(void *arg, int why)
 	fleet_job_free(arg);
 }
 
-/* Row i: (id, role, username, connection, state, death ms, let-go ms, ttl, rm, role_doc, now). */
+/*
+ * Row i: (id, role, username, connection, state, death ms, let-go ms, ttl,
+ * rm, role_doc, now, target, the target's sealed definition).
+ */
 static void fleet_revoke_row(struct fleet *f, PGresult *res, int i)
 {
 	struct fleet_due d = {
@@ -641,6 +733,11 @@ static void fleet_revoke_row(struct fleet *f, PGresult *res, int i)
 	j->f = f;
 	snprintf(j->id, sizeof(j->id), "%s", id);
 	snprintf(j->username, sizeof(j->username), "%s", PQgetvalue(res, i, 2));
+	snprintf(j->target, sizeof(j->target), "%s", PQgetvalue(res, i, 11));
+	if (fleet_str(res, i, 12) && !(j->sealed = strdup(fleet_str(res, i, 12)))) {
+		fleet_job_free(j);
+		return;
+	}
 	if (lanes_submit(leasesvc_lanes(f->s), j->conn, 0, LANES_URGENT, 0, fleet_job_run,
 			 fleet_job_drop, j) != 0)
 		fleet_job_free(j);
@@ -656,8 +753,11 @@ static void fleet_revoke_claimed(struct fleet *f)
 		"SELECT l.id, l.role, l.username, l.connection, l.state,"
 		" (extract(epoch FROM LEAST(n.heartbeat, l.claimed_at)) * 1000)::bigint,"
 		" (extract(epoch FROM l.let_go_at) * 1000)::bigint, l.ttl_ms,"
-		" l.revoke_requested, l.role_doc::text, (extract(epoch FROM now()) * 1000)::bigint"
+		" l.revoke_requested, l.role_doc::text, (extract(epoch FROM now()) * 1000)::bigint,"
+		" l.connection_target, t.sealed"
 		" FROM @.leases l LEFT JOIN @.nodes n ON n.node = l.node"
+		" LEFT JOIN @.targets t ON t.connection = l.connection"
+		" AND t.target = l.connection_target"
 		" WHERE l.claimed_by = $1 AND l.state <> 'revoked'",
 		1, v);
 	for (int i = 0; res && i < PQntuples(res); i++)
@@ -716,6 +816,37 @@ static void fleet_gc(struct fleet *f)
 	f->gc_at = n >= FLEET_GC_BATCH ? 0 : now + (every < FLEET_GC_MS ? every : FLEET_GC_MS);
 }
 
+/*
+ * A target's definition goes once the connection points elsewhere (a newer
+ * target) or is deleted, FLEET_TARGET_KEEP_S after it was last written
+ * (a node that has not applied the move yet may still issue there), and
+ * no lease row not yet revoked names it.
+ */
+static const char fleet_target_gc_sql[] =
+	"DELETE FROM @.targets t WHERE t.updated_at < now() - make_interval(secs => $1::int)"
+	" AND (EXISTS (SELECT 1 FROM @.targets n WHERE n.connection = t.connection"
+	" AND n.updated_at > t.updated_at) OR EXISTS (SELECT 1 FROM @.definitions d"
+	" WHERE d.kind = 'conn' AND d.name = t.connection AND d.deleted))"
+	" AND NOT EXISTS (SELECT 1 FROM @.leases l WHERE l.connection = t.connection"
+	" AND l.connection_target = t.target AND l.state <> 'revoked')";
+
+static void fleet_target_gc(struct fleet *f)
+{
+	char keep[24];
+	const char *v[] = { keep };
+	int64_t now = fleet_mono();
+	PGresult *res;
+
+	if (now < f->target_gc_at)
+		return;
+	f->target_gc_at = now + FLEET_TARGET_GC_MS;
+	snprintf(keep, sizeof(keep), "%d", FLEET_TARGET_KEEP_S);
+	res = fleet_query(f, fleet_target_gc_sql, 1, v);
+	if (res && strtol(PQcmdTuples(res), NULL, 10) > 0)
+		log_info("fleet: %s superseded connection target(s) forgotten", PQcmdTuples(res));
+	PQclear(res);
+}
+
 void fleet_lease_tick(struct fleet *f)
 {
 	fleet_flush(f);
@@ -725,5 +856,6 @@ void fleet_lease_tick(struct fleet *f)
 	fleet_claim(f);
 	fleet_revoke_claimed(f);
 	fleet_gc(f);
+	fleet_target_gc(f);
 	/* fleet/leases' cache is not refreshed here: a read of fleet/ does (fleet_tree.c). */
 }

@@ -140,7 +140,7 @@ const char *fleet_str(const PGresult *res, int row, int col)
  * are under one transaction advisory lock: nodes starting together
  * upgrade once, one after another.
  */
-#define FLEET_SCHEMA_VERSION "2"
+#define FLEET_SCHEMA_VERSION "3"
 
 static const char fleet_ddl[] =
 	"DO $credfs_ddl$ DECLARE v integer; BEGIN"
@@ -171,6 +171,15 @@ static const char fleet_ddl[] =
 	" WHERE state = 'revoked';"
 	" CREATE TABLE IF NOT EXISTS @.meta (one boolean PRIMARY KEY DEFAULT true CHECK (one),"
 	" version integer NOT NULL);"
+	/*
+	 * Version 3. Every server a connection has pointed at (its target,
+	 * dbconf_target) with that target's last definition, sealed as the
+	 * definition is; a lease row names its target.
+	 */
+	" CREATE TABLE IF NOT EXISTS @.targets (connection text NOT NULL, target text NOT NULL,"
+	" sealed text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+	" PRIMARY KEY (connection, target));"
+	" ALTER TABLE @.leases ADD COLUMN IF NOT EXISTS connection_target text;"
 	" INSERT INTO @.meta (version) VALUES (" FLEET_SCHEMA_VERSION ") ON CONFLICT (one)"
 	" DO UPDATE SET version = GREATEST(@.meta.version, EXCLUDED.version);"
 	" END $credfs_ddl$";

@@ -33,7 +33,8 @@ static json_t *fleet_row_json(PGresult *res, int i)
 	char lid[400];
 
 	snprintf(lid, sizeof(lid), "database/creds/%s/%s", role, id);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s?, s:b, s:s, s:I}",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:s?, s:b, s:s, s:I,"
+			 " s:s?}",
 			 "id", id, "lease_id", lid, "node", PQgetvalue(res, i, 1), "role", role,
 			 "username", PQgetvalue(res, i, 3), "state", PQgetvalue(res, i, 4),
 			 "issued", fleet_time(fleet_i64(res, i, 5)), "valid_until",
@@ -41,7 +42,8 @@ static json_t *fleet_row_json(PGresult *res, int i)
 			 fleet_time(fleet_i64(res, i, 7)), "holder", holder ? holder : json_null(),
 			 "claimed_by", fleet_str(res, i, 9), "revoke_requested",
 			 PQgetvalue(res, i, 10)[0] == 't', "connection", PQgetvalue(res, i, 11),
-			 "connection_version", (json_int_t)fleet_i64(res, i, 12));
+			 "connection_version", (json_int_t)fleet_i64(res, i, 12),
+			 "connection_target", fleet_str(res, i, 13));
 }
 
 void fleet_lease_refresh(struct fleet *f, int64_t max_age_ms)
@@ -61,7 +63,7 @@ void fleet_lease_refresh(struct fleet *f, int64_t max_age_ms)
 		" (extract(epoch FROM issued) * 1000)::bigint,"
 		" (extract(epoch FROM valid_until) * 1000)::bigint,"
 		" (extract(epoch FROM let_go_at) * 1000)::bigint, holder::text, claimed_by,"
-		" revoke_requested, connection, connection_version FROM @.leases"
+		" revoke_requested, connection, connection_version, connection_target FROM @.leases"
 		" WHERE state <> 'revoked'",
 		0, NULL);
 	if (!res || !(all = json_object())) {

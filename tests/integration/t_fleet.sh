@@ -42,6 +42,11 @@
 #                one (login gone from pg_roles) within TTL + grace + 5 s of
 #                the kill; fleet/nodes/b says not alive; a and c both
 #                claimed some (a claimer takes its share).
+#   moved        b also holds a lease of creds/ra on config/away, which points
+#                at server A (the test's PostgreSQL, through its socket);
+#                while b is dead, a moves config/away to server B: a
+#                survivor revokes the login on A (the lease's target, kept
+#                sealed in the store) within TTL + grace + 5 s of the kill.
 #   partition    c's end of the link goes down with a held lease (its holder
 #                polls POLLPRI) and a let-go one: VALID UNTIL (expiry + 5 s,
 #                Vault's) was at most TTL + 6 s past the cut, logins are
@@ -381,10 +386,15 @@ fleet_mount a
 fleet_mount b
 fleet_mount c
 echo "three nodes up $((($(_now_us) - T_START) / 1000)) ms after the start"
-check_eq "old store: upgraded (nodes.synced, leases_revoked, meta version 2)" "1 1 2" \
+check_eq "old store: upgraded (nodes.synced, leases_revoked, targets, leases.connection_target, meta version 3)" \
+	"1 1 1 1 3" \
 	"$(pg2_psql -c "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_schema = 'credfs'
 		AND table_name = 'nodes' AND column_name = 'synced') || ' ' ||
 		(SELECT count(*) FROM pg_indexes WHERE schemaname = 'credfs' AND indexname = 'leases_revoked')
+		|| ' ' || (SELECT count(*) FROM information_schema.tables WHERE table_schema = 'credfs'
+		AND table_name = 'targets') || ' ' ||
+		(SELECT count(*) FROM information_schema.columns WHERE table_schema = 'credfs'
+		AND table_name = 'leases' AND column_name = 'connection_target')
 		|| ' ' || (SELECT version FROM credfs.meta)")"
 fleet_peers() {
 	pg2_psql -c "SELECT string_agg(host(client_addr), ' ' ORDER BY client_addr)
@@ -587,6 +597,8 @@ check_eq "views: a's fleet/leases/r/ID of b's lease: node" b "$(fleet_json a "le
 check_eq "views: ... role" r "$(fleet_json a "leases/r/$LB_ID" .role)"
 check_eq "views: ... username" "$LB_USER" "$(fleet_json a "leases/r/$LB_ID" .username)"
 check_eq "views: ... state (held open on b)" held "$(fleet_json a "leases/r/$LB_ID" .state)"
+check "views: ... connection_target (32 hex digits, the server it was issued on)" \
+	grep -qxE '[0-9a-f]{32}' <<<"$(fleet_json a "leases/r/$LB_ID" .connection_target)"
 check_eq "views: a's fleet/leases/r also has a's own lease, node a" a \
 	"$(fleet_json a "leases/r/$LA_ID" .node)"
 for n in a b c; do
@@ -617,6 +629,21 @@ all_roles_exist() {
 }
 check "kill: b's two held logins exist before the kill" all_roles_exist "${B_USERS[@]}"
 B_HELD=("${B_USERS[@]}")
+# config/away points at server A (this test's other PostgreSQL, through its
+# socket, which every namespace reaches): b holds a lease of creds/ra there.
+printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' \
+	"connection_url=postgresql://{{username}}:{{password}}@/wizard?host=$CREDFS_PG_DIR/run&port=$CREDFS_PG_PORT&sslmode=disable" \
+	username=credfs_admin password=admin >"$A/config/away" ||
+	fail "writing config/away on a failed: $(tail -n 1 "$A/errors")"
+printf '%s\n' db_name=away "creation_statements=$CREATE_ONLY" "default_ttl=${TTL}s" max_ttl=1h \
+	>"$A/roles/ra" || fail "writing roles/ra on a failed: $(tail -n 1 "$A/errors")"
+ra_on_b() { [ -e "$B/roles/ra" ]; }
+wait_until 2 ra_on_b || fail "roles/ra did not reach b"
+fleet_hold "$B/creds/ra" open
+HOLDERS+=("$HOLD_PID")
+MV_USER=$(user_of "$HOLD_CREDS")
+check "moved: b's held lease of creds/ra logs in on server A" \
+	can_login "$MV_USER" "$(pass_of "$HOLD_CREDS")"
 for _ in 1 2; do
 	got=$(cat "$B/creds/r") || fail "cat creds/r on b failed: $(tail -n 1 "$B/errors")"
 	B_USERS+=("$(user_of "$got")")
@@ -624,6 +651,16 @@ done
 fleet_kill b
 T_KILL=$(_now_us)
 for p in "${HOLDERS[@]}"; do stop_holder "$p"; done
+# While b is dead, config/away moves to server B: the survivors must revoke
+# b's login on A, the server its lease was issued on, not look for it on B.
+printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' "connection_url=$URL" \
+	username=credfs_admin password=admin >"$A/config/away" ||
+	fail "moving config/away to B on a failed: $(tail -n 1 "$A/errors")"
+check "moved: b's lease on A is revoked (gone from A's pg_roles) within TTL + grace + 5 s of the kill" \
+	until_us $((T_KILL + (TTL + GRACE + 5) * 1000000)) role_gone "$MV_USER"
+check "moved: ... by a survivor, on the connection's earlier server (its log says so)" \
+	grep -q "revoked $MV_USER for its dead node, on its connection's earlier server" \
+	"$(node_dir a)/credfs.log" "$(node_dir c)/credfs.log"
 check "kill: a's fleet/nodes/b says not alive within grace + 5 s" \
 	wait_until $((GRACE + 5)) node_alive_is a b false
 for u in "${B_USERS[@]}"; do
@@ -731,6 +768,8 @@ for u in "${B_USERS[@]}"; do
 	fi
 	check_eq "exactly once: b's lease $u: ... that one in a survivor's (a, c)" 1 "$(revokes "$u" a c)"
 done
+check_eq "exactly once: b's lease $MV_USER on the moved connection: successful revokes in all audit logs" \
+	1 "$(revokes "$MV_USER" a b c)"
 for u in "${C_USERS[@]}"; do
 	check_eq "exactly once: c's lease $u: successful revokes in all audit logs" 1 "$(revokes "$u" a b c)"
 	check_eq "exactly once: c's lease $u: ... that one in a's (the others revoke it)" 1 "$(revokes "$u" a)"

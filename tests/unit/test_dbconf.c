@@ -695,6 +695,50 @@ static void test_username_template(void)
 	reject("t", P U "username_template=a'b\n", true, "not printable");
 }
 
+/* A target names the server and login, never the password; the JSON round trip keeps it. */
+static void test_target(void)
+{
+	char t1[DBCONF_TARGET_LEN], t2[DBCONF_TARGET_LEN], t3[DBCONF_TARGET_LEN];
+	struct parse_error err;
+	struct dbconf *c = NULL, *d;
+	json_t *j;
+
+	CHECK_INT_EQ(build("wizard",
+			   "plugin_name=postgresql-database-plugin\nallowed_roles=*\n"
+			   "connection_url=" SEED_URL "\nusername=postgres\npassword=password\n",
+			   true, &c, &err),
+		     0);
+	if (!c)
+		return;
+	dbconf_target(c, t1);
+	CHECK_INT_EQ(strlen(t1), 32);
+	CHECK(strspn(t1, "0123456789abcdef") == 32);
+	d = dbconf_with_password(c, secret_new("other", 5));
+	CHECK(d != NULL);
+	if (d) {
+		dbconf_target(d, t2);
+		CHECK_STR_EQ(t2, t1); /* a rotated root password keeps the target */
+		dbconf_unref(d);
+	}
+	j = dbconf_to_json(c);
+	dbconf_target_of(json_string_value(json_object_get(j, "connection_url")),
+			 json_string_value(json_object_get(j, "username")), t2);
+	CHECK_STR_EQ(t2, t1);
+	json_decref(j);
+	dbconf_target_of(c->connection_url, "someone", t2);
+	CHECK(strcmp(t2, t1) != 0);
+	dbconf_target_of("postgresql://h2/db", c->username, t2);
+	CHECK(strcmp(t2, t1) != 0);
+	/* Absent and empty differ, and the parts do not run into each other. */
+	dbconf_target_of("ab", NULL, t2);
+	dbconf_target_of("ab", "", t3);
+	CHECK(strcmp(t2, t3) != 0);
+	dbconf_target_of("a", "b", t2);
+	dbconf_target_of("ab", "", t3);
+	CHECK(strcmp(t2, t3) != 0);
+	dbconf_unref(c);
+}
+
 int main(void)
 {
 	if (secret_init() != 0) {
@@ -716,5 +760,6 @@ int main(void)
 	RUN(test_allowed_roles);
 	RUN(test_with_password);
 	RUN(test_username_template);
+	RUN(test_target);
 	return DONE();
 }
