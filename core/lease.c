@@ -573,6 +573,18 @@ bool lease_table_is_held(struct lease_table *t, struct lease *l)
 	return held;
 }
 
+bool lease_table_note_let_go(struct lease_table *t, struct lease *l, bool exited)
+{
+	bool yes;
+
+	pthread_mutex_lock(&t->mu);
+	yes = !l->let_go_noted && (exited ? l->state == LEASE_HELD : lease_close_lets_go_locked(l));
+	if (yes)
+		l->let_go_noted = true;
+	pthread_mutex_unlock(&t->mu);
+	return yes;
+}
+
 void *lease_table_swap_poll(struct lease_table *t, struct lease *l, void *poll)
 {
 	void *old;

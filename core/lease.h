@@ -86,6 +86,7 @@ struct lease {
 	enum lease_state state;
 	bool closed; /* the open file saw its last release */
 	bool exited; /* the opener exited */
+	bool let_go_noted; /* its let-go is journaled, or being journaled (once) */
 	bool busy; /* a job for it is running */
 	bool want_renew; /* one more VALID UNTIL update wanted (let-go past it) */
 	int64_t expires; /* ms: revocation due at (LET_GO) or lease end (HELD) */
@@ -291,6 +292,15 @@ void lease_table_fate(struct lease_table *t, struct lease *l, int64_t now, struc
 
 /* lease_table_is_held - whether l is HELD (an exit or close would let it go). */
 bool lease_table_is_held(struct lease_table *t, struct lease *l);
+
+/*
+ * lease_table_note_let_go - whether the caller is to journal l's let-go:
+ * true when an exit (exited) or a close would let l go now and no other
+ * caller was told so before. The release and the opener's exit often come
+ * at once (cat closes and exits); both would see l HELD while the other
+ * journals, and the let-go would be recorded twice.
+ */
+bool lease_table_note_let_go(struct lease_table *t, struct lease *l, bool exited);
 
 /* lease_state_name - "held", "let go", "revoking", "failed", "revoked". */
 const char *lease_state_name(enum lease_state s);

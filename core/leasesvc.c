@@ -141,7 +141,7 @@ static bool svc_let_go(struct leasesvc *s, struct lease *l, bool exited)
 	bool let_go;
 
 	pthread_rwlock_rdlock(&s->gate);
-	if ((exited ? lease_table_is_held(s->t, l) : lease_table_close_lets_go(s->t, l)) &&
+	if (lease_table_note_let_go(s->t, l, exited) &&
 	    svc_record(s, l, LEASESVC_REC_LET_GO, now + leasesvc_wall_off()) != 0)
 		log_warn("lease %s: let-go not recorded; a restart lets it go again", l->id);
 	let_go = exited ? lease_table_exited(s->t, l, now) : lease_table_closed(s->t, l, now);

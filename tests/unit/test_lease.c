@@ -1422,6 +1422,40 @@ static struct lease *restored(struct lease_table *t, struct role *ro, const char
 }
 
 /*
+ * lease_table_note_let_go: a release and an exit arriving together journal
+ * the let-go once between them.
+ */
+static void test_note_let_go(void)
+{
+	struct role *hro = mkrole("db-app", "wizard", "1h", "24h", "handle");
+	struct role *pro = mkrole("db-proc", "wizard", "1h", "24h", "process");
+	struct lease_table *t = lease_table_new();
+	struct lease *h, *p;
+	int64_t t0 = now_ms;
+
+	CHECK(hro && pro && t);
+	h = issue(t, hro, 100, t0);
+	p = issue(t, pro, 101, t0);
+	CHECK(h && p);
+	/* handle binding: the close is told, the exit seeing it still HELD is not */
+	CHECK(lease_table_note_let_go(t, h, false));
+	CHECK(!lease_table_note_let_go(t, h, true));
+	CHECK(!lease_table_note_let_go(t, h, false));
+	CHECK_INT_EQ(h->state, LEASE_HELD); /* noting changes no state */
+	CHECK(lease_table_closed(t, h, t0 + SEC));
+	CHECK(!lease_table_exited(t, h, t0 + SEC));
+	/* process binding: a close does not let go; the exit does, once */
+	CHECK(!lease_table_note_let_go(t, p, false));
+	CHECK(lease_table_note_let_go(t, p, true));
+	CHECK(!lease_table_note_let_go(t, p, true));
+	CHECK(lease_table_exited(t, p, t0 + SEC));
+	CHECK_INT_EQ(p->state, LEASE_LET_GO);
+	lease_table_free(t);
+	role_unref(hro);
+	role_unref(pro);
+}
+
+/*
  * lease_table_close_lets_go answers what lease_table_closed then does,
  * without doing it: the service journals the let-go in between.
  */
@@ -2112,6 +2146,7 @@ int main(void)
 	RUN(test_heap_order);
 	RUN(test_many_lookup);
 	RUN(test_close_lets_go);
+	RUN(test_note_let_go);
 	RUN(test_let_go_at_past);
 	RUN(test_hold_restored_far);
 	RUN(test_hold_restored_near);
