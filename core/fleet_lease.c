@@ -315,6 +315,29 @@ static bool fleet_flush_one(struct fleet *f, json_t *op)
 				: "UPDATE @.leases SET attempts = attempts + 1, state = 'failed',"
 				  " updated_at = now() WHERE id = $1 AND claimed_by = $2",
 			2, v);
+	} else if (json_object_get(op, "let_go") &&
+		   !strcmp(json_string_value(json_object_get(op, "state")), "let-go")) {
+		const char *v[] = { id, a };
+
+		snprintf(a, sizeof(a), "%lld",
+			 (long long)json_integer_value(json_object_get(op, "let_go")));
+		/*
+		 * Two adjacent columns and no indexed one (not even updated_at,
+		 * after holder and role_doc): on the row's page (fillfactor
+		 * 50) the update is heap-only and its WAL record carries little
+		 * more than those two columns. It commits without waiting for
+		 * its WAL flush (synchronous_commit off for its transaction
+		 * alone): one lost with a crash of PostgreSQL leaves the row
+		 * held, which a claimer revokes at the node's death + TTL
+		 * instead of at let_go_at + TTL: later, never resurrected.
+		 */
+		res = fleet_sql(
+			f,
+			"WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
+			" UPDATE @.leases SET state = 'let-go',"
+			" let_go_at = to_timestamp($2::bigint / 1000.0)"
+			" WHERE id = $1 AND claimed_by IS NULL AND EXISTS (SELECT 1 FROM s)",
+			2, v);
 	} else {
 		json_t *lg = json_object_get(op, "let_go"), *va = json_object_get(op, "valid");
 		json_t *at = json_object_get(op, "attempts");

@@ -2482,9 +2482,12 @@ fleet_main() {
 	write_conn bench "$PG_PORT" "max_open_connections=$B_POOL" pool_timeout=10m
 	write_role iss 'revocation_statements=DROP ROLE IF EXISTS "{{name}}"'
 	write_role dead "default_ttl=${FLEET_TTL}s"
-	# The raw side's lease table: the fleet's, copied (columns, defaults, indexes).
+	# The raw side's lease table: the fleet's, copied (columns, defaults,
+	# indexes, and its storage parameters: fillfactor).
+	FLEET_RELOPTS=$(apsql -c "SELECT coalesce(array_to_string(reloptions, ', '), '')
+		FROM pg_class WHERE oid = '$FLEET_SCHEMA.leases'::regclass")
 	apsql -c "CREATE SCHEMA bench_fleet" \
-		-c "CREATE TABLE bench_fleet.leases (LIKE $FLEET_SCHEMA.leases INCLUDING ALL)" >/dev/null ||
+		-c "CREATE TABLE bench_fleet.leases (LIKE $FLEET_SCHEMA.leases INCLUDING ALL)${FLEET_RELOPTS:+ WITH ($FLEET_RELOPTS)}" >/dev/null ||
 		die "cannot copy $FLEET_SCHEMA.leases"
 	# holder and role_doc as credfs writes them, for pgbench's rows.
 	cat "$MNT/creds/iss" >/dev/null || die "cat creds/iss on n1 failed: $(tail -n 1 "$MNT/errors")"
@@ -2559,7 +2562,7 @@ FLEET_PGB_SEPARATE=$WORK/fleet-issue-separate.sql
 FLEET_PGB_SCRIPT=$FLEET_PGB_INLINE # fleet_main: as n1 does
 FLEET_PGB_ROW="INSERT INTO bench_fleet.leases (id, node, role, username, connection, connection_version, issued, valid_until, ttl_ms, state, holder, role_doc) VALUES ('p-:tag-:client_id-:seq-:rnd', 'pgbench', 'iss', 'p-pgbench-iss-:tag-:client_id-:seq-:rnd', 'bench', 1::bigint, to_timestamp(:ms::bigint / 1000.0), to_timestamp((:ms::bigint + 3600000) / 1000.0), 3600000::bigint, 'held', :holder::jsonb, :roledoc::jsonb) ON CONFLICT (id) DO NOTHING"
 FLEET_PGB_CREATE="CREATE ROLE \"p-pgbench-iss-:tag-:client_id-:seq-:rnd\" WITH LOGIN PASSWORD ':pw' VALID UNTIL ':exp'\\; GRANT app_readers TO \"p-pgbench-iss-:tag-:client_id-:seq-:rnd\""
-FLEET_PGB_LETGO="UPDATE bench_fleet.leases SET state = COALESCE('let-go', state), let_go_at = COALESCE(to_timestamp(:ms::bigint / 1000.0), let_go_at), valid_until = COALESCE(to_timestamp(NULL::bigint / 1000.0), valid_until), attempts = COALESCE(NULL::int, attempts), updated_at = now() WHERE id = 'p-:tag-:client_id-:seq-:rnd' AND claimed_by IS NULL"
+FLEET_PGB_LETGO="WITH s AS (SELECT set_config('synchronous_commit', 'off', true)) UPDATE bench_fleet.leases SET state = 'let-go', let_go_at = to_timestamp(:ms::bigint / 1000.0) WHERE id = 'p-:tag-:client_id-:seq-:rnd' AND claimed_by IS NULL AND EXISTS (SELECT 1 FROM s)"
 # BENCH_FLEET_PGB_LETGO=0: pgbench leaves the let-go UPDATE out (the
 # creation transaction plus the lease row insert only, what credfs cannot
 # do with less): the ratio then also charges credfs for recording let-gos.

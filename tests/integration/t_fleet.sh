@@ -386,16 +386,18 @@ fleet_mount a
 fleet_mount b
 fleet_mount c
 echo "three nodes up $((($(_now_us) - T_START) / 1000)) ms after the start"
-check_eq "old store: upgraded (nodes.synced, leases_revoked, targets, leases.connection_target, meta version 3)" \
+check_eq "old store: upgraded (nodes.synced, leases_revoked_at, targets, leases.connection_target, meta version 3)" \
 	"1 1 1 1 3" \
 	"$(pg2_psql -c "SELECT (SELECT count(*) FROM information_schema.columns WHERE table_schema = 'credfs'
 		AND table_name = 'nodes' AND column_name = 'synced') || ' ' ||
-		(SELECT count(*) FROM pg_indexes WHERE schemaname = 'credfs' AND indexname = 'leases_revoked')
+		(SELECT count(*) FROM pg_indexes WHERE schemaname = 'credfs' AND indexname = 'leases_revoked_at')
 		|| ' ' || (SELECT count(*) FROM information_schema.tables WHERE table_schema = 'credfs'
 		AND table_name = 'targets') || ' ' ||
 		(SELECT count(*) FROM information_schema.columns WHERE table_schema = 'credfs'
 		AND table_name = 'leases' AND column_name = 'connection_target')
 		|| ' ' || (SELECT version FROM credfs.meta)")"
+check_eq "old store: ... lease pages keep room for let-go updates (fillfactor=50)" "{fillfactor=50}" \
+	"$(pg2_psql -c "SELECT reloptions FROM pg_class WHERE oid = 'credfs.leases'::regclass")"
 fleet_peers() {
 	pg2_psql -c "SELECT string_agg(host(client_addr), ' ' ORDER BY client_addr)
 		FROM pg_stat_activity WHERE application_name = 'credfs-fleet'"
