@@ -187,7 +187,6 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 
 	struct conn_pool *still = NULL;
 	char *row = NULL;
-	void *riders = NULL;
 
 	if ((r = leasesvc_inflight_add(e->svc, l)) != 0) {
 		leasesvc_watch_cancel(e->svc, w);
@@ -202,13 +201,12 @@ static int engine_create(struct engine *e, struct conn_pool *p, struct lease *l,
 		return -EAGAIN;
 	}
 	conn_pool_unref(still);
-	row = fleet_lease_inline(e->fleet, p, l, &riders);
+	row = fleet_lease_inline(e->fleet, p, l);
 	wal.inline_row = row != NULL;
 	r = conn_create_user(p, l->role, l->username, pw, verifier,
 			     l->valid_until + leasesvc_wall_off(), row, engine_issue_record, &wal,
 			     errbuf);
 	free(row);
-	fleet_lease_inline_end(e->fleet, riders, r == 0);
 	if (r == -EPROTO) {
 		/* Lost at COMMIT: the login may exist, so revoke it like any other. */
 		if (leasesvc_add(e->svc, l, w) == 0)

@@ -129,17 +129,7 @@ struct conn_pool;
  * Whether p is asked once per connection version. CREDFS_TEST_HOOKS:
  * CREDFS_TEST_FLEET_SEPARATE=1 always gives NULL.
  */
-char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l, void **riders);
-
-/*
- * The INSERT also carries let-gos of this node's other leases that were
- * waiting for the fleet thread (*riders, NULL when none): the creation
- * transaction commits them too, one write transaction where there were
- * two. fleet_lease_inline_end - after the creation transaction: committed
- * (its COMMIT answered), or else riders go back to the queue (written
- * again if they did commit: the UPDATE is idempotent). NULL-safe.
- */
-void fleet_lease_inline_end(struct fleet *f, void *riders, bool committed);
+char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l);
 
 /*
  * fleet_lease_unclaimed - l's login turned out to be gone when this node

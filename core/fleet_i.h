@@ -23,7 +23,6 @@
 #define FLEET_GC_MS	    60000 /* revoked rows past the retention are looked for (at most) */
 #define FLEET_GC_BATCH	    1000 /* rows deleted by one statement */
 #define FLEET_GONE_S	    (7 * 86400) /* a node silent this long no longer holds its rows back */
-#define FLEET_RIDERS	    64 /* let-gos one creation transaction carries, at most */
 #define FLEET_TARGET_KEEP_S 3600 /* a superseded target's definition is kept at least */
 #define FLEET_TARGET_GC_MS  (10 * 60000) /* superseded targets are looked for (at most) */
 #define FLEET_DEFAULT_NAME  "credfs"

@@ -208,99 +208,12 @@ static bool fleet_same_store(struct fleet *f, struct conn_pool *p, const struct 
 	return r == 1;
 }
 
-/* A queued let-go: what the fleet thread or a creation transaction writes. */
-static bool fleet_op_is_let_go(json_t *op)
-{
-	const char *st = json_string_value(json_object_get(op, "state"));
-
-	return json_object_get(op, "let_go") && st && !strcmp(st, "let-go");
-}
-
-/*
- * Up to FLEET_RIDERS queued let-gos, out of the queue (a new array, or
- * NULL when there is none), to ride along in a creation transaction.
- */
-static json_t *fleet_take_let_gos(struct fleet *f)
-{
-	json_t *taken = NULL, *op;
-
-	pthread_mutex_lock(&f->mu);
-	for (size_t i = 0; f->queue && i < json_array_size(f->queue);) {
-		op = json_array_get(f->queue, i);
-		if (!fleet_op_is_let_go(op)) {
-			i++;
-			continue;
-		}
-		if (!taken && !(taken = json_array()))
-			break;
-		json_array_append(taken, op);
-		json_array_remove(f->queue, i);
-		if (json_array_size(taken) >= FLEET_RIDERS)
-			break;
-	}
-	pthread_mutex_unlock(&f->mu);
-	return taken;
-}
-
-/*
- * The let-gos as a data-modifying WITH clause ("WITH lg AS (UPDATE ...) "),
- * their ids in hex like the row's values. Idempotent, as the fleet
- * thread's statement is: a let-go that comes after a revocation request
- * (queued later, written sooner) leaves the state alone, and the first
- * let_go_at stays.
- */
-static char *fleet_let_go_with(json_t *taken)
-{
-	static const char head[] =
-		"WITH lg AS (UPDATE @.leases AS l SET state ="
-		" CASE WHEN l.state = 'held' THEN 'let-go' ELSE l.state END,"
-		" let_go_at = COALESCE(l.let_go_at, to_timestamp(v.ms / 1000.0)) FROM (VALUES ";
-	static const char tail[] = ") AS v(id, ms) WHERE l.id = v.id AND l.claimed_by IS NULL) ";
-	size_t i, len = strlen(head), cap = len + sizeof(tail) + 64 * json_array_size(taken);
-	char *out = malloc(cap), *hx;
-	json_t *op;
-
-	if (!out)
-		return NULL;
-	memcpy(out, head, len);
-	json_array_foreach(taken, i, op)
-	{
-		const char *id = json_string_value(json_object_get(op, "id"));
-		char item[64];
-		size_t need;
-
-		if (!id || fleet_hex_text(&hx, id) != 0)
-			goto fail;
-		snprintf(item, sizeof(item), ", %lld::bigint)",
-			 (long long)json_integer_value(json_object_get(op, "let_go")));
-		need = len + 3 + strlen(hx) + strlen(item) + sizeof(tail);
-		if (need > cap) {
-			char *bigger = realloc(out, cap = 2 * need);
-
-			if (!bigger) {
-				free(hx);
-				goto fail;
-			}
-			out = bigger;
-		}
-		len += (size_t)sprintf(out + len, "%s(%s%s", i ? ", " : "", hx, item);
-		free(hx);
-	}
-	memcpy(out + len, tail, sizeof(tail));
-	return out;
-fail:
-	free(out);
-	return NULL;
-}
-
-char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l, void **riders)
+char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l)
 {
 	struct fleet_row w = { 0 };
-	char *hx[12] = { 0 }, *sql = NULL, *tmpl = NULL, *with = NULL;
-	json_t *taken = NULL;
+	char *hx[12] = { 0 }, *sql = NULL, *tmpl = NULL;
 	bool ok;
 
-	*riders = NULL;
 	if (!f)
 		return NULL;
 #ifdef CREDFS_TEST_HOOKS
@@ -316,53 +229,24 @@ char *fleet_lease_inline(struct fleet *f, struct conn_pool *p, struct lease *l, 
 	ok = fleet_row_make(f, l, l->valid_until + leasesvc_wall_off(), &w) == 0;
 	for (int i = 0; ok && i < 12; i++)
 		ok = fleet_hex_text(&hx[i], w.v[i]) == 0;
-	/* Let-gos waiting for the fleet thread commit with this login instead. */
-	if (ok && (taken = fleet_take_let_gos(f)) && !(with = fleet_let_go_with(taken))) {
-		fleet_lease_inline_end(f, taken, false);
-		taken = NULL;
-	}
 	if (ok &&
 	    asprintf(&tmpl,
-		     "%sINSERT INTO @.leases (id, node, role, username, connection,"
+		     "INSERT INTO @.leases (id, node, role, username, connection,"
 		     " connection_version, issued, valid_until, ttl_ms, state, holder, role_doc,"
 		     " connection_target) VALUES (%s, %s, %s, %s, %s, %s::bigint,"
 		     " to_timestamp(%s::bigint / 1000.0), to_timestamp(%s::bigint / 1000.0),"
 		     " %s::bigint, 'held', %s::jsonb, %s::jsonb, NULLIF(%s, ''))"
 		     " ON CONFLICT (id) DO NOTHING",
-		     with ? with : "", hx[0], hx[1], hx[2], hx[3], hx[4], w.ver, w.issued, w.valid,
-		     w.ttl, hx[9], hx[10], hx[11]) < 0)
+		     hx[0], hx[1], hx[2], hx[3], hx[4], w.ver, w.issued, w.valid, w.ttl, hx[9],
+		     hx[10], hx[11]) < 0)
 		tmpl = NULL;
 	if (tmpl)
 		sql = fleet_sql_text(f, tmpl);
 	free(tmpl);
-	free(with);
 	for (int i = 0; i < 12; i++)
 		free(hx[i]);
 	fleet_row_free(&w);
-	if (sql)
-		*riders = taken;
-	else
-		fleet_lease_inline_end(f, taken, false);
 	return sql;
-}
-
-void fleet_lease_inline_end(struct fleet *f, void *riders, bool committed)
-{
-	json_t *taken = riders, *op;
-	size_t i;
-
-	if (!taken)
-		return;
-	if (!committed) {
-		/* Back to the head of the queue, in their order: the fleet thread writes them. */
-		pthread_mutex_lock(&f->mu);
-		json_array_foreach(taken, i, op)
-		{
-			json_array_insert(f->queue, i, op);
-		}
-		pthread_mutex_unlock(&f->mu);
-	}
-	json_decref(taken);
 }
 
 static void fleet_queue(struct fleet *f, json_t *op)
@@ -431,14 +315,14 @@ static bool fleet_flush_one(struct fleet *f, json_t *op)
 				: "UPDATE @.leases SET attempts = attempts + 1, state = 'failed',"
 				  " updated_at = now() WHERE id = $1 AND claimed_by = $2",
 			2, v);
-	} else if (fleet_op_is_let_go(op)) {
+	} else if (json_object_get(op, "let_go") &&
+		   !strcmp(json_string_value(json_object_get(op, "state")), "let-go")) {
 		const char *v[] = { id, a };
 
 		snprintf(a, sizeof(a), "%lld",
 			 (long long)json_integer_value(json_object_get(op, "let_go")));
 		/*
-		 * Idempotent (fleet_let_go_with). Two adjacent columns and no
-		 * indexed one (not even updated_at,
+		 * Two adjacent columns and no indexed one (not even updated_at,
 		 * after holder and role_doc): on the row's page (fillfactor
 		 * 50) the update is heap-only and its WAL record carries little
 		 * more than those two columns. It commits without waiting for
@@ -450,9 +334,8 @@ static bool fleet_flush_one(struct fleet *f, json_t *op)
 		res = fleet_sql(
 			f,
 			"WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
-			" UPDATE @.leases SET state = CASE WHEN state = 'held' THEN 'let-go'"
-			" ELSE state END,"
-			" let_go_at = COALESCE(let_go_at, to_timestamp($2::bigint / 1000.0))"
+			" UPDATE @.leases SET state = 'let-go',"
+			" let_go_at = to_timestamp($2::bigint / 1000.0)"
 			" WHERE id = $1 AND claimed_by IS NULL AND EXISTS (SELECT 1 FROM s)",
 			2, v);
 	} else {

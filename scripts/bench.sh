@@ -139,11 +139,9 @@
 #     credfs wrote, into bench_fleet.leases, LIKE credfs.leases INCLUDING
 #     ALL): the lease row insert, in the creation transaction when n1
 #     logged that the control store is the connection's database (as it
-#     is here: the row commits with the login; that INSERT also carries
-#     the let-go UPDATEs queued since the node's last issue, on pgbench's
-#     side the client's previous credential's), else in a transaction of
-#     its own before it, the let-go then in a transaction of its own, as
-#     the node's fleet thread writes it after the close.
+#     is here: the row commits with the login), else in a transaction of
+#     its own before it; then, as the node's fleet thread writes it after
+#     the close, the let-go UPDATE of the row in a transaction of its own.
 #     BENCH_FLEET_PGB_LETGO=0 leaves the let-go UPDATE out of the pgbench
 #     side (the creation transaction and the lease row only). The order alternates. Before every run both lease tables are
 #     vacuumed, then settle (CHECKPOINT); pgbench's rows are deleted after
@@ -2262,7 +2260,7 @@ fleet_raw() {
 	pos=$(fleet_pos)
 	say "fleet issuance${m:+ [$m]}: pgbench N=$n -j $j for ${FLEET_SECS}s (beside $k node(s))"
 	(cd "$logdir" && PGPASSWORD=admin "${RUN_PIN[@]}" "$PGBENCH" -h 127.0.0.1 -p "$PG_PORT" -U credfs_admin \
-		-n -c "$n" -j "$j" -T "$FLEET_SECS" -M simple -D seq=0 -D rnd=0 -D "tag=f$k-$n" \
+		-n -c "$n" -j "$j" -T "$FLEET_SECS" -M simple -D seq=0 -D "tag=f$k-$n" \
 		-D "exp=$(pg_expiration 3600)" -D "pw=$PGB_PW" -D "ms=$(date +%s%3N)" \
 		-D "holder=\$bench\$$FLEET_HOLDER\$bench\$" -D "roledoc=\$bench\$$FLEET_ROLEDOC\$bench\$" \
 		--log --log-prefix="$logdir/pgb" -f "$FLEET_PGB_SCRIPT" wizard) >"$out" 2>&1 || rc=$?
@@ -2429,7 +2427,7 @@ fleet_report() {
 	echo
 	echo "## Issuance: the same total concurrency on 1, 2, 3 nodes"
 	echo
-	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: per credential the SQL credfs runs for it (${FLEET_PGB_WHAT:-the lease row insert}, into a copy of $FLEET_SCHEMA.leases; $([ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ] && echo "without the row's let-go UPDATE (BENCH_FLEET_PGB_LETGO=0)" || echo "and the row's let-go UPDATE (in a transaction of its own where the row has one)")), at the same total concurrency, beside the same running nodes. CPUs: shared (nothing pinned) or pinned (PostgreSQL on CPU ${PIN_PG:-?}, the nodes, readers and pgbench on ${PIN_REST:-?}${PIN_NOTE:+; $PIN_NOTE}). creds/s: the mean over $FLEET_ROUNDS round(s) (BENCH_FLEET_ROUNDS), the pair's order alternating; ratio: the median of the rounds' ratios; latency, WAL, write transactions and CPU: the last round's. WAL and write transactions (xids) per credential: PostgreSQL's, from the start of the run until its last let-go UPDATE, the nodes' heartbeats included; CPU: the nodes' utime+stime per credential."
+	echo "credfs: one credbench issue per node's mount (open+read+close of creds/iss), all at once, credentials summed; p50/p99 are the worst node's. pgbench: per credential the SQL credfs runs for it (${FLEET_PGB_WHAT:-the lease row insert}, into a copy of $FLEET_SCHEMA.leases; $([ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ] && echo "without the row's let-go UPDATE (BENCH_FLEET_PGB_LETGO=0)" || echo "then the row's let-go UPDATE in a transaction of its own")), at the same total concurrency, beside the same running nodes. CPUs: shared (nothing pinned) or pinned (PostgreSQL on CPU ${PIN_PG:-?}, the nodes, readers and pgbench on ${PIN_REST:-?}${PIN_NOTE:+; $PIN_NOTE}). creds/s: the mean over $FLEET_ROUNDS round(s) (BENCH_FLEET_ROUNDS), the pair's order alternating; ratio: the median of the rounds' ratios; latency, WAL, write transactions and CPU: the last round's. WAL and write transactions (xids) per credential: PostgreSQL's, from the start of the run until its last let-go UPDATE, the nodes' heartbeats included; CPU: the nodes' utime+stime per credential."
 	echo
 	echo "| nodes | N (per node) | CPUs | credfs creds/s | pgbench creds/s | ratio (target >= 0.95; median [min-max] over rounds) | credfs p50 / p99 ms | pgbench p50 / p99 ms | WAL KiB / cred credfs / pgbench | write xacts / cred credfs / pgbench | credfs CPU ms / cred |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|"
@@ -2501,7 +2499,7 @@ fleet_main() {
 	# The pgbench side runs the lease row as n1 does (fleet_same_store's log line).
 	if grep -q 'the control store is its database' "$(fleet_dir n1)/credfs.log"; then
 		FLEET_PGB_SCRIPT=$FLEET_PGB_INLINE
-		FLEET_PGB_WHAT="the lease row insert as one more statement of the creation transaction, as credfs does when the control store is the connection's database$([ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ] || echo ", carrying the client's previous credential's let-go UPDATE (credfs's creation transactions carry the let-gos queued meanwhile)")"
+		FLEET_PGB_WHAT="the lease row insert as one more statement of the creation transaction, as credfs does when the control store is the connection's database"
 	else
 		FLEET_PGB_SCRIPT=$FLEET_PGB_SEPARATE
 		FLEET_PGB_WHAT="the lease row insert in a transaction of its own, then the creation transaction, as credfs does when the control store is elsewhere"
@@ -2556,11 +2554,9 @@ fleet_main() {
 # The pgbench side of fleet mode: what credfs runs per credential
 # (core/fleet_lease.c, literals for its parameters). The lease row: either
 # one more statement of the creation transaction (fleet_lease_inline: the
-# control store is the connection's database), which also carries the
-# let-go UPDATEs queued since the last issue (here: the client's previous
-# credential's), or its own transaction before the creation
-# (fleet_lease_insert), the let-go then written by the fleet thread in a
-# transaction of its own (fleet_flush_one).
+# control store is the connection's database), or its own transaction
+# before the creation (fleet_lease_insert); then, once the reader has
+# closed the file, the fleet thread's let-go UPDATE (fleet_flush_one).
 FLEET_PGB_INLINE=$WORK/fleet-issue-inline.sql
 FLEET_PGB_SEPARATE=$WORK/fleet-issue-separate.sql
 FLEET_PGB_SCRIPT=$FLEET_PGB_INLINE # fleet_main: as n1 does
@@ -2570,15 +2566,10 @@ FLEET_PGB_LETGO="WITH s AS (SELECT set_config('synchronous_commit', 'off', true)
 # BENCH_FLEET_PGB_LETGO=0: pgbench leaves the let-go UPDATE out (the
 # creation transaction plus the lease row insert only, what credfs cannot
 # do with less): the ratio then also charges credfs for recording let-gos.
-FLEET_PGB_ROW_LG="WITH lg AS (UPDATE bench_fleet.leases AS l SET state = CASE WHEN l.state = 'held' THEN 'let-go' ELSE l.state END, let_go_at = COALESCE(l.let_go_at, to_timestamp(v.ms / 1000.0)) FROM (VALUES ('p-:tag-:client_id-:prevseq-:prevrnd', :ms::bigint)) AS v(id, ms) WHERE l.id = v.id AND l.claimed_by IS NULL) $FLEET_PGB_ROW"
 FLEET_PGB_LETGO_STMT="$FLEET_PGB_LETGO;"
-if [ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ]; then
-	FLEET_PGB_LETGO_STMT=
-	FLEET_PGB_ROW_LG=$FLEET_PGB_ROW
-fi
-printf '%s\n' '\set prevseq :seq' '\set prevrnd :rnd' '\set seq :seq + 1' \
-	'\set rnd random(1000000000, 9999999999)' \
-	"$FLEET_PGB_CREATE\\; $FLEET_PGB_ROW_LG;" >"$FLEET_PGB_INLINE"
+[ "${BENCH_FLEET_PGB_LETGO:-1}" = 0 ] && FLEET_PGB_LETGO_STMT=
+printf '%s\n' '\set seq :seq + 1' '\set rnd random(1000000000, 9999999999)' \
+	"$FLEET_PGB_CREATE\\; $FLEET_PGB_ROW;" "$FLEET_PGB_LETGO_STMT" >"$FLEET_PGB_INLINE"
 printf '%s\n' '\set seq :seq + 1' '\set rnd random(1000000000, 9999999999)' \
 	"$FLEET_PGB_ROW;" "$FLEET_PGB_CREATE;" "$FLEET_PGB_LETGO_STMT" >"$FLEET_PGB_SEPARATE"
 
