@@ -15,7 +15,10 @@
 # side, alternating, the first side alternating with the round; one line per
 # round with each side's creds/s and their ratio inl/sep. INL_ENV replaces
 # the "inl" node's environment (INL_ENV=CREDFS_TEST_FLEET_SEPARATE=1: an
-# A/A run). Logins are left behind (database ftxbench, dropped at the next run).
+# A/A run). SEP_BIN runs the "sep" node with another binary and SEP_ENV
+# replaces its environment (SEP_BIN=old-credfs SEP_ENV=X=1: two builds, both
+# with the row in the creation transaction). Logins are left behind
+# (database ftxbench, dropped at the next run).
 set -u
 BIN=$1 CB=$2 ROUNDS=${3:-4}
 W=${FTX_WORK:-/tmp/fleet-tx-ab}
@@ -25,17 +28,17 @@ PGPASSWORD="admin" psql -h 127.0.0.1 -XAtq -U credfs_admin -d postgres -c "DROP 
 head -c 32 /dev/urandom >"$W/fleet.key"; chmod 600 "$W/fleet.key"
 STORE="host=127.0.0.1 port=$PGPORT dbname=$DB user=credfs_admin password=admin sslmode=disable"
 declare -A PID MNT
-start() { # name env
+start() { # name env [binary]
 	local n=$1 d=$W/$1
 	mkdir -p "$d/state" "$d/mnt"; chmod 700 "$d/state"
-	env "$2" "$BIN" -f --fleet "$STORE" --fleet-key "$W/fleet.key" --node "$n" --state "$d/state" \
+	env "$2" "${3:-$BIN}" -f --fleet "$STORE" --fleet-key "$W/fleet.key" --node "$n" --state "$d/state" \
 		--key-file "$d/credfs.key" "$d/mnt" 2>"$d/log" </dev/null &
 	PID[$n]=$!; MNT[$n]=$d/mnt
 	for _ in $(seq 100); do [ -d "$d/mnt/config" ] && return; sleep 0.1; done
 	echo "node $n did not mount" >&2; tail "$d/log" >&2; exit 1
 }
 start inl "${INL_ENV:-X=1}"
-start sep "CREDFS_TEST_FLEET_SEPARATE=1"
+start sep "${SEP_ENV:-CREDFS_TEST_FLEET_SEPARATE=1}" "${SEP_BIN:-$BIN}"
 URL="postgresql://{{username}}:{{password}}@127.0.0.1:$PGPORT/$DB?sslmode=disable"
 printf '%s\n' plugin_name=postgresql-database-plugin 'allowed_roles=*' "connection_url=$URL" \
 	username=postgres password=password >"${MNT[inl]}/config/db" || { echo config failed; exit 1; }
