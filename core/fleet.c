@@ -192,18 +192,26 @@ static int fleet_obs_lease(void *ctx, struct lease *l, enum leasesvc_rec what, i
 
 /* --- applying what the store holds ------------------------------------------------ */
 
-static int fleet_apply_conn(struct fleet *f, const char *name, json_t *doc, char *errbuf)
+int fleet_doc_conf(const char *name, json_t *doc, struct dbconf **out, char *errbuf, size_t len)
 {
 	struct parse_error pe = { 0 };
-	struct dbconf *c = NULL;
 
+	*out = NULL;
 	if (dbconf_from_params(name, json_object_get(doc, "conf"), PARAMS_FINAL | PARAMS_RESTORE,
-			       &c, &pe) != 0) {
-		snprintf(errbuf, REGISTRY_ERRLEN, "%s", pe.text);
+			       out, &pe) != 0) {
+		snprintf(errbuf, len, "%s", pe.text);
 		return -EINVAL;
 	}
-	c->verify_connection = false; /* the writing node verified it */
-	return registry_conn_write(f->g, c, errbuf);
+	(*out)->verify_connection = false; /* the writing node verified it */
+	return 0;
+}
+
+static int fleet_apply_conn(struct fleet *f, const char *name, json_t *doc, char *errbuf)
+{
+	struct dbconf *c;
+	int r = fleet_doc_conf(name, doc, &c, errbuf, REGISTRY_ERRLEN);
+
+	return r != 0 ? r : registry_conn_write(f->g, c, errbuf);
 }
 
 static int fleet_apply_role(struct fleet *f, const char *name, json_t *doc, char *errbuf)
@@ -407,15 +415,13 @@ static void fleet_resolve_one(struct fleet *f, const char *name, const char *sea
 	char key[300], errbuf[CONN_ERRLEN] = "";
 	json_t *doc = fleet_unseal(f->key, "conn", name, sealed);
 	struct dbconf *c = NULL, *nc = NULL;
-	struct parse_error pe = { 0 };
 	const char *pending;
 	PGconn *pg = NULL;
 	bool took = false;
 
 	snprintf(key, sizeof(key), ":rotate:%s", name);
 	if (!doc || !(pending = json_string_value(json_object_get(doc, "pending"))) ||
-	    dbconf_from_params(name, json_object_get(doc, "conf"), PARAMS_FINAL | PARAMS_RESTORE,
-			       &c, &pe) != 0 ||
+	    fleet_doc_conf(name, doc, &c, errbuf, sizeof(errbuf)) != 0 ||
 	    !(pg = fleet_sql_lock_conn(f, key, false, errbuf)))
 		goto out;
 	nc = dbconf_with_password(c, secret_new(pending, strlen(pending)));

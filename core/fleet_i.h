@@ -103,6 +103,14 @@ char *fleet_sql_text(struct fleet *f, const char *tmpl);
  * set to NULL for the thread to reconnect); else a result to PQclear.
  */
 PGresult *fleet_sql(struct fleet *f, const char *tmpl, int n, const char *const *vals);
+/*
+ * fleet_doc_conf - the connection definition in an unsealed "conn" doc
+ * (its "conf"), as the store holds it: not verified again (the writing
+ * node did). 0 and *out (new), or -EINVAL with errbuf (len bytes).
+ */
+int fleet_doc_conf(const char *name, json_t *doc, struct dbconf **out, char *errbuf, size_t len)
+	__attribute__((warn_unused_result));
+
 /* fleet_query - fleet_sql, one statement under the control session's lock (pmu). */
 PGresult *fleet_query(struct fleet *f, const char *tmpl, int n, const char *const *vals);
 

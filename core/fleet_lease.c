@@ -601,8 +601,7 @@ static struct conn_pool *fleet_job_pool(struct fleet_job *j, bool *earlier, char
 {
 	struct conn_pool *p = registry_pool(j->f->g, j->conn, 0, NULL);
 	struct dbconf *c = p ? conn_pool_conf(p) : NULL;
-	char cur[DBCONF_TARGET_LEN] = "";
-	struct parse_error pe = { 0 };
+	char cur[DBCONF_TARGET_LEN] = "", why[CONN_ERRLEN / 2];
 	json_t *doc;
 
 	*earlier = false;
@@ -631,10 +630,8 @@ static struct conn_pool *fleet_job_pool(struct fleet_job *j, bool *earlier, char
 			 j->conn);
 		return NULL;
 	}
-	if (dbconf_from_params(j->conn, json_object_get(doc, "conf"), PARAMS_FINAL | PARAMS_RESTORE,
-			       &c, &pe) != 0) {
-		snprintf(errbuf, CONN_ERRLEN, "connection %s's earlier server: %s", j->conn,
-			 pe.text);
+	if (fleet_doc_conf(j->conn, doc, &c, why, sizeof(why)) != 0) {
+		snprintf(errbuf, CONN_ERRLEN, "connection %s's earlier server: %s", j->conn, why);
 		json_decref(doc);
 		return NULL;
 	}
@@ -647,7 +644,6 @@ static struct conn_pool *fleet_job_pool(struct fleet_job *j, bool *earlier, char
 		dbconf_unref(c);
 		return NULL;
 	}
-	c->verify_connection = false;
 	p = conn_pool_new(c);
 	dbconf_unref(c);
 	if (!p)
